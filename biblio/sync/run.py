@@ -1,0 +1,217 @@
+"""One sync run, end to end: lock, fetch, save in one transaction, record the run.
+
+Every run, scheduled or manual, first takes the sync lock (an exclusive ``flock``
+on a file beside the database), so two syncs never overlap; a run that finds the
+lock held raises :class:`SyncBusy` at once. Each run writes a ``sync_runs`` row
+(start, end, versions, counts, requests, error). The cache and the library
+version change together in one transaction, so a failure, or a kill, leaves the
+last good cache intact; a run that was killed is marked failed by the next one.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Connection, Engine
+
+from biblio import storage as st
+from biblio.settings import Settings
+from biblio.sync.client import SyncError, ZoteroClient
+from biblio.sync.fetch import LibraryChanged, Progress, fetch_changes
+from biblio.sync.save import Counts, save_changes, wipe_library
+
+log = logging.getLogger(__name__)
+
+#: Called inside the run's transaction with the keys of items that changed (tagging).
+AfterSave = Callable[[Connection, Settings, set[str], bool], None]
+_after_save: list[AfterSave] = []
+#: Called after a successful commit (e.g. background pre-rendering of citations).
+AfterCommit = Callable[[Engine, Settings, set[str]], None]
+_after_commit: list[AfterCommit] = []
+
+
+def register_after_save(hook: AfterSave) -> None:
+    if hook not in _after_save:
+        _after_save.append(hook)
+
+
+def register_after_commit(hook: AfterCommit) -> None:
+    if hook not in _after_commit:
+        _after_commit.append(hook)
+
+
+class SyncBusy(SyncError):
+    """Another sync holds the lock."""
+
+
+@dataclass
+class SyncResult:
+    run_id: int
+    status: str  # ok | unchanged
+    from_version: int
+    to_version: int
+    counts: Counts
+    requests: int
+    restarts: int
+    seconds: float
+
+    def summary(self) -> str:
+        c = self.counts
+        return (f"sync {self.status}: library version {self.from_version} -> {self.to_version}; "
+                f"{c.added} added, {c.updated} updated, {c.deleted} deleted, "
+                f"{c.trashed} in trash, {c.collections_changed} collections changed; "
+                f"{self.requests} requests in {self.seconds:.1f} s")
+
+
+def library_name(settings: Settings) -> str:
+    z = settings["zotero"]
+    return f"{z['library_type']}s/{z['library_id']}"
+
+
+def lock_path(settings: Settings) -> Path:
+    configured = settings["sync"]["lock_file"]
+    if configured:
+        return Path(configured)
+    db_file = st.sqlite_path(settings["database"]["url"])
+    base = db_file.parent if db_file else Path("instance")
+    return base / "sync.lock"
+
+
+@contextmanager
+def sync_lock(settings: Settings) -> Iterator[None]:
+    """Hold the one sync lock, or raise :class:`SyncBusy` at once."""
+    path = lock_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SyncBusy("another sync is running") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def read_state(conn: Connection) -> dict[str, Any] | None:
+    row = conn.execute(select(st.sync_state).where(st.sync_state.c.id == 1)).mappings().first()
+    return dict(row) if row else None
+
+
+def _write_state(conn: Connection, **values: Any) -> None:
+    if read_state(conn) is None:
+        conn.execute(insert(st.sync_state).values(id=1, **values))
+    else:
+        conn.execute(update(st.sync_state).where(st.sync_state.c.id == 1).values(**values))
+
+
+def _persist_backoff(engine: Engine, library: str, deadline: float) -> None:
+    when = datetime.fromtimestamp(deadline)
+    with st.transaction(engine) as conn:
+        state = read_state(conn)
+        if state is None:
+            _write_state(conn, library=library, library_version=0, backoff_until=when)
+        elif not state["backoff_until"] or state["backoff_until"] < when:
+            _write_state(conn, backoff_until=when)
+
+
+def run_sync(engine: Engine, settings: Settings, *, full: bool = False,
+             trigger: str = "manual", progress: Progress | None = None) -> SyncResult:
+    """Sync the configured library into the cache; raise :class:`SyncError` on failure."""
+    with sync_lock(settings):
+        return _run_locked(engine, settings, full=full, trigger=trigger, progress=progress)
+
+
+def _run_locked(engine: Engine, settings: Settings, *, full: bool, trigger: str,
+                progress: Progress | None) -> SyncResult:
+    started = time.monotonic()
+    library = library_name(settings)
+    with st.transaction(engine) as conn:
+        # We hold the lock, so any run still marked running was killed.
+        conn.execute(update(st.sync_runs).where(st.sync_runs.c.status == "running").values(
+            status="failed", error="interrupted (the process ended mid-run)",
+            finished_at=st.utcnow()))
+        state = read_state(conn)
+        run_id = conn.execute(insert(st.sync_runs).values(
+            started_at=st.utcnow(), status="running", trigger=trigger, full=full,
+            from_version=state["library_version"] if state else 0)).inserted_primary_key[0]
+
+    same_library = state is not None and state["library"] == library
+    since = state["library_version"] if same_library and state else 0
+    full = full or since == 0
+    client = ZoteroClient(settings, on_backoff=lambda d: _persist_backoff(engine, library, d))
+    if same_library and state and state["backoff_until"]:
+        client.set_backoff_until(state["backoff_until"].timestamp())
+    restarts = 0
+    try:
+        while True:
+            try:
+                changes = fetch_changes(client, since, full=full, progress=progress)
+                break
+            except LibraryChanged as exc:
+                restarts += 1
+                if restarts > int(settings["sync"]["max_restarts"]):
+                    raise SyncError(f"{exc}; gave up after {restarts - 1} restart(s)") from exc
+                log.info("%s; restarting (%d)", exc, restarts)
+
+        with st.transaction(engine) as conn:
+            if not same_library:
+                wipe_library(conn)
+            counts = save_changes(conn, changes, st.utcnow())
+            for hook in _after_save:
+                hook(conn, settings, counts.changed_item_keys, changes.full)
+            status = "unchanged" if changes.not_modified else "ok"
+            _write_state(conn, library=library, library_version=changes.version,
+                         group_version=(changes.group or {}).get("version"),
+                         last_success_at=st.utcnow())
+            conn.execute(update(st.sync_runs).where(st.sync_runs.c.id == run_id).values(
+                finished_at=st.utcnow(), status=status, full=changes.full,
+                to_version=changes.version, added=counts.added, updated=counts.updated,
+                deleted=counts.deleted, trashed=counts.trashed,
+                collections_changed=counts.collections_changed,
+                requests=client.stats.requests, restarts=restarts))
+    except Exception as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        with st.transaction(engine) as conn:
+            conn.execute(update(st.sync_runs).where(st.sync_runs.c.id == run_id).values(
+                finished_at=st.utcnow(), status="failed", error=message[:1000],
+                requests=client.stats.requests, restarts=restarts))
+        log.error("sync of %s failed: %s", library, message)
+        if isinstance(exc, SyncError):
+            raise
+        raise SyncError(message) from exc
+    finally:
+        client.close()
+
+    result = SyncResult(run_id=run_id, status=status, from_version=since,
+                        to_version=changes.version, counts=counts,
+                        requests=client.stats.requests, restarts=restarts,
+                        seconds=time.monotonic() - started)
+    log.info("%s (%s)", result.summary(), library)
+    for after in _after_commit:
+        try:
+            after(engine, settings, counts.changed_item_keys)
+        except Exception:  # a follow-up task never fails a committed sync
+            log.exception("after-sync task %r failed", after)
+    return result
+
+
+def recent_runs(engine: Engine, limit: int = 20) -> list[dict[str, Any]]:
+    """The newest sync runs, newest first."""
+    with st.connect(engine) as conn:
+        rows = conn.execute(select(st.sync_runs).order_by(st.sync_runs.c.id.desc())
+                            .limit(limit)).mappings().all()
+    return [dict(r) for r in rows]

@@ -1,0 +1,53 @@
+"""System pages under ``/-/``: sync status and versions, as JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify
+from sqlalchemy import select
+
+from biblio import __version__, db
+from biblio import storage as st
+from biblio.sync.run import read_state, recent_runs
+
+bp = Blueprint("status", __name__)
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() + "Z" if hasattr(value, "isoformat") else value
+
+
+def sync_status() -> dict[str, Any]:
+    """The library version, the last success and the newest runs."""
+    engine = db.engine()
+    with st.connect(engine) as conn:
+        state = read_state(conn) or {}
+        items = conn.execute(select(st.items.c.key).limit(1)).first() is not None
+    runs = [{k: _iso(v) for k, v in run.items()} for run in recent_runs(engine, 20)]
+    return {
+        "library": state.get("library"),
+        "library_version": state.get("library_version", 0),
+        "last_success_at": _iso(state.get("last_success_at")),
+        "backoff_until": _iso(state.get("backoff_until")),
+        "has_items": items,
+        "runs": runs,
+    }
+
+
+@bp.get("/-/sync.json")
+def sync_json():  # type: ignore[no-untyped-def]
+    status = sync_status()
+    return jsonify({"ok": True, **status, "rows": status["runs"], "count": len(status["runs"])})
+
+
+@bp.get("/-/versions.json")
+def versions_json():  # type: ignore[no-untyped-def]
+    import citeproc
+    import flask
+    import pyzotero
+    import sqlalchemy
+
+    return jsonify({"ok": True, "biblio": __version__, "flask": flask.__version__,
+                    "pyzotero": pyzotero.__version__, "sqlalchemy": sqlalchemy.__version__,
+                    "citeproc-py": getattr(citeproc, "__version__", "unknown")})
