@@ -9,6 +9,7 @@ problem prints one line naming the key and exits 2; a failed sync exits 1.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -114,10 +115,8 @@ def scheduler_command() -> None:
     scheduler = build_scheduler(_engine(settings), settings, blocking=True)
     click.echo(f"scheduler: syncing every {settings['sync']['interval_minutes']} min; "
                "Ctrl+C stops")
-    try:
+    with contextlib.suppress(KeyboardInterrupt, SystemExit):
         scheduler.start()
-    except (KeyboardInterrupt, SystemExit):
-        pass
 
 
 def _serve(app, host: str, port: int, workers: int) -> None:  # type: ignore[no-untyped-def]
