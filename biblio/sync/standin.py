@@ -286,6 +286,7 @@ class _Handler(BaseHTTPRequestHandler):
         faults = srv._take_faults(self.path)
         try:
             if "slow" in faults:
+                record.fault = "slow"
                 time.sleep(faults["slow"].seconds)
             if "drop" in faults:
                 record.fault = "drop"
