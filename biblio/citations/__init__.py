@@ -1,0 +1,34 @@
+"""biblio's citation layer: CSL styles rendered by citeproc-py with citeproc-js fidelity.
+
+Public API used by the web and export code: :func:`list_styles`, :func:`load_style`,
+:func:`list_locales`, :func:`render_bibliography` (a list of :class:`Entry`, one per item,
+never failing on a single bad item), :func:`render_citation` (a single entry for "cite as"),
+:class:`StyleError`, and :data:`ATTRIBUTION` for the CC BY-SA notice CSL styles and locales
+require. Modules: ``styles`` (discovery, cache), ``engine`` (citeproc-py subclasses),
+``source`` (input normalisation), ``sorting`` (collation), ``markup`` (output writers) and
+``render`` (the pipeline).
+"""
+
+from .render import Entry, render_bibliography, render_citation
+from .styles import (
+    ATTRIBUTION,
+    AttributionInfo,
+    StyleError,
+    StyleInfo,
+    list_locales,
+    list_styles,
+    load_style,
+)
+
+__all__ = [
+    "ATTRIBUTION",
+    "AttributionInfo",
+    "Entry",
+    "StyleError",
+    "StyleInfo",
+    "list_locales",
+    "list_styles",
+    "load_style",
+    "render_bibliography",
+    "render_citation",
+]

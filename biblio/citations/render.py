@@ -1,0 +1,283 @@
+"""Render bibliographies and single references with citeproc-py plus biblio's set-level rules.
+
+The pipeline per request: normalise each CSL-JSON item under an internal key (so ids that
+differ only in case stay apart), sort with proper collation, add year suffixes where the
+style disambiguates by year and two items cite identically, render each entry on its own
+(one failure yields a flagged fallback entry, never a broken list), apply
+``subsequent-author-substitute``, then write HTML (escaped), plain text or RTF.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from citeproc import Citation, CitationItem, CitationStylesBibliography
+from citeproc.string import String
+
+from .engine import CSL_NS, BiblioStyle, state
+from .markup import MarkerFormatter, finish, strip_markers
+from .sorting import sort_items
+from .source import BiblioSource, normalise_item
+from .styles import StyleError, checkout_style, resolve_locale
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("html", "text", "rtf")
+
+
+@dataclass
+class Entry:
+    """One formatted bibliography entry; ``error`` is set when the fallback was used."""
+
+    id: str
+    text: str
+    sort_key: str
+    error: str | None = None
+
+
+def _suffix(n: int) -> str:
+    letters = ""
+    n += 1
+    while n:
+        n, r = divmod(n - 1, 26)
+        letters = chr(97 + r) + letters
+    return letters
+
+
+def _fallback(item: Any, fmt: str) -> str:
+    """A plain "Authors (Year). Title. Container." line for items the engine cannot do."""
+    if not isinstance(item, dict):
+        return "[unreadable item]"
+    names = []
+    for n in item.get("author") or item.get("editor") or []:
+        if isinstance(n, dict):
+            names.append(
+                n.get("literal") or ", ".join(p for p in (n.get("family"), n.get("given")) if p)
+            )
+    year = ""
+    issued = item.get("issued")
+    if isinstance(issued, dict):
+        parts = issued.get("date-parts") or [[]]
+        year = str(parts[0][0]) if parts and parts[0] else str(issued.get("literal") or "")
+    bits = [
+        "; ".join(names),
+        f"({year})" if year else "",
+        str(item.get("title") or "[untitled]"),
+        str(item.get("container-title") or ""),
+    ]
+    text = ". ".join(b for b in (" ".join(x for x in bits[:2] if x), *bits[2:]) if b) + "."
+    if fmt == "html":
+        return html.escape(text, quote=True)
+    if fmt == "rtf":
+        return finish(text, "rtf")
+    return text
+
+
+class _Renderer:
+    def __init__(self, style: BiblioStyle, fmt: str) -> None:
+        self.style = style
+        self.fmt = fmt
+        self.quotes = (
+            style.term("open-quote", "\u201c"),
+            style.term("close-quote", "\u201d"),
+            style.term("open-inner-quote", "\u2018"),
+            style.term("close-inner-quote", "\u2019"),
+        )
+        self.piq = style.punctuation_in_quote()
+        root = style.root
+        self.bib_el = root.bibliography
+        self.cite_el = root.citation
+        layout = self.bib_el if self.bib_el is not None else self.cite_el
+        self.layout = layout.layout
+        self.second_field = self.bib_el is not None and self.bib_el.get("second-field-align")
+
+    def finish(self, text: str) -> str:
+        return finish(text, self.fmt, self.quotes, self.piq)
+
+    def run(self, csl_items: list[dict]) -> list[Entry]:
+        style = self.style
+        source = BiblioSource()
+        ids: dict[str, str] = {}
+        raw: dict[str, Any] = {}
+        errors: dict[str, str] = {}
+        keys: list[str] = []
+        for n, item in enumerate(csl_items):
+            key = f"k{n}"
+            keys.append(key)
+            raw[key] = item
+            ids[key] = str(item.get("id", "")) if isinstance(item, dict) else ""
+            try:
+                source.add(normalise_item(item, key))
+            except Exception as exc:
+                errors[key] = f"could not read item: {exc}"
+                log.info("item %r not renderable: %s", ids[key], exc)
+        good = [k for k in keys if k not in errors]
+        bib = CitationStylesBibliography(style, source, MarkerFormatter)
+        citation = Citation([CitationItem(k) for k in good])
+        bib.register(citation)
+        ordered, sort_keys = sort_items(style, bib.items)
+        bib.items = ordered
+        bib.keys = [it.key for it in ordered]
+        suffixes = self._year_suffixes(bib, ordered)
+
+        texts: dict[str, str] = {}
+        prev_names: str | None = None
+        substitute = (
+            self.bib_el.get("subsequent-author-substitute") if (self.bib_el is not None) else None
+        )
+        for item in ordered:
+            try:
+                text, names = self._render_item(item, suffixes.get(item.key))
+                if substitute is not None and names and names == prev_names:
+                    text, _ = self._render_item(item, suffixes.get(item.key), substitute)
+                prev_names = names
+                if not strip_markers(text).strip():
+                    raise ValueError("style rendered nothing for this item")
+                texts[item.key] = self._write(text)
+            except Exception as exc:
+                log.info("render failed for %r", ids[item.key], exc_info=True)
+                errors[item.key] = f"{type(exc).__name__}: {exc}"
+                prev_names = None
+            finally:
+                state.reset()
+
+        entries = []
+        order = [it.key for it in ordered] + [k for k in keys if k in errors and k not in good]
+        for key in order:
+            if key in texts:
+                entries.append(Entry(ids[key], texts[key], sort_keys.get(key, "")))
+            else:
+                entries.append(
+                    Entry(
+                        ids[key],
+                        _fallback(raw[key], self.fmt),
+                        sort_keys.get(key, "~"),
+                        errors.get(key, "not rendered"),
+                    )
+                )
+        return entries
+
+    def _year_suffixes(self, bib, ordered) -> dict[str, str]:
+        if self.cite_el is None or self.bib_el is None:
+            return {}
+        if self.cite_el.get("disambiguate-add-year-suffix", "false").lower() != "true":
+            return {}
+        groups: dict[tuple, list[str]] = {}
+        for item in ordered:
+            try:
+                state.reset("cite")
+                ci = CitationItem(item.key)
+                cit = Citation([ci])
+                bib.register(cit)
+                self.cite_el.cites = []
+                self.cite_el.layout.repressed = {}
+                text = self.cite_el.layout.render_citation(cit, lambda _: None)
+            except Exception:
+                log.debug("citation render failed for %s", item.key, exc_info=True)
+                continue
+            finally:
+                state.reset()
+            ref = item.reference
+            names = ()
+            for var in ("author", "editor", "translator", "director", "composer"):
+                if var in ref:
+                    names = tuple(tuple(n.parts()) for n in ref[var])
+                    break
+            if text:
+                groups.setdefault((strip_markers(str(text)), names), []).append(item.key)
+        out: dict[str, str] = {}
+        for members in groups.values():
+            if len(members) > 1:
+                for n, key in enumerate(members):
+                    out[key] = _suffix(n)
+        if self.style.explicit_year_suffix:
+            for item in ordered:
+                if item.key in out:
+                    item.reference["year_suffix"] = String(out[item.key])
+        return out
+
+    def _render_item(self, item, suffix: str | None, substitute: str | None = None):
+        state.reset("bib")
+        if suffix and not self.style.explicit_year_suffix:
+            state.year_suffix = suffix
+        state.substitute = substitute
+        self.layout.repressed = {}
+        out = self.layout.render_bibliography([item])
+        text = str(out[0]) if out else ""
+        names = state.first_names
+        if self.second_field and text:
+            first = self._first_field(item)
+            if first and text.startswith(first):
+                text = first + "\x00" + text[len(first) :].lstrip()
+        return text, names
+
+    def _first_field(self, item) -> str | None:
+        children = list(self.layout.iterchildren())
+        if not children:
+            return None
+        saved = state.year_suffix, state.substitute
+        state.reset("bib")
+        state.year_suffix, state.substitute = saved
+        self.layout.repressed = {}
+        try:
+            first = children[0].render(item)
+        except Exception:
+            return None
+        prefix = self.layout.get("prefix", "")
+        return prefix + str(first) if first is not None else None
+
+    def _write(self, text: str) -> str:
+        if "\x00" in text:
+            left, right = text.split("\x00", 1)
+            if self.fmt == "html":
+                return (
+                    f'<div class="csl-left-margin">{self.finish(left)}</div>'
+                    f'<div class="csl-right-inline">{self.finish(right)}</div>'
+                )
+            return self.finish(left) + " " + self.finish(right)
+        return self.finish(text)
+
+
+def render_bibliography(
+    csl_items: list[dict],
+    style: str = "apa",
+    locale: str = "en-US",
+    fmt: str = "html",
+    styles_dir: Path | str | None = None,
+) -> list[Entry]:
+    """Format ``csl_items`` as a bibliography in ``style``; one :class:`Entry` per item.
+
+    Entries come in the style's order. An item the engine cannot render is still listed,
+    rendered by a simple fallback, with ``error`` set. Raises :class:`StyleError` for an
+    unknown or broken style and ``ValueError`` for an unknown ``fmt``.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    code = resolve_locale(locale)
+    if code is None:
+        log.info("unknown locale %r, using en-US", locale)
+        code = "en-US"
+    with checkout_style(style, code, styles_dir) as parsed:
+        try:
+            return _Renderer(parsed, fmt).run(list(csl_items))
+        finally:
+            state.reset()
+
+
+def render_citation(
+    csl_item: dict,
+    style: str = "apa",
+    locale: str = "en-US",
+    fmt: str = "html",
+    styles_dir: Path | str | None = None,
+) -> str:
+    """The single-item bibliography entry for a "cite as" box."""
+    entries = render_bibliography([csl_item], style, locale, fmt, styles_dir)
+    return entries[0].text if entries else ""
+
+
+__all__ = ["Entry", "render_bibliography", "render_citation", "StyleError", "CSL_NS"]
