@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,9 @@ from biblio.sync.run import run_sync
 from biblio.sync.standin import StandinServer
 from biblio.sync.standin_library import StandinLibrary
 
-SAMPLE = Path(__file__).resolve().parent.parent / "biblio" / "data" / "sample_library.json"
+#: The library the tests sync; BIBLIO_TEST_LIBRARY runs the suite against another one.
+SAMPLE = Path(os.environ.get("BIBLIO_TEST_LIBRARY") or Path(__file__).resolve().parent.parent
+              / "biblio" / "data" / "sample_library.json")
 
 
 @pytest.fixture(scope="session")

@@ -125,11 +125,11 @@ def _collection_rows(key: str, data: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _existing_versions(conn: Connection, table: Any, keys: list[str] | None) -> dict[str, int]:
     if keys is None:
-        return dict(conn.execute(select(table.c.key, table.c.version)).tuples().all())
+        return dict(conn.execute(select(table.c.key, table.c.version)).all())
     found: dict[str, int] = {}
     for chunk in _chunks(keys):
         found.update(conn.execute(
-            select(table.c.key, table.c.version).where(table.c.key.in_(chunk))).tuples().all())
+            select(table.c.key, table.c.version).where(table.c.key.in_(chunk))).all())
     return found
 
 
