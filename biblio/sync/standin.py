@@ -96,6 +96,7 @@ class StandinServer:
         self._api: StandinApi | None = None
         self._conns: set[socket.socket] = set()
         self._active = 0
+        self._threads: set[threading.Thread] = set()
         self._idle = threading.Condition(self._lock)
 
     # --------------------------------------------------------------- lifecycle
@@ -138,8 +139,10 @@ class StandinServer:
                 conn.shutdown(socket.SHUT_RDWR)
         with self._idle:
             self._idle.wait_for(lambda: self._active == 0, timeout=5)
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+            threads = list(self._threads)
+        for t in [*threads, self._thread]:
+            if t is not None and t is not threading.current_thread():
+                t.join(timeout=5)
 
     def __enter__(self) -> StandinServer:
         return self.start()
@@ -245,6 +248,9 @@ class _Handler(BaseHTTPRequestHandler):
         with self.standin._lock:
             self.standin._conns.add(self.connection)
             self.standin._active += 1
+            threads = self.standin._threads
+            threads.difference_update([t for t in threads if not t.is_alive()])
+            threads.add(threading.current_thread())
 
     def finish(self) -> None:
         try:
@@ -283,6 +289,10 @@ class _Handler(BaseHTTPRequestHandler):
             {k: v[-1] for k, v in multi.items()},
             headers={k: v for k, v in self.headers.items()},
         )
+        # Recorded before anything is sent, so a client that has its answer always
+        # finds the request in ``requests`` (status and fault are filled in below).
+        with srv._lock:
+            srv._requests.append(record)
         faults = srv._take_faults(self.path)
         try:
             if "slow" in faults:
@@ -328,8 +338,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         finally:
             record.duration_ms = (time.perf_counter() - t0) * 1000
-            with srv._lock:
-                srv._requests.append(record)
 
     def _send(self, resp: Response, head: bool = False, truncate: bool = False) -> None:
         self.send_response(resp.status)

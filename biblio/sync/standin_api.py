@@ -37,6 +37,9 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+_ENCODE = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
+
+
 class StandinApi:
     """Answers GET requests for one library; ``url`` is the server's base URL."""
 
@@ -50,6 +53,7 @@ class StandinApi:
         self.url = url
         self.api_keys = api_keys
         self._json_cache: dict[tuple[str, str], tuple[Any, str]] = {}
+        self._library_cache: tuple[Any, str] = (None, "")
 
     def handle(self, path: str, query: dict[str, str], headers: Any) -> Response:
         """Build the response for a GET (faults aside). Raises :class:`ApiError`."""
@@ -223,15 +227,29 @@ class StandinApi:
         if hit is not None and hit[0] == stamp:
             return hit[1]
         gid, key = lib.group_id, data["key"]
-        links: dict[str, Any] = {
-            "self": {"href": f"{self.url}/groups/{gid}/items/{key}", "type": "application/json"},
-            "alternate": {"href": f"{WWW}/groups/{gid}/items/{key}", "type": "text/html"},
+        # Hand-assembled envelope: valid keys, ids and our own URL need no JSON
+        # escaping, and skipping a generic dumps of it makes a cold page much cheaper.
+        base, www = f"{self.url}/groups/{gid}/items", f"{WWW}/groups/{gid}/items"
+        links_d: dict[str, Any] = {
+            "self": {"href": f"{base}/{key}", "type": "application/json"},
+            "alternate": {"href": f"{www}/{key}", "type": "text/html"},
         }
-        if data.get("parentItem"):
-            links["up"] = {
-                "href": f"{self.url}/groups/{gid}/items/{data['parentItem']}",
-                "type": "application/json",
-            }
+        parent = data.get("parentItem")
+        if parent:
+            links_d["up"] = {"href": f"{base}/{parent}", "type": "application/json"}
+        if is_valid_key(key) and (not parent or is_valid_key(str(parent))):
+            links = (
+                f'{{"self":{{"href":"{base}/{key}","type":"application/json"}},'
+                f'"alternate":{{"href":"{www}/{key}","type":"text/html"}}'
+                + (
+                    f',"up":{{"href":"{base}/{parent}","type":"application/json"}}'
+                    if parent
+                    else ""
+                )
+                + "}"
+            )
+        else:
+            links = _ENCODE(links_d)
         meta: dict[str, Any] = {}
         summary = creator_summary(data.get("creators") or [])
         if summary is not None:
@@ -241,17 +259,19 @@ class StandinApi:
             meta["parsedDate"] = pdate
         if data.get("itemType") not in ("note", "attachment", "annotation"):
             meta["numChildren"] = nchild
-        obj = {
-            "key": key,
-            "version": data["version"],
-            "library": self._library_block(),
-            "links": links,
-            "meta": meta,
-            "data": data,
-        }
-        text = json.dumps(obj, ensure_ascii=False)
+        text = (
+            f'{{"key":{_ENCODE(key)},"version":{int(data["version"])},'
+            f'"library":{self._library_json()},"links":{links},'
+            f'"meta":{_ENCODE(meta)},"data":{_ENCODE(data)}}}'
+        )
         self._json_cache[("i", key)] = (stamp, text)
         return text
+
+    def _library_json(self) -> str:
+        name = self.library.group.get("name", "")
+        if self._library_cache[0] != name:
+            self._library_cache = (name, _ENCODE(self._library_block()))
+        return self._library_cache[1]
 
     def _library_block(self) -> dict[str, Any]:
         gid = self.library.group_id

@@ -310,7 +310,7 @@ def synthetic(
             }
             top_keys.append(k)
         elif rng.random() < 0.5:
-            size = 200_000 if rng.random() < 0.002 else rng.randint(1, 20)
+            size = 8_000 if rng.random() < 0.002 else rng.randint(1, 20)
             data = {
                 "key": k,
                 "version": version(),
