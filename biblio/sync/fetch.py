@@ -42,6 +42,40 @@ class Changes:
     group: dict[str, Any] | None = None
 
 
+_KEY_CHARS = set("23456789ABCDEFGHIJKLMNPQRSTUVWXYZ")
+
+
+class MalformedResponse(SyncError):
+    """Zotero answered with something that is not a list of well-formed objects."""
+
+
+def check_objects(objects: object, kind: str) -> list[dict[str, Any]]:
+    """Objects ``{key, version, data}`` as Zotero sends them, or :class:`MalformedResponse`.
+
+    A hostile or broken answer must fail the run cleanly (the cache stays as it was)
+    rather than reach the database half-understood.
+    """
+    if not isinstance(objects, list):
+        raise MalformedResponse(f"{kind}: expected a JSON list, got {type(objects).__name__}")
+    for obj in objects:
+        key = obj.get("key") if isinstance(obj, dict) else None
+        if not (isinstance(key, str) and len(key) == 8 and set(key) <= _KEY_CHARS):
+            raise MalformedResponse(f"{kind}: object with a malformed key {str(key)[:40]!r}")
+        version = obj.get("version")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+            raise MalformedResponse(f"{kind} {key}: malformed version {str(version)[:40]!r}")
+        if not isinstance(obj.get("data"), dict):
+            raise MalformedResponse(f"{kind} {key}: missing data object")
+    return objects  # type: ignore[return-value]
+
+
+def check_versions(versions: object, kind: str) -> dict[str, int]:
+    if not isinstance(versions, dict) or not all(
+            isinstance(k, str) and isinstance(v, int) for k, v in versions.items()):
+        raise MalformedResponse(f"{kind}: expected an object of key: version")
+    return versions
+
+
 def _batches(keys: list[str], size: int = BATCH) -> Iterable[list[str]]:
     for start in range(0, len(keys), size):
         yield keys[start:start + size]
@@ -84,12 +118,12 @@ def _fetch_full(client: ZoteroClient, progress: Progress) -> Changes:
         if total is None and client.zot.request is not None:
             header = client.zot.request.headers.get("Total-Results")
             total = int(header) if header and header.isdigit() else None
-        changes.items.extend(page)
+        changes.items.extend(check_objects(page, "items"))
         done += len(page)
         progress("items", done, total)
     for page in client.pages("collections"):
         check()
-        changes.collections.extend(page)
+        changes.collections.extend(check_objects(page, "collections"))
     changes.version = version or 0
     return changes
 
@@ -97,7 +131,8 @@ def _fetch_full(client: ZoteroClient, progress: Progress) -> Changes:
 def _fetch_incremental(client: ZoteroClient, since: int, progress: Progress) -> Changes:
     changes = Changes(full=False, since=since)
     try:
-        item_versions = client.item_versions(since, if_modified_since=since)
+        item_versions = check_versions(
+            client.item_versions(since, if_modified_since=since), "item versions")
     except NotModified:
         changes.not_modified = True
         changes.version = since
@@ -106,17 +141,21 @@ def _fetch_incremental(client: ZoteroClient, since: int, progress: Progress) -> 
     # response; anything changed during the run has a higher version and is fetched
     # again next time.
     changes.version = client.last_version or since
-    collection_versions = client.collection_versions(since)
+    collection_versions = check_versions(client.collection_versions(since),
+                                         "collection versions")
 
     keys = sorted(collection_versions)
     for batch in _batches(keys):
-        changes.collections.extend(client.collections_by_key(batch))
+        changes.collections.extend(check_objects(client.collections_by_key(batch),
+                                                 "collections"))
 
     keys = sorted(item_versions)
     progress("items", 0, len(keys))
     for batch in _batches(keys):
-        changes.items.extend(client.items_by_key(batch))
+        changes.items.extend(check_objects(client.items_by_key(batch), "items"))
         progress("items", len(changes.items), len(keys))
     deleted = client.deleted(since)
+    if not isinstance(deleted, dict):
+        raise MalformedResponse("deleted: expected a JSON object")
     changes.deleted = {k: list(v) for k, v in deleted.items() if isinstance(v, list)}
     return changes
