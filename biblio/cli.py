@@ -87,7 +87,7 @@ def _progress_bar():  # type: ignore[no-untyped-def]
     return update, bar.close
 
 
-@cli.command("sync")
+@cli.command("sync", with_appcontext=False)
 @click.option("--full", is_flag=True, help="Re-read the whole library, not just changes.")
 def sync_command(full: bool) -> None:
     """Sync the Zotero library into the local cache once."""
@@ -106,7 +106,7 @@ def sync_command(full: bool) -> None:
     click.echo(result.summary())
 
 
-@cli.command("scheduler")
+@cli.command("scheduler", with_appcontext=False)
 def scheduler_command() -> None:
     """Run the scheduled sync every [sync] interval_minutes (the only scheduler)."""
     from biblio.sync.schedule import build_scheduler
@@ -135,7 +135,7 @@ def _serve(app, host: str, port: int, workers: int) -> None:  # type: ignore[no-
     _Server().run()
 
 
-@cli.command("run")
+@cli.command("run", with_appcontext=False)
 @click.option("--host", default=None, help="Address (default [web] host).")
 @click.option("--port", type=int, default=None, help="Port (default [web] port).")
 @click.option("--workers", type=int, default=2, show_default=True)
@@ -146,7 +146,7 @@ def run_command(host: str | None, port: int | None, workers: int) -> None:
     _serve(app, host or web["host"], port or web["port"], workers)
 
 
-@cli.command("demo")
+@cli.command("demo", with_appcontext=False)
 @click.option("--port", type=int, default=5000, show_default=True, help="Web port.")
 @click.option("--library", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Zotero library JSON (default: the bundled sample library).")
@@ -192,7 +192,7 @@ def demo_command(port: int, library: str | None, instance: str | None, no_serve:
             scheduler.shutdown(wait=False)
 
 
-@cli.command("export")
+@cli.command("export", with_appcontext=False)
 @click.option("--format", "fmt", default="json", show_default=True,
               help="json or csljson (more formats come with the citations module).")
 @click.option("--prong", default=None, help="Only items of this prong.")
@@ -226,7 +226,7 @@ def export_command(fmt: str, prong: str | None, tag: str | None, query: str | No
         click.echo(text)
 
 
-@cli.command("settings")
+@cli.command("settings", with_appcontext=False)
 def settings_command() -> None:
     """Print every setting with its default and help."""
     from biblio.settings import describe
