@@ -545,3 +545,11 @@ def test_standalone_cli(tmp_path, lib):
         proc.terminate()
         proc.wait(timeout=10)
         proc.stdout.close()
+
+
+def test_subcollections_head_and_users_path(zot, srv, lib):
+    assert [c["key"] for c in zot.all_collections()] == ["CCCC2222", "DDDD2222"]
+    status, h, body = raw(srv, f"/groups/{GID}/items?limit=1", method="HEAD")
+    assert status == 200 and body == b"" and h["total-results"] == "5"
+    assert raw(srv, "/users/10/items/top")[0] == 200  # the owner's id maps here too
+    assert raw(srv, "/users/11/items/top")[0] == 404

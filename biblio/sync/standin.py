@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import logging
 import socket
 import sys
@@ -96,6 +97,7 @@ class StandinServer:
         self._api: StandinApi | None = None
         self._conns: set[socket.socket] = set()
         self._active = 0
+        self._url: str | None = None
         self._threads: set[threading.Thread] = set()
         self._idle = threading.Condition(self._lock)
 
@@ -103,10 +105,9 @@ class StandinServer:
     @property
     def url(self) -> str:
         """Base URL, e.g. ``http://127.0.0.1:54321`` (API mounted at ``/``)."""
-        if self._httpd is None:
+        if self._url is None:
             raise RuntimeError("server not started")
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._url
 
     def start(self) -> StandinServer:
         """Bind and serve in a background thread."""
@@ -114,6 +115,7 @@ class StandinServer:
         httpd = ThreadingHTTPServer((self.host, self._port), handler)
         httpd.daemon_threads = True
         self._httpd = httpd
+        self._url = f"http://{self.host}:{httpd.server_port}"
         self._api = StandinApi(self.library, self.url, self.api_keys)
         self._thread = threading.Thread(
             target=httpd.serve_forever,
@@ -391,6 +393,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.library
         else StandinLibrary.synthetic(args.synthetic)
     )
+    # A dedicated process: keep the large, long-lived library out of the cyclic GC,
+    # whose full collections otherwise cost a 50k-item library pauses of 0.2-0.4 s.
+    gc.collect()
+    gc.freeze()
     server = StandinServer(lib, args.host, args.port).start()
     print(
         f"{server.url} (group {lib.group_id}, library version {lib.version}, "

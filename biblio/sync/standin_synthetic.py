@@ -285,7 +285,7 @@ def synthetic(
         k = key()
         if i < n_top or not top_keys:
             item_type = rng.choices(types, weights)[0]
-            tags = [{"tag": t} for t in rng.sample(_TAGS, rng.randint(0, 4))]
+            tags: list[dict[str, Any]] = [{"tag": t} for t in rng.sample(_TAGS, rng.randint(0, 4))]
             if rng.random() < 0.2:
                 tags.append({"tag": rng.choice(_WORDS).upper(), "type": 1})
             data = {
