@@ -337,3 +337,40 @@ def test_sigkill_mid_sync_then_rerun_equals_source(tmp_path, zotero, library):
     statuses = [r["status"] for r in runs(engine)]
     assert statuses == ["ok", "failed"]
     assert "interrupted" in runs(engine)[1]["error"]
+
+
+# -- hostile or broken answers ----------------------------------------------------
+
+HOSTILE = {
+    "not JSON": b"<html>oops</html>",
+    "JSON object instead of list": b'{"error": "nope"}',
+    "bad key": b'[{"key": "../../etc", "version": 1, "data": {}}]',
+    "bad version": b'[{"key": "ABCD2345", "version": "9; DROP TABLE items", "data": {}}]',
+    "no data": b'[{"key": "ABCD2345", "version": 3}]',
+    "list of strings": b'["ABCD2345"]',
+}
+
+
+@pytest.mark.parametrize("body", HOSTILE, ids=list(HOSTILE))
+def test_hostile_item_page_fails_cleanly_and_keeps_cache(synced, settings, library, zotero,
+                                                         body):
+    before = cache_snapshot(synced)
+    library.update_item(next(iter(library.snapshot()["items"])), title="edited")
+    zotero.corrupt(HOSTILE[body], times=100, match="itemKey")
+    with pytest.raises(SyncError) as info:
+        run_sync(synced, settings)
+    assert "\n" not in str(info.value)
+    assert cache_snapshot(synced) == before
+    assert runs(synced)[0]["status"] == "failed"
+    zotero.clear_faults()
+    run_sync(synced, settings)
+    assert_equal_to_source(synced, library)
+
+
+def test_hostile_versions_answer_fails_cleanly(synced, settings, library, zotero):
+    before = cache_snapshot(synced)
+    library.update_item(next(iter(library.snapshot()["items"])), title="edited")
+    zotero.corrupt(b'{"ABCD2345": "x"}', times=100, match="format=versions")
+    with pytest.raises(SyncError, match="item versions"):
+        run_sync(synced, settings)
+    assert cache_snapshot(synced) == before

@@ -56,13 +56,14 @@ class RequestRecord:
 
 @dataclass
 class _Fault:
-    kind: str  # fail | backoff | drop | truncate | hook | slow
+    kind: str  # fail | backoff | drop | truncate | hook | slow | corrupt
     times: int
     match: str | None
     status: int = 0
     retry_after: Any = None
     seconds: float = 0.0
     fn: Callable[[StandinLibrary], Any] | None = None
+    body: bytes | Callable[[bytes], bytes] | None = None
 
 
 def http_date(when: datetime) -> str:
@@ -203,6 +204,15 @@ class StandinServer:
         """Call ``fn(library)`` before building the response (edit the library mid-sync)."""
         self._add_fault(_Fault("hook", times, match, fn=fn))
 
+    def corrupt(self, body: bytes | Callable[[bytes], bytes], times: int = 1,
+                match: str | None = None) -> None:
+        """Serve ``body`` (or ``body(original)``) instead of a successful response's body.
+
+        Status and headers stay as Zotero would send them: a hostile or broken answer
+        that looks legitimate.
+        """
+        self._add_fault(_Fault("corrupt", times, match, body=body))
+
     def slow(self, seconds: float, times: int = 1, match: str | None = None) -> None:
         """Delay the response by ``seconds``."""
         self._add_fault(_Fault("slow", times, match, seconds=seconds))
@@ -330,6 +340,10 @@ class _Handler(BaseHTTPRequestHandler):
                 if "backoff" in faults and resp.status < 400:
                     record.fault = record.fault or "backoff"
                     resp.headers["Backoff"] = f"{faults['backoff'].seconds:g}"
+                if "corrupt" in faults and resp.status == 200:
+                    record.fault = "corrupt"
+                    new = faults["corrupt"].body
+                    resp.body = new(resp.body) if callable(new) else (new or b"")
             record.status = resp.status
             if "truncate" in faults and len(resp.body) > 1:
                 record.fault = "truncate"
