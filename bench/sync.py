@@ -13,6 +13,7 @@ the same process, so the RSS before the first sync is printed too).
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import resource
@@ -38,6 +39,10 @@ def measure(n: int) -> dict:
     from biblio.sync.standin_library import StandinLibrary
 
     library = StandinLibrary.synthetic(n, seed=7)
+    # The stand-in's library shares this process: keep the collector from walking its
+    # objects on every full collection (that shows up as random request stalls).
+    gc.collect()
+    gc.freeze()
     objects = len(library.snapshot()["items"])
     base_rss = rss_mb()
     folder = Path(tempfile.mkdtemp(prefix="bench-sync-"))

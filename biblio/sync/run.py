@@ -145,9 +145,11 @@ def _run_locked(engine: Engine, settings: Settings, *, full: bool, trigger: str,
             status="failed", error="interrupted (the process ended mid-run)",
             finished_at=st.utcnow()))
         state = read_state(conn)
-        run_id = conn.execute(insert(st.sync_runs).values(
+        inserted = conn.execute(insert(st.sync_runs).values(
             started_at=st.utcnow(), status="running", trigger=trigger, full=full,
-            from_version=state["library_version"] if state else 0)).inserted_primary_key[0]
+            from_version=state["library_version"] if state else 0)).inserted_primary_key
+        assert inserted is not None
+        run_id = int(inserted[0])
 
     same_library = state is not None and state["library"] == library
     since = state["library_version"] if same_library and state else 0
@@ -215,3 +217,9 @@ def recent_runs(engine: Engine, limit: int = 20) -> list[dict[str, Any]]:
         rows = conn.execute(select(st.sync_runs).order_by(st.sync_runs.c.id.desc())
                             .limit(limit)).mappings().all()
     return [dict(r) for r in rows]
+
+
+# Prong tagging runs inside every sync's transaction (biblio.prongs never imports sync).
+from biblio.prongs import sync_hook as _tag_prongs  # noqa: E402
+
+register_after_save(_tag_prongs)

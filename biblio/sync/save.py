@@ -151,7 +151,8 @@ def save_items(conn: Connection, objects: list[dict[str, Any]], full: bool,
     if full:
         gone = sorted(set(existing) - set(keys))
         counts.deleted += _delete_items(conn, gone)
-    inserts, updates = [], []
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
     for obj in objects:
         row = item_row(obj, now)
         old = existing.get(row["key"])
@@ -242,7 +243,7 @@ def save_group(conn: Connection, group: dict[str, Any] | None, now: datetime) ->
         "data": data,
         "fetched_at": now,
     }
-    group_id = int(group.get("id") or data.get("id"))
+    group_id = int(group.get("id") or data.get("id") or 0)
     old = conn.execute(select(st.group_info.c.version).where(
         st.group_info.c.id == group_id)).scalar()
     if old is None:
