@@ -14,6 +14,10 @@ from flask import Flask, Response
 #: Blueprint modules, registered in this order; each exposes ``bp``.
 BLUEPRINTS: list[str] = [
     "biblio.web.status",
+    "biblio.web.join",
+    "biblio.web.auth",
+    "biblio.web.admin",
+    "biblio.web.admin_tools",
 ]
 
 CSP = (

@@ -1,0 +1,101 @@
+"""Owners' tools beside the queue: the audit log, prong overrides and "sync now".
+
+Same guard as the queue (a logged-in owner), CSRF on every POST and
+POST-redirect-GET. "Sync now" runs :func:`biblio.sync.run.run_sync` under the
+one sync lock, so it never overlaps a scheduled run (a busy lock is a friendly
+message). Prong overrides call :mod:`biblio.prongs`, which audits them itself.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request
+from flask import url_for as _url_for
+
+from biblio import audit, db, prongs
+from biblio import storage as st
+from biblio.sync.client import SyncError
+from biblio.sync.run import SyncBusy, run_sync
+from biblio.web.admin import _iso
+from biblio.web.auth import actor, owner_required
+
+bp = Blueprint("admin_tools", __name__)
+PAGE = 100
+
+
+@bp.before_request
+@owner_required
+def _guard() -> None:
+    return None
+
+
+def _before() -> int | None:
+    raw = request.args.get("_next")
+    if raw is None:
+        return None
+    if not (raw.isascii() and raw.isdigit()):
+        abort(400, "_next must be an audit entry id")
+    return int(raw)
+
+
+@bp.get("/-/admin/audit")
+def audit_page():  # type: ignore[no-untyped-def]
+    rows = audit.entries(db.engine(), limit=PAGE, before_id=_before())
+    nxt = rows[-1]["id"] if len(rows) == PAGE else None
+    return render_template("admin/audit.html", rows=rows, next=nxt)
+
+
+@bp.get("/-/admin/audit.json")
+def audit_json() -> Response:
+    rows = audit.entries(db.engine(), limit=PAGE, before_id=_before())
+    nxt = rows[-1]["id"] if len(rows) == PAGE else None
+    return jsonify({"ok": True, "rows": [_iso(r) for r in rows], "count": len(rows),
+                    "next": nxt})
+
+
+@bp.post("/-/admin/sync")
+def sync_now() -> Response:
+    engine, settings = db.engine(), db.settings()
+    try:
+        result = run_sync(engine, settings, trigger="owner")
+    except SyncBusy:
+        flash("A sync is already running; try again in a minute.", "error")
+    except SyncError as exc:
+        flash(f"The sync failed: {exc}", "error")
+    else:
+        with st.transaction(engine) as conn:
+            audit.record(conn, actor(), "sync.now", f"sync:{result.run_id}",
+                         new=result.status, detail=result.summary())
+        flash(result.summary(), "ok")
+    target = request.form.get("next") or ""
+    if not target.startswith("/-/admin/") or "//" in target or "\\" in target:
+        target = _url_for("admin.queue")
+    return redirect(target, code=303)
+
+
+@bp.get("/-/admin/prongs")
+def overrides_page():  # type: ignore[no-untyped-def]
+    rules = prongs.load_rules(db.settings())
+    return render_template("admin/prongs.html", rows=prongs.list_overrides(db.engine()),
+                           prong_ids=rules.ids(), key=request.args.get("key", "")[:16])
+
+
+@bp.post("/-/admin/prongs")
+def overrides_post() -> Response:
+    form = request.form
+    key = str(form.get("key", "")).strip().upper()[:16]
+    prong = str(form.get("prong", ""))[:40]
+    action = str(form.get("action", ""))
+    try:
+        if action == "clear":
+            changed = prongs.clear_override(db.engine(), key, prong, actor(),
+                                            settings=db.settings())
+        else:
+            changed = prongs.set_override(db.engine(), key, prong, action, actor(),
+                                          note=str(form.get("note", ""))[:2000] or None,
+                                          settings=db.settings())
+    except prongs.OverrideError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(f"Override {action} {prong} on {key} saved." if changed else "Nothing changed.",
+              "ok")
+    return redirect(_url_for("admin_tools.overrides_page"), code=303)
