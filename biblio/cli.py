@@ -234,5 +234,10 @@ def settings_command() -> None:
     click.echo(describe(), nl=False)
 
 
+from biblio.prongs.cli import prongs_cli  # noqa: E402
+
+cli.add_command(prongs_cli)
+
+
 def main() -> None:
     cli(prog_name="biblio")

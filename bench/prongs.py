@@ -1,0 +1,189 @@
+"""Benchmark the prong tagger: accuracy on the labelled dev set and retag speed.
+
+Accuracy: the default rules against ``tests/data/prong_labels.json`` (labels made by
+reading each work of the sample library against the prong definitions), per prong
+precision, recall and F1 and macro-F1, in three settings: everything Zotero gives;
+without the explicit ``prong:`` tags (so items carrying them do not score for free);
+and text only (title, abstract, publication, type: what a work brings with it
+before the group files it). Then the same on a split: the keys visible while the
+rules were written (``bench/prongs_seen_keys.json``) and the held-out rest, plus a
+fixed hash split into two halves. The confusions list each false positive and false
+negative with key and title. Speed: a synthetic library of N items (default 10,000)
+is synced through the loopback stand-in into a temporary SQLite file and the
+equivalent of ``biblio prongs retag`` is timed.
+
+    .venv/bin/python bench/prongs.py [--items 10000] [--no-speed] [--no-accuracy]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from biblio.prongs import load_rules, tag_item  # noqa: E402
+from biblio.prongs.rules import Rules  # noqa: E402
+
+SAMPLE = ROOT / "biblio" / "data" / "sample_library.json"
+LABELS = ROOT / "tests" / "data" / "prong_labels.json"
+SEEN = ROOT / "bench" / "prongs_seen_keys.json"
+
+
+def _strip_prefix_tags(data: dict[str, Any], prefix: str) -> dict[str, Any]:
+    data = dict(data)
+    data["tags"] = [t for t in data.get("tags") or []
+                    if not str(t.get("tag", "")).strip().casefold().startswith(prefix)]
+    return data
+
+
+def _text_only(data: dict[str, Any]) -> dict[str, Any]:
+    data = dict(data)
+    data["tags"], data["collections"] = [], []
+    return data
+
+
+def predict(items: dict[str, dict[str, Any]], collections: dict[str, Any], notes: dict[str, list],
+            rules: Rules, mode: str) -> dict[str, set[str]]:
+    out = {}
+    for key, data in items.items():
+        if mode in ("no-prefix", "text"):
+            data = _strip_prefix_tags(data, rules.tag_prefix or "prong:")
+        if mode == "text":
+            data = _text_only(data)
+        item_notes = notes.get(key, []) if mode != "text" else []
+        out[key] = {a.prong for a in tag_item(data, collections, rules, item_notes)}
+    return out
+
+
+def scores(pred: dict[str, set[str]], gold: dict[str, set[str]], prongs: list[str],
+           keys: list[str]) -> dict[str, Any]:
+    table = {}
+    for p in prongs:
+        tp = sum(1 for k in keys if p in pred[k] and p in gold[k])
+        fp = sum(1 for k in keys if p in pred[k] and p not in gold[k])
+        fn = sum(1 for k in keys if p not in pred[k] and p in gold[k])
+        prec = tp / (tp + fp) if tp + fp else 1.0
+        rec = tp / (tp + fn) if tp + fn else 1.0
+        f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+        table[p] = {"tp": tp, "fp": fp, "fn": fn, "precision": prec, "recall": rec, "f1": f1,
+                    "support": tp + fn}
+    macro = sum(v["f1"] for v in table.values()) / len(table)
+    return {"per_prong": table, "macro_f1": macro, "n": len(keys)}
+
+
+def _print_table(title: str, result: dict[str, Any]) -> None:
+    print(f"\n{title} (n={result['n']})")
+    print(f"  {'prong':<14}{'P':>7}{'R':>7}{'F1':>7}{'tp':>5}{'fp':>5}{'fn':>5}{'support':>9}")
+    for p, v in result["per_prong"].items():
+        print(f"  {p:<14}{v['precision']:>7.3f}{v['recall']:>7.3f}{v['f1']:>7.3f}"
+              f"{v['tp']:>5}{v['fp']:>5}{v['fn']:>5}{v['support']:>9}")
+    print(f"  macro-F1 {result['macro_f1']:.3f}")
+
+
+def load_dev() -> tuple[dict, dict, dict, dict, dict]:
+    lib = json.loads(SAMPLE.read_text(encoding="utf-8"))
+    labels = json.loads(LABELS.read_text(encoding="utf-8"))["labels"]
+    collections = {c["key"]: {"name": c.get("name", ""), "parent_key": c.get("parentCollection")}
+                   for c in lib.get("collections", [])}
+    items, titles, notes = {}, {}, {}
+    for data in lib["items"]:
+        if data.get("itemType") == "note" and data.get("parentItem"):
+            notes.setdefault(data["parentItem"], []).append(data.get("note") or "")
+        if data.get("key") in labels:
+            items[data["key"]] = data
+            titles[data["key"]] = data.get("title") or ""
+    gold = {k: set(v) for k, v in labels.items() if k in items}
+    return items, collections, notes, gold, titles
+
+
+def accuracy(show_confusions: bool = True) -> dict[str, Any]:
+    rules = load_rules(None)
+    prongs = rules.ids()
+    items, collections, notes, gold, titles = load_dev()
+    missing = sorted(set(json.loads(LABELS.read_text())["labels"]) - set(items))
+    if missing:
+        print(f"warning: {len(missing)} labelled keys not in the sample library: {missing[:5]}")
+    keys = sorted(gold)
+    seen = set(json.loads(SEEN.read_text())["keys"]) if SEEN.exists() else set()
+    held = [k for k in keys if k not in seen]
+    half = [k for k in keys if hashlib.sha1(k.encode()).digest()[0] % 2 == 0]
+    other = [k for k in keys if k not in set(half)]
+    report: dict[str, Any] = {}
+    for mode, title in (("all", "Everything Zotero gives (prong: tags are ground truth)"),
+                        ("no-prefix", "Without the explicit prong: tags"),
+                        ("text", "Text only (no tags, collections or notes)")):
+        pred = predict(items, collections, notes, rules, mode)
+        res = scores(pred, gold, prongs, keys)
+        report[mode] = res
+        _print_table(title, res)
+        if mode == "no-prefix":
+            for name, subset in (("seen while writing rules", [k for k in keys if k in seen]),
+                                 ("held out (labelled later)", held),
+                                 ("hash half A", half), ("hash half B", other)):
+                if subset:
+                    r = scores(pred, gold, prongs, subset)
+                    report[f"{mode}:{name}"] = r
+                    _print_table(f"  without prong: tags, {name}", r)
+        if show_confusions and mode in ("no-prefix", "text"):
+            print(f"\n  confusions ({mode}):")
+            for k in keys:
+                fp, fn = pred[k] - gold[k], gold[k] - pred[k]
+                if fp or fn:
+                    mark = "" if k in seen else " [held out]"
+                    print(f"    {k}{mark} +{sorted(fp)} -{sorted(fn)}  {titles[k][:90]}")
+    return report
+
+
+def speed(n_items: int) -> float:
+    from biblio import storage
+    from biblio.prongs import retag
+    from biblio.settings import load_settings
+    from biblio.sync.run import run_sync
+    from biblio.sync.standin import StandinServer
+    from biblio.sync.standin_library import StandinLibrary
+
+    lib = StandinLibrary.synthetic(n_items, seed=7)
+    with tempfile.TemporaryDirectory() as tmp, StandinServer(lib) as server:
+        path = Path(tmp) / "settings.toml"
+        path.write_text(f"[zotero]\nlibrary_id = {lib.group_id}\n", encoding="utf-8")
+        settings = load_settings(path, environ={}, overrides={
+            "zotero": {"base_url": server.url},
+            "database": {"url": f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"},
+            "sync": {"lock_file": str(Path(tmp) / "sync.lock")}})
+        engine = storage.open_database(settings["database"]["url"])
+        run_sync(engine, settings)
+        started = time.perf_counter()
+        result = retag(engine, settings)
+        seconds = time.perf_counter() - started
+        storage.dispose_all()
+    print(f"\nretag: {result.items} items ({n_items} generated incl. child notes and "
+          f"attachments), {result.assignments} assignments, {seconds:.2f} s")
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=10_000)
+    parser.add_argument("--no-speed", action="store_true")
+    parser.add_argument("--no-accuracy", action="store_true")
+    parser.add_argument("--json", type=Path, default=None, help="Also write the figures here.")
+    args = parser.parse_args()
+    out: dict[str, Any] = {}
+    if not args.no_accuracy:
+        out["accuracy"] = accuracy()
+    if not args.no_speed:
+        out["retag_seconds"] = speed(args.items)
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=1, default=float), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

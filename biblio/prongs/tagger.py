@@ -1,0 +1,175 @@
+"""The prong tagger: score one Zotero item against the compiled rules, with reasons.
+
+It reads what Zotero gives: title, abstract, tags, collections (with their parent
+collections), publication/series title, item type and, for patterns that ask for
+them, the item's child notes. Text is normalised once per item (HTML removed,
+entities decoded, Unicode folded, lower-cased), then each prong's patterns are
+searched in their fields. A prong is assigned when its score reaches the prong's
+threshold, or when a Zotero tag or collection names it (ground truth). Every
+assignment carries its reasons: which phrase, regex, tag or collection matched,
+in which field, with what weight, and whether it counted towards the score.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from biblio.prongs.rules import Prong, Rules
+
+_TAG_RE = re.compile(r"<[^>]*>")
+_SPACE_RE = re.compile(r"\s+")
+_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"',
+                         "\u00a0": " "})
+#: Zotero fields that name the container a work appeared in.
+PUBLICATION_FIELDS = ("publicationTitle", "bookTitle", "proceedingsTitle", "conferenceName",
+                      "websiteTitle", "blogTitle", "forumTitle", "encyclopediaTitle",
+                      "dictionaryTitle", "programTitle", "seriesTitle", "series")
+_SNIPPET = 80
+
+
+@dataclass
+class Assignment:
+    """One prong given to an item: score, reasons and where it came from."""
+
+    prong: str
+    score: float
+    reasons: list[dict[str, Any]]
+    source: str  # rules | zotero-tag | zotero-collection
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"prong": self.prong, "score": self.score, "source": self.source,
+                "reasons": self.reasons}
+
+
+@dataclass
+class Evaluation:
+    """A prong's full verdict for an item, assigned or not (for ``explain``)."""
+
+    prong: str
+    score: float
+    threshold: float
+    assigned: bool
+    source: str
+    reasons: list[dict[str, Any]] = field(default_factory=list)
+
+
+def normalise(value: Any) -> str:
+    """Plain, lower-cased text: HTML tags dropped, entities decoded, Unicode folded."""
+    if not isinstance(value, str) or not value:
+        return ""
+    text = value
+    if "<" in text:
+        text = _TAG_RE.sub(" ", text)
+    if "&" in text:
+        text = html.unescape(text)
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text).translate(_QUOTES)
+    return _SPACE_RE.sub(" ", text).strip().casefold()
+
+
+def collection_paths(collections: Mapping[str, Any], keys: Iterable[str]) -> list[str]:
+    """Names of the item's collections and all their ancestors, in order, no repeats."""
+    names: dict[str, None] = {}
+    for key in keys:
+        seen = set()
+        while isinstance(key, str) and key in collections and key not in seen:
+            seen.add(key)
+            entry = collections[key]
+            if isinstance(entry, Mapping):
+                names.setdefault(str(entry.get("name") or ""), None)
+                key = entry.get("parent_key") or entry.get("parentCollection") or None
+            else:
+                names.setdefault(str(entry), None)
+                key = None
+    return [n for n in names if n]
+
+
+def item_fields(data: Mapping[str, Any], collection_names: list[str], notes: Iterable[str],
+                tag_prefix: str) -> tuple[dict[str, str], list[str]]:
+    """The searchable fields of an item, and its raw tag names."""
+    tags = [t.get("tag") for t in data.get("tags") or [] if isinstance(t, Mapping)]
+    tags = [t for t in tags if isinstance(t, str) and t.strip()]
+    text_tags = [t for t in tags if not (tag_prefix and t.strip().casefold()
+                                         .startswith(tag_prefix))]
+    pubs = [data.get(f) for f in PUBLICATION_FIELDS]
+    fields = {
+        "title": normalise(" ".join(str(v) for v in (data.get("title"), data.get("shortTitle"))
+                                    if isinstance(v, str))),
+        "abstract": normalise(data.get("abstractNote")),
+        # " | " keeps phrases from running across two tags or names.
+        "tags": " | ".join(normalise(t) for t in text_tags),
+        "collections": " | ".join(normalise(c) for c in collection_names),
+        "publication": " | ".join(normalise(p) for p in pubs if isinstance(p, str) and p),
+        "type": normalise(data.get("itemType")),
+        "notes": " | ".join(normalise(n) for n in notes),
+    }
+    return fields, tags
+
+
+def _evaluate(prong: Prong, fields: Mapping[str, str], tags: list[str],
+              collection_names: list[str], rules: Rules) -> Evaluation:
+    reasons: list[dict[str, Any]] = []
+    best: dict[str, tuple[float, int]] = {}  # group -> (contribution, reason index)
+    for pattern in prong.patterns:
+        hit = None
+        for name in pattern.fields:
+            text = fields.get(name)
+            if not text:
+                continue
+            match = pattern.regex.search(text)
+            if match is None:
+                continue
+            factor = rules.field_weights.get(name, 1.0)
+            if hit is None or abs(pattern.weight * factor) > abs(hit[0]):
+                hit = (pattern.weight * factor, name, match.group(0)[:_SNIPPET])
+        if hit is None:
+            continue
+        contribution, name, snippet = hit
+        reasons.append({"kind": pattern.kind, "pattern": pattern.text, "weight": pattern.weight,
+                        "field": name, "match": snippet, "group": pattern.group,
+                        "contribution": round(contribution, 3), "counted": False})
+        key = f"{pattern.group}{'+' if contribution >= 0 else '-'}"
+        if key not in best or abs(contribution) > abs(best[key][0]):
+            best[key] = (contribution, len(reasons) - 1)
+    for _contribution, index in best.values():
+        reasons[index]["counted"] = True
+    score = round(sum(c for c, _ in best.values()), 3)
+
+    source = "rules"
+    folded = [(t, t.strip().casefold()) for t in tags]
+    explicit = []
+    if rules.tag_prefix:
+        explicit += [{"kind": "prefix-tag", "tag": t} for t, f in folded
+                     if f.startswith(rules.tag_prefix)
+                     and f[len(rules.tag_prefix):].strip() == prong.id]
+    explicit += [{"kind": "tag", "tag": t} for t, f in folded if f in prong.tags]
+    if explicit:
+        source = "zotero-tag"
+    in_collections = [{"kind": "collection", "collection": c} for c in collection_names
+                      if c.strip().casefold() in prong.collections]
+    if in_collections and not explicit:
+        source = "zotero-collection"
+    explicit += in_collections
+    assigned = bool(explicit) or score >= prong.threshold
+    return Evaluation(prong=prong.id, score=score, threshold=prong.threshold, assigned=assigned,
+                      source=source, reasons=explicit + reasons)
+
+
+def evaluate_item(data: Mapping[str, Any], collections_by_key: Mapping[str, Any],
+                  rules: Rules, notes: Iterable[str] = ()) -> list[Evaluation]:
+    """Every prong's verdict for one item (assigned or not), in rules order."""
+    names = collection_paths(collections_by_key, data.get("collections") or [])
+    fields, tags = item_fields(data, names, notes, rules.tag_prefix)
+    return [_evaluate(p, fields, tags, names, rules) for p in rules.prongs]
+
+
+def tag_item(data: Mapping[str, Any], collections_by_key: Mapping[str, Any], rules: Rules,
+             notes: Iterable[str] = ()) -> list[Assignment]:
+    """The prongs of one item (Zotero ``data``), each with score, reasons and source."""
+    return [Assignment(prong=e.prong, score=e.score, reasons=e.reasons, source=e.source)
+            for e in evaluate_item(data, collections_by_key, rules, notes) if e.assigned]

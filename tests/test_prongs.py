@@ -1,0 +1,414 @@
+"""Prong tagging: rule types, reasons, ground truth, overrides, retag, sync and hostile input.
+
+Black-box where it matters: the sample library is synced through the loopback
+Zotero stand-in into a real SQLite file, the CLI runs as ``biblio``, and edits
+happen in the stand-in's library before syncing again.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from biblio import storage as st
+from biblio.catalog import effective_prongs
+from biblio.cli import cli
+from biblio.prongs import (
+    OverrideError,
+    clear_override,
+    evaluate_item,
+    load_rules,
+    parse_rules,
+    retag,
+    set_override,
+    tag_item,
+)
+from biblio.prongs.rules import default_rules_table
+from biblio.settings import SettingsError
+from biblio.sync.run import run_sync
+from tests.conftest import make_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def rules_of(**prongs):
+    table = {"tag_prefix": "prong:"}
+    for pid, body in prongs.items():
+        table[pid] = {"threshold": 3, **body}
+    return parse_rules(table, "test")
+
+
+def item(**data):
+    return {"itemType": "journalArticle", "title": "", "tags": [], "collections": [], **data}
+
+
+def prongs_of(assignments):
+    return sorted(a.prong for a in assignments)
+
+
+# -- rule types ---------------------------------------------------------------------
+
+
+def test_phrase_matches_words_case_and_hyphens_and_truncation():
+    rules = rules_of(p={"patterns": [{"phrase": "post-MLS residenc*", "weight": 3}]})
+    hit = tag_item(item(title="The Post MLS Residency Program at X"), {}, rules)
+    assert prongs_of(hit) == ["p"]
+    (reason,) = hit[0].reasons
+    assert reason["kind"] == "phrase" and reason["field"] == "title"
+    assert reason["match"] == "post mls residency" and reason["weight"] == 3
+    # whole words only: "residencies" is truncated form, "premls" is not a word match
+    assert tag_item(item(title="premls residency"), {}, rules) == []
+
+
+def test_regex_pattern_and_field_restriction():
+    rules = rules_of(p={"patterns": [
+        {"regex": r"\bunioni[sz]\w*", "weight": 3, "fields": ["abstract"]}]})
+    assert prongs_of(tag_item(item(abstractNote="Unionizing library staff"), {}, rules)) == ["p"]
+    # the same words in the title are outside the pattern's fields
+    assert tag_item(item(title="Unionizing library staff"), {}, rules) == []
+
+
+def test_weights_add_up_to_the_threshold_and_groups_count_once():
+    rules = rules_of(p={"threshold": 4, "patterns": [
+        {"phrase": "LIS education", "weight": 2, "group": "ctx"},
+        {"phrase": "library school", "weight": 2, "group": "ctx"},
+        {"phrase": "diversity", "weight": 2}]})
+    # two patterns of one group count once: 2 < 4
+    ev = evaluate_item(item(title="LIS education in the library school"), {}, rules)[0]
+    assert ev.score == 2 and not ev.assigned
+    assert [r["counted"] for r in ev.reasons] == [True, False]
+    # context plus aspect reach the threshold
+    ev = evaluate_item(item(title="Diversity in LIS education"), {}, rules)[0]
+    assert ev.score == 4 and ev.assigned
+
+
+def test_negative_weight_blocks_a_false_friend():
+    rules = rules_of(p={"patterns": [
+        {"phrase": "diversity", "weight": 3},
+        {"regex": r"diversity[^.]{0,30}collections?", "weight": -3}]})
+    assert prongs_of(tag_item(item(title="Diversity of the LIS workforce"), {}, rules)) == ["p"]
+    ev = evaluate_item(item(title="Auditing diversity in book collections"), {}, rules)[0]
+    assert ev.score == 0 and not ev.assigned
+    assert {r["weight"] for r in ev.reasons} == {3, -3}
+
+
+def test_field_weights_scale_contributions():
+    table = {"field_weights": {"publication": 0.5},
+             "p": {"threshold": 2, "patterns": [{"phrase": "library education", "weight": 2}]}}
+    rules = parse_rules(table)
+    assert tag_item(item(publicationTitle="Journal of Library Education"), {}, rules) == []
+    assert prongs_of(tag_item(item(title="Library education"), {}, rules)) == ["p"]
+
+
+def test_zotero_tags_collections_and_prefix_are_ground_truth():
+    rules = rules_of(p={"tags": ["Residencies"], "collections": ["Credentials & pathways"]},
+                     q={}, r={})
+    colls = {"PARENT01": {"name": "Credentials & pathways", "parent_key": None},
+             "CHILD001": {"name": "Residencies", "parent_key": "PARENT01"}}
+    hit = tag_item(item(tags=[{"tag": "residencies"}]), {}, rules)
+    assert prongs_of(hit) == ["p"] and hit[0].source == "zotero-tag"
+    # a sub-collection of a mapped collection counts too
+    hit = tag_item(item(collections=["CHILD001"]), colls, rules)
+    assert prongs_of(hit) == ["p"] and hit[0].source == "zotero-collection"
+    assert hit[0].reasons == [{"kind": "collection", "collection": "Credentials & pathways"}]
+    # prefix tags name prongs; unknown ids (prong:policy) are ignored
+    hit = tag_item(item(tags=[{"tag": "Prong:Q"}, {"tag": "prong:policy"}]), {}, rules)
+    assert prongs_of(hit) == ["q"] and hit[0].reasons == [{"kind": "prefix-tag", "tag": "Prong:Q"}]
+
+
+def test_prefix_tags_are_not_searched_as_text():
+    rules = rules_of(p={"patterns": [{"phrase": "pathways", "weight": 3}]}, pathways={})
+    hit = tag_item(item(tags=[{"tag": "prong:pathways"}]), {}, rules)
+    assert prongs_of(hit) == ["pathways"]
+
+
+def test_default_rules_handle_the_false_friends():
+    rules = load_rules(None)
+    cases = {
+        "Assessing diversity in academic library book collections": [],
+        "Equity of access: information literacy training for users": [],
+        "Certification of trustworthy digital repositories: CoreTrustSeal": [],
+        "Guided pathways for community college students": [],
+        "Cataloging and classification schemes through a critical lens": [],
+        "Recruiting students of color into LIS programs": ["mlis-access"],
+        "Paraprofessionals without the MLS: equivalent experience in hiring": [
+            "pathways", "worker-equity"],
+        "Salaries and faculty status of academic librarians": ["worker-equity"],
+    }
+    for title, expected in cases.items():
+        assert prongs_of(tag_item(item(title=title), {}, rules)) == expected, title
+
+
+# -- hostile input ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("data", [
+    {},
+    {"title": None, "abstractNote": None, "tags": None, "collections": None},
+    {"title": 42, "tags": ["not a dict", {"tag": None}, {"tag": 7}], "collections": [None, 3]},
+    {"title": "<script>alert(1)</script><b>Faculty status</b> &amp; <i>tenure</i>"},
+    {"title": "Bibliothécaires sans diplôme : équivalence et apprentissage", "language": "fr"},
+    {"title": "图书馆员的薪酬与工会", "abstractNote": "Библиотекари и профсоюзы \u0000 \ud800"},
+])
+def test_hostile_items_tag_without_errors(data):
+    rules = load_rules(None)
+    assert isinstance(tag_item(data, {"X": None, "Y": {"name": None}}, rules), list)
+
+
+def test_html_is_stripped_and_entities_decoded():
+    rules = load_rules(None)
+    hit = tag_item(item(title="<b>Faculty&nbsp;status</b> &amp; tenure"), {}, rules)
+    assert prongs_of(hit) == ["worker-equity"]
+    assert hit[0].reasons[0]["match"] == "faculty status"
+
+
+def test_huge_abstract_and_non_english_text():
+    rules = load_rules(None)
+    abstract = ("Lorem ipsum dolor sit amet. " * 4000)[:100_000] + " Low morale among staff."
+    assert len(abstract) > 100_000
+    assert prongs_of(tag_item(item(abstractNote=abstract), {}, rules)) == ["worker-equity"]
+    assert tag_item(item(title="Die Bibliothek als Lernort " * 50), {}, rules) == []
+
+
+# -- bad settings -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("table", "needle"), [
+    ({"p": {"threshold": "high"}}, "[prongs.p] threshold must be a number"),
+    ({"p": {"threshold": 0}}, "[prongs.p] threshold must be greater than 0"),
+    ({"p": {"treshold": 3}}, "[prongs.p] has unknown key 'treshold'"),
+    ({"p": {"patterns": [{"regex": "(unclosed"}]}}, "[prongs.p] patterns[0].regex"),
+    ({"p": {"patterns": [{"phrase": "x", "weight": "2"}]}}, "patterns[0].weight must be"),
+    ({"p": {"patterns": [{"phrase": "x", "fields": ["body"]}]}}, "unknown field 'body'"),
+    ({"p": {"patterns": [{"phrase": "x", "regex": "y"}]}}, "exactly one of phrase or regex"),
+    ({"p": {"patterns": [{"phrase": "  "}]}}, "patterns[0].phrase must be a non-empty"),
+    ({"p": {"tags": "one"}}, "[prongs.p] tags must be a list of strings"),
+    ({"P Q": {}}, "is not a valid prong id"),
+    ({"tag_prefix": 3, "p": {}}, "[prongs] tag_prefix must be a string"),
+    ({"stray": 1, "p": {}}, "[prongs] unknown key 'stray'"),
+])
+def test_bad_rules_raise_one_line_naming_the_key(table, needle):
+    with pytest.raises(SettingsError) as info:
+        parse_rules(table, "settings.toml")
+    message = str(info.value)
+    assert needle in message and "\n" not in message and message.startswith("settings.toml")
+
+
+def test_bad_rules_in_the_settings_file_are_reported_by_the_cli(tmp_path, zotero):
+    (tmp_path / "settings.toml").write_text(
+        f"[zotero]\nlibrary_id = {zotero.library.group_id}\n"
+        "[database]\nurl = \"sqlite:///" + str(tmp_path / "x.sqlite3") + "\"\n"
+        "[prongs.pathways]\nthreshold = \"soon\"\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["prongs", "retag"],
+                                env={"BIBLIO_SETTINGS": str(tmp_path / "settings.toml")})
+    assert result.exit_code == 2
+    assert "[prongs.pathways] threshold must be a number" in result.output
+
+
+def test_repo_settings_carry_the_shipped_defaults():
+    """settings.toml's [prongs] (what the group tunes) matches the packaged defaults."""
+    repo = tomllib.loads((ROOT / "settings.toml").read_text(encoding="utf-8"))
+    assert repo["prongs"] == default_rules_table()
+
+
+# -- the cache: sync, retag, overrides, CLI -----------------------------------------
+
+
+def _stored(engine, key):
+    with st.connect(engine) as conn:
+        return {p["prong"]: p for p in effective_prongs(conn, [key])[key]}
+
+
+def _computed(engine):
+    with st.connect(engine) as conn:
+        rows = conn.execute(select(st.item_prongs)).mappings().all()
+    return {(r["item_key"], r["prong"]): r for r in rows}
+
+
+def _top_keys(library):
+    return sorted(k for k, d in library.items.items()
+                  if not d.get("parentItem") and d.get("itemType") not in ("note", "attachment"))
+
+
+def test_full_sync_tags_every_item_with_reasons(synced, library):
+    computed = _computed(synced)
+    assert computed, "the sample library yields prongs"
+    keys = {k for k, _ in computed}
+    assert keys <= set(_top_keys(library))
+    for row in computed.values():
+        assert row["reasons"], row
+        assert row["source"] in ("rules", "zotero-tag", "zotero-collection")
+        if row["source"] == "rules":
+            assert row["score"] >= 3
+            assert any(r.get("counted") for r in row["reasons"])
+
+
+def test_prefix_tag_items_come_from_zotero(synced, library):
+    tagged = [k for k in _top_keys(library)
+              if any(str(t.get("tag")).startswith("prong:") for t in library.items[k]["tags"])]
+    assert tagged
+    for key in tagged:
+        wanted = {t["tag"][6:] for t in library.items[key]["tags"] if t["tag"].startswith("prong:")}
+        stored = _stored(synced, key)
+        for prong in wanted:
+            assert stored[prong]["source"] == "zotero-tag"
+
+
+def test_incremental_sync_tags_new_and_edited_items(synced, settings, library):
+    key = library.add_item({"title": "Unionization and collective bargaining in academic "
+                                     "libraries", "itemType": "journalArticle"})
+    run_sync(synced, settings)
+    assert set(_stored(synced, key)) == {"worker-equity"}
+    library.update_item(key, title="A history of the card catalogue")
+    run_sync(synced, settings)
+    assert _stored(synced, key) == {}
+
+
+def test_collection_rename_retags_its_items(tmp_path, zotero, library):
+    settings = make_settings(tmp_path, zotero,
+                             prongs={"pathways": {"collections": ["Alt routes"]}})
+    engine = st.open_database(settings["database"]["url"])
+    try:
+        parent = library.add_collection("Reading")
+        child = library.add_collection("Sub", parent=parent)
+        key = library.add_item({"title": "A history of the card catalogue",
+                                "collections": [child]})
+        run_sync(engine, settings)
+        assert _stored(engine, key) == {}
+        library.update_collection(parent, name="Alt routes")
+        run_sync(engine, settings)
+        assert _stored(engine, key)["pathways"]["source"] == "zotero-collection"
+    finally:
+        st.dispose_all()
+
+
+def test_overrides_survive_resync_and_retag_and_are_audited(synced, settings, library):
+    key = library.add_item({"title": "Faculty status and salaries of librarians"})
+    other = _top_keys(library)[0]
+    run_sync(synced, settings)
+    assert set(_stored(synced, key)) == {"worker-equity"}
+
+    assert set_override(synced, key, "pathways", "add", "owner@example.org", "route note",
+                        settings=settings)
+    assert set_override(synced, key, "worker-equity", "remove", "owner@example.org",
+                        settings=settings)
+    assert not set_override(synced, key, "worker-equity", "remove", "owner@example.org",
+                            settings=settings)  # unchanged: no second audit row
+    expected = {"pathways"}
+    assert set(_stored(synced, key)) == expected
+    assert _stored(synced, key)["pathways"]["reasons"][0]["note"] == "route note"
+
+    library.update_item(key, title="Faculty status, salaries and unions of librarians")
+    library.update_item(other, title=library.items[other]["title"] + " (rev.)")
+    run_sync(synced, settings)
+    assert set(_stored(synced, key)) == expected
+    run_sync(synced, settings, full=True)
+    assert set(_stored(synced, key)) == expected
+    retag(synced, settings)
+    assert set(_stored(synced, key)) == expected
+    # the computed tag is still there underneath; the override hides it
+    assert (key, "worker-equity") in _computed(synced)
+
+    assert clear_override(synced, key, "worker-equity", "owner2@example.org", settings=settings)
+    assert set(_stored(synced, key)) == {"pathways", "worker-equity"}
+
+    with st.connect(synced) as conn:
+        rows = conn.execute(select(st.audit_log).where(
+            st.audit_log.c.subject == f"item:{key}").order_by(st.audit_log.c.id)).mappings().all()
+    assert [(r["actor"], r["action"]) for r in rows] == [
+        ("owner@example.org", "prong.add"), ("owner@example.org", "prong.remove"),
+        ("owner2@example.org", "prong.clear")]
+    old, new = json.loads(rows[1]["old"]), json.loads(rows[1]["new"])
+    assert old["override"] is None and "worker-equity" in old["effective"]
+    assert new["override"] == "remove" and "worker-equity" not in new["effective"]
+    assert all(r["at"] is not None for r in rows)
+
+
+def test_override_errors(synced, settings, library):
+    key = _top_keys(library)[0]
+    with pytest.raises(OverrideError, match="unknown prong"):
+        set_override(synced, key, "policy", "add", "o@example.org", settings=settings)
+    with pytest.raises(OverrideError, match="no item"):
+        set_override(synced, "NOSUCHKY", "pathways", "add", "o@example.org", settings=settings)
+    with pytest.raises(OverrideError, match="action"):
+        set_override(synced, key, "pathways", "toggle", "o@example.org", settings=settings)
+    with pytest.raises(OverrideError, match="owner"):
+        set_override(synced, key, "pathways", "add", " ", settings=settings)
+
+
+def test_retag_after_a_settings_change(synced, tmp_path, zotero, library):
+    key = library.add_item({"title": "Makerspaces and the card catalogue"})
+    settings = make_settings(tmp_path, zotero)
+    run_sync(synced, settings)
+    before = _computed(synced)
+    assert _stored(synced, key) == {}
+    changed = make_settings(tmp_path, zotero, prongs={
+        "worker-equity": {"threshold": 1000},
+        "pathways": {"patterns": [{"phrase": "makerspace*", "weight": 5}]}})
+    result = retag(synced, changed)
+    after = _computed(synced)
+    assert set(_stored(synced, key)) == {"pathways"}
+    assert after[(key, "pathways")]["reasons"][0]["pattern"] == "makerspace*"
+    # worker-equity now only where Zotero names it explicitly
+    assert {r["source"] for (k, p), r in after.items() if p == "worker-equity"} <= {"zotero-tag"}
+    assert any(p == "worker-equity" and r["source"] == "rules" for (k, p), r in before.items())
+    assert result.items == len(_top_keys(library))
+
+
+def _cli_env(tmp_path, settings):
+    path = tmp_path / "cli-settings.toml"
+    z, d, s = settings["zotero"], settings["database"], settings["sync"]
+    path.write_text(
+        f"[zotero]\nlibrary_id = {z['library_id']}\nbase_url = \"{z['base_url']}\"\n"
+        f"[database]\nurl = \"{d['url']}\"\n[sync]\nlock_file = \"{s['lock_file']}\"\n",
+        encoding="utf-8")
+    return {"BIBLIO_SETTINGS": str(path)}
+
+
+def test_cli_explain_override_list_retag_and_export(synced, settings, library, tmp_path):
+    env = _cli_env(tmp_path, settings)
+    runner = CliRunner()
+    key = library.add_item({"title": "Low morale and vocational awe among support staff"})
+    run_sync(synced, settings)
+
+    out = runner.invoke(cli, ["prongs", "explain", key], env=env)
+    assert out.exit_code == 0, out.output
+    assert "prong worker-equity (Worker equity) [rules" in out.output
+    assert "phrase 'vocational awe' in title" in out.output
+    assert "live scores with the current rules:" in out.output
+    assert "mlis-access: 0 / threshold 3.5 -> not assigned" in out.output
+
+    out = runner.invoke(cli, ["prongs", "override", key, "pathways", "add", "--by",
+                              "owner@example.org", "--note", "support-staff route"], env=env)
+    assert out.exit_code == 0 and "added pathways" in out.output
+    out = runner.invoke(cli, ["prongs", "explain", key], env=env)
+    assert "owner override by owner@example.org" in out.output
+    assert "support-staff route" in out.output
+    out = runner.invoke(cli, ["prongs", "override", key, "nope", "add", "--by", "o@x"], env=env)
+    assert out.exit_code == 1 and "unknown prong" in out.output
+    out = runner.invoke(cli, ["prongs", "explain", "NOSUCHKY"], env=env)
+    assert out.exit_code == 1 and "no item" in out.output
+
+    out = runner.invoke(cli, ["prongs", "retag"], env=env)
+    assert out.exit_code == 0 and out.output.startswith("retagged ")
+    out = runner.invoke(cli, ["prongs", "list"], env=env)
+    assert out.exit_code == 0
+    assert [line.split()[0] for line in out.output.splitlines()] == [
+        "mlis-access", "pathways", "worker-equity", "(items)"]
+
+    out = runner.invoke(cli, ["export", "--format", "json"], env=env)
+    assert out.exit_code == 0, out.output
+    records = {r["key"]: r for r in json.loads(out.output)}
+    assert set(records) == {k for k in _top_keys(library)
+                            if not library.items[k].get("deleted")}
+    mine = records[key]
+    assert mine["prongs"] == ["pathways", "worker-equity"]
+    assert mine["prong_reasons"]["pathways"][0]["kind"] == "override"
+    assert any(r.get("pattern") == "vocational awe"
+               for r in mine["prong_reasons"]["worker-equity"])
+    assert all(set(r["prongs"]) == set(r["prong_reasons"]) for r in records.values())
