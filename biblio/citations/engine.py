@@ -22,6 +22,7 @@ from citeproc.frontend import CitationStylesStyle
 from citeproc.string import String
 from lxml import etree
 
+from .casing import CaseMixin
 from .markup import QUOTE, MarkerFormatter
 
 CSL_NS = "http://purl.org/net/xbiblio/csl"
@@ -42,21 +43,71 @@ class RenderState(threading.local):
         self.substitute_rule = "complete-all"
         self.first_names: str | None = None
         self.names_depth = 0
+        self.language: str | None = None
+        # variables already used by cs:substitute, suppressed for the rest of the entry
+        self.suppressed: set[str] = set()
+        self.recording: list[set[str]] = []
+
+    def used(self, variable: str) -> None:
+        for bucket in self.recording:
+            bucket.add(variable)
 
 
 state = RenderState()
 
 
-class BiblioText(model.Text):
+class PageRangeMixin:
+    """CSL page-range-format (expanded, minimal, minimal-two, chicago) on digit strings."""
+
+    def _format_last_page(self, first, last):
+        fmt = self.get_root().get_option("page-range-format")
+        if not (first.isdigit() and last.isdigit()) or len(last) > len(first):
+            return last
+        if len(last) < len(first):  # "321-28" means 321-328
+            last = first[: len(first) - len(last)] + last
+        if fmt in ("chicago", "chicago-15", "chicago-16"):
+            n = int(first)
+            if n < 100 or n % 100 == 0:
+                fmt = "expanded"
+            elif n % 100 < 10:
+                fmt = "minimal"
+            else:
+                fmt = "minimal-two"
+            if fmt != "expanded" and len(first) == 4 and fmt == "minimal-two":
+                # four-digit ranges keep all changed digits (chicago-16: 1496–1504)
+                fmt = "minimal-two"
+        if fmt not in ("minimal", "minimal-two"):
+            return last
+        common = 0
+        while common < len(first) and first[common] == last[common]:
+            common += 1
+        keep = len(first) - common
+        if fmt == "minimal-two":
+            keep = max(keep, 2)
+        keep = min(max(keep, 1), len(last))
+        return last[len(last) - keep :]
+
+
+class BiblioText(CaseMixin, PageRangeMixin, model.Text):
+    def _variable(self, item, context):
+        variable = self.get("variable")
+        if variable in state.suppressed:
+            return None
+        state.used(variable)
+        return super()._variable(item, context)
+
     def quote(self, string):
         if self.get("quotes", "false").lower() == "true":
             return String(QUOTE[0]) + string + String(QUOTE[1])
         return string
 
 
-class BiblioNumber(model.Number):
+class BiblioNumber(CaseMixin, PageRangeMixin, model.Number):
     def process(self, item, context=None, **kwargs):
         variable = self.get("variable")
+        if variable in state.suppressed:
+            return None
+        state.used(variable)
         if variable in ("locator", "page-first", "page"):
             return super().process(item, context=context, **kwargs)
         value = item.reference[variable.replace("-", "_")]
@@ -85,12 +136,36 @@ class BiblioName(model.Name):
 
 
 class BiblioNames(model.Names):
+    def get_parent_delimiter(self, context=None):
+        # CSL 1.0.2: the delimiter of cs:names separates its name variables
+        own = self.get("delimiter")
+        return own if own is not None else super().get_parent_delimiter(context)
+
     def process(self, item, names_context=None, context=None, **kwargs):
+        if names_context is None and self.name is None:
+            # cs:names in a cs:substitute (also inside cs:choose) inherit the
+            # cs:name and cs:label of the cs:names being substituted
+            outer = self.xpath_search("./ancestor::cs:substitute[1]/parent::cs:names[1]")
+            if outer:
+                names_context = outer[0]
+        variables = self.get("variable", "").split()
+        wanted = [v for v in variables if v not in state.suppressed]
+        for v in wanted:
+            if v in item.reference:
+                state.used(v)
+        if not wanted:
+            raise model.VariableError
         state.names_depth += 1
         try:
+            if wanted != variables:
+                # hide variables a cs:substitute already printed (citeproc-py only
+                # suppresses repeated cs:text variables)
+                self.set("variable", " ".join(wanted))
             text = super().process(item, names_context=names_context, context=context, **kwargs)
         finally:
             state.names_depth -= 1
+            if wanted != variables:
+                self.set("variable", " ".join(variables))
         first = state.phase == "bib" and state.names_depth == 0 and state.first_names is None
         if first and text:
             state.first_names = str(text)
@@ -99,9 +174,114 @@ class BiblioNames(model.Names):
         return text
 
 
+class BiblioLabel(CaseMixin, model.Label):
+    def process(self, item, variable=None, plural=None, context=None, **kwargs):
+        own = self.get("variable")
+        # a label for an absent variable renders nothing (citeproc-js), so the
+        # enclosing group is suppressed as well
+        absent = own in state.suppressed or own.replace("-", "_") not in item.reference
+        if variable is None and own and own != "locator" and absent:
+            return None
+        return super().process(item, variable=variable, plural=plural, context=context, **kwargs)
+
+    def calls_variable(self):
+        return bool(self.get("variable"))
+
+
+class BiblioNamePart(CaseMixin, model.Name_Part):
+    pass
+
+
+_NUMERIC = re.compile(
+    r"^\s*[A-Za-z]*\d+[A-Za-z]*(?:\s*(?:[-\u2013,&/]|and)\s*[A-Za-z]*\d+[A-Za-z]*)*\s*$"
+)
+
+
+class NumericTestMixin:
+    def _is_numeric(self, item):
+        # CSL: "2nd", "45-67", "12, 15" and "3 & 4" are numeric; citeproc-py only
+        # accepts a single number
+        out = []
+        for var in self.get("is-numeric").split():
+            value = item.reference.get(var.replace("-", "_"))
+            out.append(value is not None and bool(_NUMERIC.match(str(value))))
+        return out
+
+
+class BiblioIf(NumericTestMixin, model.If):
+    pass
+
+
+class BiblioElseIf(NumericTestMixin, model.Else_If):
+    pass
+
+
+class BiblioKey(model.Key):
+    def sort_keys(self, items, context):
+        # a sort key is rendered on its own: substitutions made while rendering it must
+        # not suppress variables in the entry being rendered around it
+        saved, state.suppressed = state.suppressed, set()
+        try:
+            return super().sort_keys(items, context)
+        finally:
+            state.suppressed = saved
+
+
+def _branch_matches(branch, item, context) -> bool:
+    """Evaluate a cs:if / cs:else-if condition without rendering its children."""
+    if isinstance(branch, model.Else):
+        return True
+    probe = branch.makeelement(branch.tag, dict(branch.attrib))
+    try:
+        model.If.render(probe, item, context=context)
+    except model.ConditionFailed:
+        return False
+    return True
+
+
+class BiblioSubstitute(model.Substitute):
+    def _candidates(self, children, item, context):
+        # cs:choose inside cs:substitute is transparent: each element of the matching
+        # branch is a candidate on its own (citeproc-js)
+        for child in children:
+            if isinstance(child, model.Choose):
+                for branch in child.getchildren():
+                    if _branch_matches(branch, item, context):
+                        yield from self._candidates(branch.getchildren(), item, context)
+                        break
+            else:
+                yield child
+
+    def render(self, item, context=None, **kwargs):
+        # the first candidate that renders wins; every variable it used is suppressed for
+        # the rest of the entry (CSL spec, cs:substitute), including those in macros
+        outer = self.xpath_search("./parent::cs:names[1]")
+        for child in self._candidates(self.getchildren(), item, context):
+            bucket: set[str] = set()
+            state.recording.append(bucket)
+            try:
+                if isinstance(child, model.Names) and child.name is None and outer:
+                    text = child.render(item, names_context=outer[0], context=context, **kwargs)
+                else:
+                    text = child.render(item, context=context, **kwargs)
+            except model.VariableError:
+                continue
+            finally:
+                state.recording.remove(bucket)
+            if text:
+                state.suppressed |= bucket
+                for v in bucket:
+                    state.used(v)
+                return text
+        return None
+
+
 class BiblioDate(model.Date):
     def process(self, item, variable=None, show_parts=None, context=None, **kwargs):
         var = variable or self.get("variable")
+        if var in state.suppressed:
+            return None
+        state.used(var)
         if state.phase == "sort" and not self.is_locale_date():
             value = item.reference[var.replace("-", "_")]
             return String(value.sort_key()) if value else None
@@ -115,7 +295,16 @@ class BiblioDate(model.Date):
             state.date_var = outer
 
 
-class BiblioDatePart(model.Date_Part):
+class BiblioDatePart(CaseMixin, model.Date_Part):
+    def process(self, date, context=None):
+        if self.get("name") == "month" and "month" not in date and "season" in date:
+            # citeproc-js prints the (long) season term whatever the month form
+            ctx = context if context is not None else self
+            term = ctx.get_single_term(name=f"season-{int(date['season']):02}")
+            if term:
+                return term
+        return super().process(date, context)
+
     def markup(self, text):
         out = super().markup(text)
         if (
@@ -137,6 +326,12 @@ _OVERRIDES = {
     "names": BiblioNames,
     "date": BiblioDate,
     "date-part": BiblioDatePart,
+    "label": BiblioLabel,
+    "name-part": BiblioNamePart,
+    "substitute": BiblioSubstitute,
+    "if": BiblioIf,
+    "key": BiblioKey,
+    "else-if": BiblioElseIf,
 }
 
 

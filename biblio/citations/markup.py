@@ -79,16 +79,15 @@ _OPEN_CLASS = "".join(re.escape(p[0]) for p in MARKERS)
 
 def _typography(text: str, punctuation_in_quote: bool) -> str:
     q_close = re.escape(QUOTE[1])
+    closers = f"[{_CLOSE_CLASS}]*"
+    # "Why?." -> "Why?"; "end." + "." across markers -> "end."
+    text = re.sub(f"([?!.])({closers})\\.(?!\\.)", _drop_period, text)
     if punctuation_in_quote:
-        # “Title”, -> “Title,”   (also across closing formatting markers)
-        pattern = f"((?:{q_close}|[{_CLOSE_CLASS}])*{q_close}[{_CLOSE_CLASS}]*)([.,])"
-        prev = None
-        while prev != text:
-            prev = text
-            text = re.sub(pattern, r"\2\1", text)
-    # "Why?." -> "Why?"; "end.." across markers -> "end."
-    text = re.sub(f"([?!.])([{_CLOSE_CLASS}]*)\\.(?!\\.)", _drop_period, text)
-    # ".”." and ",”," doubles created by moving punctuation inside quotes
+        # “Title”, -> “Title,”  (formatting closed inside the quote stays put)
+        text = re.sub(f"({q_close})({closers})([.,])", r"\3\1\2", text)
+        text = re.sub(f"([?!.])({closers})\\.(?!\\.)", _drop_period, text)
+        text = re.sub(f"([,])({closers})\\.", r"\1\2", text)
+    # doubled , ; : across markers
     text = re.sub(f"([,;:])([{_CLOSE_CLASS}]+)\\1", r"\1\2", text)
     # empty pairs left by empty variables
     for o, c in MARKERS:

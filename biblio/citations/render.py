@@ -202,6 +202,7 @@ class _Renderer:
 
     def _render_item(self, item, suffix: str | None, substitute: str | None = None):
         state.reset("bib")
+        state.language = item.reference.get("language")
         if suffix and not self.style.explicit_year_suffix:
             state.year_suffix = suffix
         state.substitute = substitute

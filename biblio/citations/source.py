@@ -64,7 +64,10 @@ def _quotes(text: str) -> str:
     open_double = False
     for i, ch in enumerate(text):
         prev = text[i - 1] if i else " "
-        if ch == '"':
+        if ch == "\u201c" or (ch == "\u201d" and open_double):
+            out.append(QUOTE[0] if ch == "\u201c" else QUOTE[1])
+            open_double = ch == "\u201c"
+        elif ch == '"':
             if not open_double and (prev.isspace() or prev in "([{-–—/" or i == 0):
                 out.append(QUOTE[0])
                 open_double = True
@@ -153,14 +156,19 @@ def rich_text(value: Any) -> MixedString | String:
 # --- names and dates ---------------------------------------------------------------------
 
 
+def _name_text(value: Any) -> str:
+    text = scrub_input(str(value)).strip()
+    return re.sub(r"(?<=\w)'", "\u2019", text)
+
+
 def normalise_name(raw: Any) -> Name | None:
     if isinstance(raw, str):
         raw = {"literal": raw}
     if not isinstance(raw, dict):
         return None
     if raw.get("literal"):
-        return Name(literal=scrub_input(str(raw["literal"])))
-    parts = {k: scrub_input(str(raw[k])).strip() for k in NAME_PARTS if raw.get(k)}
+        return Name(literal=_name_text(raw["literal"]))
+    parts = {k: _name_text(raw[k]) for k in NAME_PARTS if raw.get(k)}
     if not parts.get("family") and parts.get("given"):
         # a lone given name is a mononym; citeproc-js prints it as such
         parts = {"family": parts["given"]}
@@ -248,7 +256,10 @@ def normalise_item(item: dict[str, Any], key: str) -> BiblioReference:
         ):
             names = [n for n in (normalise_name(v) for v in value) if n is not None]
             if names:
+                # citeproc-py looks names up by the CSL name ("reviewed-author") in
+                # cs:names and by the Python name ("reviewed_author") elsewhere
                 data[py] = names
+                data[var] = names
         elif var in DATE_VARS or isinstance(value, dict):
             date = normalise_date(value)
             if date is not None:
