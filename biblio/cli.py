@@ -135,6 +135,27 @@ def _serve(app, host: str, port: int, workers: int) -> None:  # type: ignore[no-
     _Server().run()
 
 
+def _serve_single_process(app, host: str, port: int) -> None:  # type: ignore[no-untyped-def]
+    """Serve in this process (the demo: stand-in, scheduler and web share it); stop on
+    SIGINT or SIGTERM."""
+    import signal
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server(host, port, app, threaded=True)
+
+    def stop(_signum: int, _frame: object) -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+
+
 @cli.command("run", with_appcontext=False)
 @click.option("--host", default=None, help="Address (default [web] host).")
 @click.option("--port", type=int, default=None, help="Port (default [web] port).")
@@ -187,9 +208,10 @@ def demo_command(port: int, library: str | None, instance: str | None, no_serve:
         scheduler.start()
         click.echo(f"biblio demo: http://127.0.0.1:{port}/  (Ctrl+C stops)")
         try:
-            _serve(app, "127.0.0.1", port, 1)
+            _serve_single_process(app, "127.0.0.1", port)
         finally:
             scheduler.shutdown(wait=False)
+        click.echo("biblio demo stopped")
 
 
 @cli.command("export", with_appcontext=False)
@@ -237,6 +259,11 @@ def settings_command() -> None:
 from biblio.prongs.cli import prongs_cli  # noqa: E402
 
 cli.add_command(prongs_cli)
+
+from biblio.owners_cli import mail_cli, owners_cli  # noqa: E402
+
+cli.add_command(owners_cli)
+cli.add_command(mail_cli)
 
 
 def main() -> None:
