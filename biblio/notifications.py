@@ -1,0 +1,57 @@
+"""Scheduled notification jobs: the owners' daily digest and outbox retries.
+
+The scheduler process (``biblio scheduler`` or the demo; never a web worker)
+runs :func:`daily_digest` once a day, emailing every owner the join requests
+pending longer than ``[join] reminder_days``, and :func:`flush_outbox` every few
+minutes, so messages whose first delivery failed are retried with backoff. Both
+never raise: a failure is logged and the next run tries again.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from apscheduler.schedulers.base import BaseScheduler
+from sqlalchemy.engine import Engine
+
+from biblio import join_requests, mail, owners
+from biblio.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DIGEST_JOB_ID = "biblio-join-digest"
+OUTBOX_JOB_ID = "biblio-outbox"
+OUTBOX_MINUTES = 5
+
+
+def daily_digest(engine: Engine, settings: Settings) -> int:
+    """Queue (and try to send) the reminder digest; return the emails queued."""
+    try:
+        queued = join_requests.digest(engine, settings, owners.owner_emails(engine))
+    except Exception:  # a scheduler job must not die; tomorrow's run retries
+        log.exception("join-request digest failed")
+        return 0
+    log.info("join-request digest: %d email(s) queued", queued)
+    return queued
+
+
+def flush_outbox(engine: Engine, settings: Settings) -> mail.Delivery:
+    """Deliver the due outbox messages (retries included)."""
+    try:
+        return mail.deliver_pending(engine, settings)
+    except Exception:
+        log.exception("outbox delivery failed")
+        return mail.Delivery()
+
+
+def add_jobs(scheduler: BaseScheduler, engine: Engine, settings: Settings) -> None:
+    """Add the digest (daily, first run in an hour) and outbox (every 5 min) jobs."""
+    scheduler.add_job(daily_digest, "interval", days=1, args=(engine, settings),
+                      id=DIGEST_JOB_ID, max_instances=1, coalesce=True,
+                      next_run_time=datetime.now() + timedelta(hours=1),
+                      misfire_grace_time=3600)
+    scheduler.add_job(flush_outbox, "interval", minutes=OUTBOX_MINUTES,
+                      args=(engine, settings), id=OUTBOX_JOB_ID, max_instances=1,
+                      coalesce=True, next_run_time=datetime.now(),
+                      misfire_grace_time=OUTBOX_MINUTES * 60)

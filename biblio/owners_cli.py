@@ -1,0 +1,91 @@
+"""``biblio owners`` and ``biblio mail``: owner accounts, the digest, the outbox.
+
+``biblio owners add EMAIL`` prompts twice for a password (or reads one line
+from standard input with ``--password-stdin``); there is no default password
+and short ones are refused. ``biblio owners list``, ``biblio owners digest``
+(queue and send the reminder digest now) and ``biblio mail flush`` (send every
+pending message now, ``--retry-failed`` also re-queues parked ones). Importing
+this module also registers the membership check with every ``biblio sync``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from biblio import join_requests, mail, owners
+
+
+def _context():  # type: ignore[no-untyped-def]
+    from biblio.cli import _engine, _settings  # the main CLI's settings handling
+
+    settings = _settings()
+    return settings, _engine(settings)
+
+
+@click.group("owners")
+def owners_cli() -> None:
+    """Owner accounts of the owners' area (/-/admin/)."""
+
+
+@owners_cli.command("add")
+@click.argument("email")
+@click.option("--password-stdin", is_flag=True,
+              help="Read the password from the first line of standard input.")
+def add_command(email: str, password_stdin: bool) -> None:
+    """Create an owner account; the password is prompted for (twice)."""
+    settings, engine = _context()
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        owner = owners.create_owner(engine, email, password)
+    except owners.OwnerError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise click.exceptions.Exit(1) from None
+    click.echo(f"owner {owner.email} created")
+
+
+@owners_cli.command("list")
+def list_command() -> None:
+    """List owner accounts."""
+    _, engine = _context()
+    for owner in owners.list_owners(engine):
+        last = f"{owner.last_login_at:%Y-%m-%d %H:%M}" if owner.last_login_at else "never"
+        click.echo(f"{owner.email}\tcreated {owner.created_at:%Y-%m-%d}\tlast login {last}")
+
+
+@owners_cli.command("digest")
+def digest_command() -> None:
+    """Email owners the join requests pending more than [join] reminder_days, now."""
+    settings, engine = _context()
+    queued = join_requests.digest(engine, settings, owners.owner_emails(engine))
+    mail.wait_for_background()
+    if queued:
+        click.echo(f"digest queued for {queued} owner(s); "
+                   f"outbox: {mail.outbox_counts(engine)}")
+    else:
+        click.echo("no overdue requests (or no owners); nothing sent")
+
+
+@click.group("mail")
+def mail_cli() -> None:
+    """The email outbox."""
+
+
+@mail_cli.command("flush")
+@click.option("--retry-failed", is_flag=True, help="Also re-queue messages parked as failed.")
+def flush_command(retry_failed: bool) -> None:
+    """Send every pending message now, ignoring backoff."""
+    settings, engine = _context()
+    if retry_failed:
+        click.echo(f"{mail.retry_failed(engine)} parked message(s) re-queued")
+    if not settings["mail"]["enabled"]:
+        click.echo("mail is disabled ([mail] enabled = false); messages stay queued")
+        return
+    result = mail.deliver_pending(engine, settings, force=True)
+    click.echo(f"outbox: {result.summary()}")
+    if result.failed:
+        raise click.exceptions.Exit(1)

@@ -1,0 +1,178 @@
+"""The outbox over real SMTP: aiosmtpd on loopback receives what biblio sends; a server
+that is down leaves messages queued with backoff, and they go out once it is back."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from click.testing import CliRunner
+
+from biblio import create_app, mail
+from biblio import storage as st
+from biblio.cli import cli
+from tests.conftest import make_settings
+from tests.smtp_server import SMTPServer, body, free_port
+
+TOKEN_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@pytest.fixture
+def smtp():
+    server = SMTPServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def settings(tmp_path, zotero, smtp):
+    return make_settings(tmp_path, zotero, mail={"host": "127.0.0.1", "port": smtp.port,
+                                                 "sender": "biblio@example.org"})
+
+
+@pytest.fixture(autouse=True)
+def _join_mail_threads():
+    yield
+    mail.wait_for_background()
+
+
+def queue(engine, to="reader@example.org", subject="Hello", text="Body text\n"):
+    with st.transaction(engine) as conn:
+        return mail.enqueue(conn, to, subject, text)
+
+
+def test_pending_message_is_delivered_over_smtp(engine, settings, smtp):
+    queue(engine, subject="Greetings ✉", text="Ünïcode body\nsecond line\n")
+    result = mail.deliver_pending(engine, settings)
+    assert result.sent == 1 and result.failed == 0
+    [msg] = smtp.collector.wait_for(1)
+    assert msg["To"] == "reader@example.org" and msg["From"] == "biblio@example.org"
+    assert msg["Subject"] == "Greetings ✉"
+    assert "Ünïcode body\nsecond line" in body(msg)
+    [row] = mail.messages(engine)
+    assert row["status"] == "sent" and row["attempts"] == 1 and row["sent_at"] is not None
+    assert mail.deliver_pending(engine, settings).sent == 0  # never sent twice
+
+
+def test_subject_cannot_inject_headers(engine, settings, smtp):
+    queue(engine, subject="Hi\r\nBcc: victim@example.org")
+    mail.deliver_pending(engine, settings)
+    [msg] = smtp.collector.wait_for(1)
+    assert msg["Bcc"] is None and smtp.collector.envelopes[0][1] == ["reader@example.org"]
+
+
+def test_server_down_keeps_message_and_retries_when_back(tmp_path, zotero, engine):
+    port = free_port()  # nothing listens here yet
+    conf = make_settings(tmp_path, zotero, mail={"host": "127.0.0.1", "port": port})
+    queue(engine)
+    first = mail.deliver_pending(engine, conf)
+    assert first.sent == 0 and first.failed == 1
+    [row] = mail.messages(engine)
+    assert row["status"] == "pending" and row["attempts"] == 1 and row["last_error"]
+    assert row["next_attempt_at"] > st.utcnow()  # backoff: not due yet
+    assert mail.deliver_pending(engine, conf).failed == 0  # not retried before it is due
+
+    server = SMTPServer(port).start()
+    try:
+        later = st.utcnow() + timedelta(minutes=2)
+        assert mail.deliver_pending(engine, conf, now=later).sent == 1
+        [msg] = server.collector.wait_for(1)
+        assert msg["Subject"] == "Hello"
+    finally:
+        server.stop()
+    assert mail.messages(engine)[0]["status"] == "sent"
+
+
+def test_backoff_grows_and_is_capped():
+    assert mail.backoff(1) == timedelta(minutes=1)
+    assert mail.backoff(3) == timedelta(minutes=4)
+    assert mail.backoff(30) == timedelta(hours=6)
+
+
+def test_after_max_attempts_message_is_parked_not_lost(tmp_path, zotero, engine):
+    conf = make_settings(tmp_path, zotero, mail={"host": "127.0.0.1", "port": free_port(),
+                                                 "max_attempts": 2})
+    queue(engine)
+    mail.deliver_pending(engine, conf, force=True)
+    result = mail.deliver_pending(engine, conf, force=True)
+    assert result.parked == 1
+    [row] = mail.messages(engine)
+    assert row["status"] == "failed" and row["attempts"] == 2
+    assert mail.outbox_counts(engine)["failed"] == 1
+    assert mail.retry_failed(engine) == 1
+    assert mail.messages(engine)[0]["status"] == "pending"
+
+
+def test_disabled_mail_keeps_messages_queued(tmp_path, zotero, engine, smtp):
+    conf = make_settings(tmp_path, zotero, mail={"enabled": False, "host": "127.0.0.1",
+                                                 "port": smtp.port})
+    queue(engine)
+    assert mail.deliver_pending(engine, conf, force=True).sent == 0
+    assert mail.messages(engine)[0]["status"] == "pending"
+
+
+def test_join_confirmation_arrives_after_commit(settings, synced, smtp):
+    app = create_app(settings)
+    client = app.test_client()
+    token = TOKEN_RE.search(client.get("/join").get_data(as_text=True)).group(1)
+    resp = client.post("/join", data={
+        "csrf_token": token, "name": "Grace <b>Bold</b>", "email": "grace@example.org",
+        "zotero_user_id": "8100001", "reason": "I research library worker equity.",
+        "prongs": ["worker-equity"], "consent": "yes"})
+    assert resp.status_code == 303
+    [msg] = smtp.collector.wait_for(1)
+    assert msg["To"] == "grace@example.org" and "was received" in msg["Subject"]
+    status_path = resp.headers["Location"].split("?")[0]
+    assert status_path in body(msg) and "Grace <b>Bold</b>" in body(msg)
+    assert msg.get_content_type() == "text/plain"
+
+
+def test_request_survives_mail_server_outage(tmp_path, zotero, synced):
+    port = free_port()
+    conf = make_settings(tmp_path, zotero, mail={"host": "127.0.0.1", "port": port})
+    client = create_app(conf).test_client()
+    token = TOKEN_RE.search(client.get("/join").get_data(as_text=True)).group(1)
+    resp = client.post("/join", data={
+        "csrf_token": token, "name": "Hal", "email": "hal@example.org",
+        "zotero_user_id": "8100002", "reason": "Pathways research please.", "consent": "yes"})
+    assert resp.status_code == 303  # the request is committed even though SMTP is down
+    mail.wait_for_background()
+    [row] = mail.messages(synced)
+    assert row["status"] == "pending" and row["attempts"] == 1
+    server = SMTPServer(port).start()
+    try:
+        assert mail.deliver_pending(synced, conf, force=True).sent == 1
+        assert server.collector.wait_for(1)[0]["To"] == "hal@example.org"
+    finally:
+        server.stop()
+
+
+def test_cli_mail_flush_and_owner_commands(tmp_path, zotero, smtp, engine):
+    settings_file = tmp_path / "cli.toml"
+    settings_file.write_text(
+        f'[zotero]\nlibrary_id = {zotero.library.group_id}\nbase_url = "{zotero.url}"\n'
+        f'[database]\nurl = "sqlite:///{tmp_path / "biblio.sqlite3"}"\n'
+        f'[mail]\nhost = "127.0.0.1"\nport = {smtp.port}\n', encoding="utf-8")
+    env = {"BIBLIO_SETTINGS": str(settings_file)}
+    runner = CliRunner()
+    queue(engine)
+    result = runner.invoke(cli, ["mail", "flush"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "1 sent" in result.output and len(smtp.collector.wait_for(1)) == 1
+
+    short = runner.invoke(cli, ["owners", "add", "o@example.org", "--password-stdin"],
+                          input="short\n", env=env)
+    assert short.exit_code == 1 and "too short" in short.output
+    added = runner.invoke(cli, ["owners", "add", "O@Example.org"],
+                          input="a long enough pass\na long enough pass\n", env=env)
+    assert added.exit_code == 0, added.output
+    assert "owner o@example.org created" in added.output
+    dup = runner.invoke(cli, ["owners", "add", "o@example.org", "--password-stdin"],
+                        input="another long password\n", env=env)
+    assert dup.exit_code == 1 and "already exists" in dup.output
+    listed = runner.invoke(cli, ["owners", "list"], env=env)
+    assert "o@example.org" in listed.output and "never" in listed.output
+    with st.connect(engine) as conn:
+        hashed = conn.execute(st.owners.select()).mappings().first()["password_hash"]
+    assert hashed.startswith("scrypt:") and "long enough" not in hashed
