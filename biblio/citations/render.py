@@ -50,10 +50,18 @@ def _suffix(n: int) -> str:
 
 def _fallback(item: Any, fmt: str) -> str:
     """A plain "Authors (Year). Title. Container." line for items the engine cannot do."""
+    try:
+        return _fallback_text(item, fmt)
+    except Exception:  # the fallback must never fail: it is what failure looks like
+        return "[unreadable item]"
+
+
+def _fallback_text(item: Any, fmt: str) -> str:
     if not isinstance(item, dict):
         return "[unreadable item]"
     names = []
-    for n in item.get("author") or item.get("editor") or []:
+    creators = item.get("author") or item.get("editor") or []
+    for n in creators if isinstance(creators, list) else []:
         if isinstance(n, dict):
             names.append(
                 n.get("literal") or ", ".join(p for p in (n.get("family"), n.get("given")) if p)
@@ -63,10 +71,14 @@ def _fallback(item: Any, fmt: str) -> str:
     if isinstance(issued, dict):
         parts = issued.get("date-parts") or [[]]
         year = str(parts[0][0]) if parts and parts[0] else str(issued.get("literal") or "")
+    elif isinstance(issued, str | int):
+        year = str(issued)
     bits = [
         "; ".join(names),
         f"({year})" if year else "",
-        str(item.get("title") or "[untitled]"),
+        str(item.get("title") or "[untitled]")
+        if not isinstance(item.get("title"), list | dict)
+        else "[untitled]",
         str(item.get("container-title") or ""),
     ]
     text = ". ".join(b for b in (" ".join(x for x in bits[:2] if x), *bits[2:]) if b) + "."

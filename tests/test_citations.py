@@ -1,0 +1,270 @@
+"""biblio's citation layer: fidelity gaps of plain citeproc-py, escaping, faults, styles."""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import pytest
+
+from biblio.citations import (
+    ATTRIBUTION,
+    StyleError,
+    list_locales,
+    list_styles,
+    load_style,
+    render_bibliography,
+    render_citation,
+)
+
+
+def art(id_, title, family="Doe", given="Jane", year=2020, **kw):
+    item = {
+        "id": id_,
+        "type": "article-journal",
+        "title": title,
+        "author": [{"family": family, "given": given}],
+        "issued": {"date-parts": [[year]]},
+        "container-title": "Journal of Tests",
+        "volume": "4",
+        "issue": "2",
+        "page": "10-20",
+    }
+    item.update(kw)
+    return item
+
+
+def text(items, style, fmt="text"):
+    return [e.text for e in render_bibliography(items, style, "en-US", fmt)]
+
+
+def test_season_date_renders():
+    item = art("s", "Seasons", issued={"date-parts": [[2019]], "season": "Spring"})
+    for style in ("apa", "modern-language-association", "ieee"):
+        out = render_bibliography([item], style, fmt="text")[0]
+        assert out.error is None
+    assert "Spring 2019" in text([item], "modern-language-association")[0]
+
+
+@pytest.mark.parametrize("role", ["director", "host", "chair", "executive-producer", "guest"])
+def test_csl_102_roles_do_not_crash(role):
+    item = {
+        "id": "r",
+        "type": "motion_picture",
+        "title": "A film",
+        role: [{"family": "Lynch", "given": "David"}],
+        "issued": {"date-parts": [[2001]]},
+    }
+    for style in ("apa", "chicago-author-date", "modern-language-association", "ieee"):
+        entry = render_bibliography([item], style)[0]
+        assert entry.error is None
+    assert "Lynch" in text([item], "chicago-author-date")[0] or role in ("chair", "guest")
+
+
+def test_full_given_names_in_chicago_and_mla():
+    item = art("g", "Names", family="Guzmán", given="Ana María")
+    assert text([item], "chicago-author-date")[0].startswith("Guzmán, Ana María.")
+    assert text([item], "modern-language-association")[0].startswith("Guzmán, Ana María.")
+    assert text([item], "apa")[0].startswith("Guzmán, A. M.")
+
+
+def test_punctuation_moves_inside_quotes():
+    item = art("q", "A quoted title")
+    assert "“A Quoted Title.”" in text([item], "chicago-author-date")[0]
+    assert "“A quoted title,”" in text([item], "ieee")[0]
+
+
+def test_year_suffixes():
+    out = text([art("a", "Alpha"), art("b", "Beta"), art("c", "Other", family="Roe")], "apa")
+    assert out[0].startswith("Doe, J. (2020a). Alpha")
+    assert out[1].startswith("Doe, J. (2020b). Beta")
+    assert out[2].startswith("Roe, J. (2020). Other")
+
+
+def test_subsequent_author_substitute():
+    out = text(
+        [art("a", "Alpha", year=2001), art("b", "Beta", year=2002)], "modern-language-association"
+    )
+    assert out[0].startswith("Doe, Jane.")
+    assert out[1].startswith("———.")
+    # Chicago author-date (18th ed.) does not ask for it
+    out = text([art("a", "Alpha", year=2001), art("b", "Beta", year=2002)], "chicago-author-date")
+    assert out[1].startswith("Doe, Jane.")
+
+
+RICH = (
+    "<i>E. coli</i> in H<sub>2</sub>O at 10<sup>6</sup>, a <b>bold</b> "
+    '<span class="nocase">iPhone</span> and <span style="font-variant:small-caps;">Nasa</span>'
+)
+
+
+def test_rich_text_html_and_text():
+    item = art("r", RICH)
+    html = text([item], "apa", "html")[0]
+    assert "<i>E. coli</i>" in html
+    assert "H<sub>2</sub>O" in html and "10<sup>6</sup>" in html
+    assert "<b>bold</b>" in html
+    assert '<span style="font-variant:small-caps;">Nasa</span>' in html
+    assert "nocase" not in html
+    plain = text([item], "apa")[0]
+    assert "E. coli in H2O at 106, a bold iPhone and Nasa" in plain
+    assert "<" not in plain
+    # nocase protects against title case
+    assert "iPhone" in text([item], "chicago-author-date")[0]
+
+
+def test_nested_italics_flip():
+    book = {
+        "id": "b",
+        "type": "book",
+        "title": "On <i>Moby-Dick</i>",
+        "author": [{"family": "Doe", "given": "J"}],
+        "issued": {"date-parts": [[2000]]},
+    }
+    html = text([book], "apa", "html")[0]
+    assert '<i>On <span style="font-style:normal;">Moby-Dick</span></i>' in html
+
+
+def test_collation_sorts_accents_with_base_letters():
+    items = [
+        art("z", "Z", family="Guzman"),
+        art("g", "G", family="Gödel"),
+        art("a", "A", family="Zhang"),
+        art("d", "D", family="Ødegaard"),
+    ]
+    for style in ("apa", "chicago-author-date", "modern-language-association"):
+        ids = [e.id for e in render_bibliography(items, style)]
+        assert ids.index("g") < ids.index("z") < ids.index("d") < ids.index("a"), style
+
+
+def test_ids_differing_in_case_stay_apart():
+    items = [art("abcd", "Lower", family="Lower"), art("ABCD", "Upper", family="Upper")]
+    entries = render_bibliography(items, "apa", fmt="text")
+    by_id = {e.id: e.text for e in entries}
+    assert set(by_id) == {"abcd", "ABCD"}
+    assert "Lower" in by_id["abcd"] and "Upper" in by_id["ABCD"]
+
+
+HOSTILE = '<script>alert(1)</script><img src=x onerror=alert(2)>"'
+FIELDS = [
+    "title",
+    "container-title",
+    "publisher",
+    "publisher-place",
+    "volume",
+    "issue",
+    "page",
+    "URL",
+    "DOI",
+    "note",
+    "genre",
+    "edition",
+]
+
+
+@pytest.mark.parametrize(
+    "style", ["apa", "chicago-author-date", "modern-language-association", "ieee"]
+)
+def test_html_escapes_hostile_values_everywhere(style):
+    item = {
+        "id": "h",
+        "type": "book",
+        "issued": {"date-parts": [[2020]]},
+        "author": [{"family": HOSTILE, "given": HOSTILE}],
+        "editor": [{"literal": HOSTILE}],
+    }
+    for field in FIELDS:
+        item[field] = f"{field} {HOSTILE}"
+    html = text([item], style, "html")[0]
+    assert "<script" not in html and "<img" not in html
+    assert not re.search(r"<[^>]*onerror", html)
+    assert "&lt;script&gt;" in html
+    assert render_bibliography([item], style)[0].error is None
+
+
+def test_unknown_and_broken_styles(tmp_path):
+    with pytest.raises(StyleError, match="unknown style"):
+        render_bibliography([art("a", "A")], "no-such-style")
+    with pytest.raises(StyleError):
+        load_style("../../etc/passwd")
+    (tmp_path / "broken.csl").write_text("<style xmlns='http://purl.org/net/xbiblio/csl'>")
+    with pytest.raises(StyleError, match="not valid XML"):
+        render_bibliography([art("a", "A")], "broken", styles_dir=tmp_path)
+    (tmp_path / "notcsl.csl").write_text("<html/>")
+    with pytest.raises(StyleError):
+        load_style("notcsl", tmp_path)
+
+
+def test_one_bad_item_does_not_break_the_list():
+    items = [
+        art("good1", "Good one", family="Able"),
+        {"id": "bad1", "type": "book", "author": 5, "issued": "not a date", "title": ["x"]},
+        "not even a dict",
+        {
+            "id": "bad2",
+            "type": "article-journal",
+            "author": [{"family": None}, 7],
+            "issued": {"date-parts": [["abc", 99]]},
+            "page": {"x": 1},
+        },
+        art("good2", "Good two", family="Baker"),
+    ]
+    for style in ("apa", "chicago-author-date", "modern-language-association", "ieee"):
+        entries = render_bibliography(items, style)
+        assert len(entries) == 5
+        good = {e.id: e for e in entries if e.id.startswith("good")}
+        assert good["good1"].error is None and "Able" in good["good1"].text
+        assert good["good2"].error is None
+        bad = [e for e in entries if e.error]
+        assert any(e.text for e in bad)
+
+
+def test_render_citation_and_formats():
+    item = art("c", "Cite me")
+    assert render_citation(item, "apa", "en-US", "text").startswith("Doe, J. (2020). Cite me.")
+    rtf = render_citation(item, "apa", "en-US", "rtf")
+    assert "{\\i Journal of Tests}" in rtf
+    with pytest.raises(ValueError):
+        render_citation(item, "apa", "en-US", "docx")
+
+
+def test_locale_switch_and_unknown_locale():
+    item = art("l", "Titel", issued={"date-parts": [[2020, 3, 1]]}, type="webpage")
+    de = render_bibliography([item], "apa", "de-DE", "text")[0].text
+    assert "März" in de
+    assert render_bibliography([item], "apa", "xx-XX", "text")[0].error is None
+
+
+def test_list_styles_locales_and_attribution(tmp_path):
+    styles = list_styles()
+    names = {s.name for s in styles}
+    assert len(styles) > 2000 and {"apa", "ieee", "modern-language-association"} <= names
+    apa = next(s for s in styles if s.name == "apa")
+    assert "APA" in apa.title
+    (tmp_path / "apa.csl").write_text(
+        "<style xmlns='http://purl.org/net/xbiblio/csl'><info><title>My APA</title></info></style>"
+    )
+    local = next(s for s in list_styles(tmp_path) if s.name == "apa")
+    assert local.title == "My APA" and local.source == "local"
+    assert "en-US" in list_locales() and "de-DE" in list_locales()
+    assert "CC BY-SA" in ATTRIBUTION.text and "citationstyles.org" in ATTRIBUTION.html()
+
+
+def test_threads_share_cached_styles_safely():
+    items = [art(str(i), f"Title {i}", family=f"Author{i % 5}") for i in range(20)]
+    expected = text(items, "apa")
+    results, errors = [], []
+
+    def work():
+        try:
+            results.append(text(items, "apa"))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert all(r == expected for r in results)
