@@ -147,10 +147,13 @@ def _single_date(text: str) -> dict[str, Any] | None:
     if m:
         a, b, y = int(m.group(1)), int(m.group(2)), int(m.group(3))
         # Zotero reads ambiguous numeric dates as US month/day/year
-        month, day = (a, b) if a <= 12 else (b, a)
-        return {"parts": _trim_zero([y, month, day])}
+        md = (a, b) if a <= 12 else (b, a)
+        return {"parts": _trim_zero([y, *md])}
     words = re.findall(r"[A-Za-z]+\.?|\d+", s)
-    year = month = day = season = None
+    year: int | None = None
+    month: int | None = None
+    day: int | None = None
+    season: int | None = None
     for w in words:
         lw = w.lower().rstrip(".")
         if lw.isdigit():
@@ -248,7 +251,7 @@ def _split_particles(name: dict[str, str]) -> dict[str, str]:
         name["non-dropping-particle"] = " ".join(ndp)
         name["family"] = " ".join(words)
     gwords = given.split(" ")
-    dp = []
+    dp: list[str] = []
     while len(gwords) > 1 and gwords[-1][:1].islower():
         dp.insert(0, gwords.pop())
     if dp:

@@ -268,3 +268,13 @@ def test_threads_share_cached_styles_safely():
         t.join()
     assert not errors
     assert all(r == expected for r in results)
+
+
+def test_role_labels_in_names():
+    book = {"id": "e", "type": "book", "title": "Edited", "issued": {"date-parts": [[2005]]},
+            "editor": [{"family": "Sontag", "given": "Susan"}, {"family": "Roe", "given": "R"}],
+            "translator": [{"family": "Howard", "given": "Richard"}]}
+    apa = text([book], "apa")[0]
+    assert apa.startswith("Sontag, S., & Roe, R. (Eds.). (2005).")
+    assert "(R. Howard, Trans.)" in apa and "Sontag, S., Ed." not in apa
+    assert text([book], "chicago-author-date")[0].startswith("Sontag, Susan, and R. Roe, eds.")

@@ -37,7 +37,7 @@ def _flatten(text) -> list[tuple[str, bool]]:
 
 
 def _rebuild(chars: list[tuple[str, bool]]):
-    segments = []
+    segments: list[tuple[list[str], bool]] = []
     for ch, nocase in chars:
         if segments and segments[-1][1] == nocase:
             segments[-1][0].append(ch)

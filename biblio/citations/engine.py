@@ -179,9 +179,10 @@ class BiblioLabel(CaseMixin, model.Label):
         own = self.get("variable")
         # a label for an absent variable renders nothing (citeproc-js), so the
         # enclosing group is suppressed as well
-        absent = own in state.suppressed or own.replace("-", "_") not in item.reference
-        if variable is None and own and own != "locator" and absent:
-            return None
+        if variable is None and own and own != "locator":
+            absent = own in state.suppressed or own.replace("-", "_") not in item.reference
+            if absent:
+                return None
         return super().process(item, variable=variable, plural=plural, context=context, **kwargs)
 
     def calls_variable(self):

@@ -194,7 +194,7 @@ class _Renderer:
             finally:
                 state.reset()
             ref = item.reference
-            names = ()
+            names: tuple = ()
             for var in ("author", "editor", "translator", "director", "composer"):
                 if var in ref:
                     names = tuple(tuple(n.parts()) for n in ref[var])

@@ -72,6 +72,13 @@ def _item_key(key_el: Key, item, layout) -> Any:
     return key_el.sort_keys([item], layout)[0]
 
 
+def itemgetter_at(i: int):
+    def get(row: tuple) -> tuple:
+        return row[2][i]
+
+    return get
+
+
 def sort_items(style, items: list) -> tuple[list, dict[str, str]]:
     """Return ``items`` in the style's bibliography order and a printable key per item."""
     bib = style.root.bibliography
@@ -97,7 +104,7 @@ def sort_items(style, items: list) -> tuple[list, dict[str, str]]:
         descending = key_els[i].get("sort", "ascending") == "descending"
         present = [r for r in order if r[2][i] != ()]
         missing = [r for r in order if r[2][i] == ()]
-        present.sort(key=lambda r, i=i: r[2][i], reverse=descending)
+        present.sort(key=itemgetter_at(i), reverse=descending)
         order = present + missing
     printable = {
         item.key: "\x1f".join(str(k[1]) if k else "" for k in keys) for _, item, keys in order
