@@ -33,7 +33,9 @@ def record(conn: Connection, actor: str, action: str, subject: str,
         "new": None if new is None else str(new)[:MAX_DETAIL],
         "detail": None if detail is None else str(detail)[:MAX_DETAIL],
     }
-    return int(conn.execute(insert(st.audit_log).values(**values)).inserted_primary_key[0])
+    key = conn.execute(insert(st.audit_log).values(**values)).inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def entries(engine: Engine, *, subject: str | None = None, action: str | None = None,

@@ -189,7 +189,9 @@ def submit(engine: Engine, settings: Settings, values: Mapping[str, Any],
             "prongs": list(values.get("prongs") or []), "reason": values["reason"],
             "created_at": now, "updated_at": now,
         }
-        new_id = int(conn.execute(insert(jr).values(**row)).inserted_primary_key[0])
+        key = conn.execute(insert(jr).values(**row)).inserted_primary_key
+        assert key is not None
+        new_id = int(key[0])
         audit.record(conn, values["email"], "request.submit", f"request:{new_id}",
                      new="pending")
         mail.enqueue(conn, values["email"], *join_messages.confirmation(
@@ -294,7 +296,7 @@ def _decide(conn: Connection, request_id: int, action: str, actor: str, reason: 
     if user_id is not None and user_id != row["zotero_user_id"]:
         values["zotero_user_id"] = user_id
         audit.record(conn, actor, "request.user_id", f"request:{request_id}",
-                     old=row["zotero_user_id"], new=user_id)
+                     old=row["zotero_user_id"], new=str(user_id))
     conn.execute(update(jr).where(jr.c.id == request_id).values(**values))
     audit.record(conn, actor, f"request.{action}", f"request:{request_id}",
                  old=row["status"], new=new, detail=reason or None)
@@ -424,7 +426,11 @@ def after_sync(engine: Engine, settings: Settings, _changed: set[str]) -> None:
     mail.send_soon(engine, settings)
 
 
-register_after_save(reconcile)
+def _reconcile_hook(conn: Connection, settings: Settings, changed: set[str], full: bool) -> None:
+    reconcile(conn, settings, changed, full)
+
+
+register_after_save(_reconcile_hook)
 register_after_commit(after_sync)
 
 

@@ -51,10 +51,12 @@ def _header(value: str, limit: int = 300) -> str:
 def enqueue(conn: Connection, to_addr: str, subject: str, body: str) -> int:
     """Queue one plain-text message inside the caller's transaction; return its id."""
     now = st.utcnow()
-    return int(conn.execute(insert(st.outbox).values(
+    key = conn.execute(insert(st.outbox).values(
         created_at=now, to_addr=_header(to_addr, 320), subject=_header(subject), body=body,
         status="pending", attempts=0, next_attempt_at=now,
-    )).inserted_primary_key[0])
+    )).inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 @dataclass
@@ -136,7 +138,8 @@ def deliver_pending(engine: Engine, settings: Settings, *, force: bool = False,
                     smtp = _connect(settings)
                 smtp.send_message(_build(settings, row))
             except (OSError, smtplib.SMTPException) as exc:
-                smtp = _quit(smtp)  # the connection may be unusable; reconnect next time
+                _quit(smtp)  # the connection may be unusable; reconnect next time
+                smtp = None
                 error = f"{type(exc).__name__}: {exc}"[:1000]
                 parked = attempt >= max_attempts
                 with st.transaction(engine) as conn:

@@ -75,9 +75,11 @@ def create_owner(engine: Engine, email: str, password: str, *, actor: str = "cli
     hashed = generate_password_hash(password, method="scrypt")
     try:
         with st.transaction(engine) as conn:
-            new_id = conn.execute(insert(st.owners).values(
+            key = conn.execute(insert(st.owners).values(
                 email=email, password_hash=hashed, created_at=st.utcnow(), failed_logins=0,
-            )).inserted_primary_key[0]
+            )).inserted_primary_key
+            assert key is not None
+            new_id = key[0]
             audit.record(conn, actor, "owner.create", f"owner:{new_id}", new=email)
     except IntegrityError:
         raise OwnerError(f"an owner with email {email} already exists") from None

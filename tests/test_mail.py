@@ -176,3 +176,50 @@ def test_cli_mail_flush_and_owner_commands(tmp_path, zotero, smtp, engine):
     with st.connect(engine) as conn:
         hashed = conn.execute(st.owners.select()).mappings().first()["password_hash"]
     assert hashed.startswith("scrypt:") and "long enough" not in hashed
+
+
+def test_crashed_sender_lease_expires_and_message_is_retried(engine, settings, smtp):
+    queue(engine)
+    [row] = mail.messages(engine)
+    # A sender claims the message and dies before sending: the claim is a lease.
+    assert mail._claim(engine, row, st.utcnow())
+    assert mail.deliver_pending(engine, settings).sent == 0  # still leased
+    after_lease = st.utcnow() + mail.LEASE + timedelta(seconds=1)
+    assert mail.deliver_pending(engine, settings, now=after_lease).sent == 1
+    assert len(smtp.collector.wait_for(1)) == 1
+
+
+def test_scheduler_has_digest_and_outbox_jobs(engine, settings):
+    from biblio.notifications import DIGEST_JOB_ID, OUTBOX_JOB_ID
+    from biblio.sync.schedule import build_scheduler
+
+    scheduler = build_scheduler(engine, settings, blocking=False, run_now=False)
+    ids = {job.id for job in scheduler.get_jobs()}
+    assert {DIGEST_JOB_ID, OUTBOX_JOB_ID} <= ids
+
+
+def test_cli_owners_digest(tmp_path, zotero, smtp, synced):
+    from sqlalchemy import insert
+
+    settings_file = tmp_path / "cli.toml"
+    settings_file.write_text(
+        f'[zotero]\nlibrary_id = {zotero.library.group_id}\nbase_url = "{zotero.url}"\n'
+        f'[database]\nurl = "sqlite:///{tmp_path / "biblio.sqlite3"}"\n'
+        f'[mail]\nhost = "127.0.0.1"\nport = {smtp.port}\n'
+        '[web]\npublic_url = "https://biblio.example.org"\n', encoding="utf-8")
+    env = {"BIBLIO_SETTINGS": str(settings_file)}
+    runner = CliRunner()
+    assert "nothing sent" in runner.invoke(cli, ["owners", "digest"], env=env).output
+    runner.invoke(cli, ["owners", "add", "o@example.org", "--password-stdin"],
+                  input="a long enough pass\n", env=env)
+    old = st.utcnow() - timedelta(days=30)
+    with st.transaction(synced) as conn:
+        conn.execute(insert(st.join_requests).values(
+            token_hash="x" * 64, status="pending", name="Old Request", email="old@example.org",
+            zotero_user_id=8200001, affiliation="", prongs=[], reason="Waiting a long time.",
+            created_at=old, updated_at=old))
+    result = runner.invoke(cli, ["owners", "digest"], env=env)
+    assert result.exit_code == 0 and "digest queued for 1 owner" in result.output
+    [msg] = smtp.collector.wait_for(1)
+    assert msg["To"] == "o@example.org" and "old@example.org" in body(msg)
+    assert "https://biblio.example.org/-/admin/?status=pending" in body(msg)

@@ -21,6 +21,7 @@ from flask import (
     request,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 
 from biblio import audit, db, join_messages, mail
 from biblio import join_requests as jr
@@ -67,7 +68,7 @@ def queue():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/-/admin/requests.json")
-def queue_json() -> Response:
+def queue_json() -> ResponseReturnValue:
     status, sort = _queue_args()
     rows = [_iso(r) for r in jr.list_requests(db.engine(), status=status,
                                                newest_first=sort == "-age")]
@@ -75,7 +76,7 @@ def queue_json() -> Response:
 
 
 @bp.get("/-/admin/requests.csv")
-def queue_csv() -> Response:
+def queue_csv() -> ResponseReturnValue:
     status, _ = _queue_args()
     response = Response(jr.export_csv(db.engine(), status=status),
                         mimetype="text/csv" if request.args.get("_dl") else "text/plain")
@@ -107,17 +108,17 @@ def detail(request_id: int):  # type: ignore[no-untyped-def]
 
 
 @bp.get("/-/admin/requests/<int:request_id>.json")
-def detail_json(request_id: int) -> Response:
+def detail_json(request_id: int) -> ResponseReturnValue:
     return jsonify({"ok": True, "rows": [_iso(_request_or_404(request_id))], "count": 1,
                     "next": None})
 
 
-def _back(request_id: int) -> Response:
+def _back(request_id: int) -> ResponseReturnValue:
     return redirect(url_for("admin.detail", request_id=request_id), code=303)
 
 
 @bp.post("/-/admin/requests/<int:request_id>/decide")
-def decide(request_id: int) -> Response:
+def decide(request_id: int) -> ResponseReturnValue:
     action = str(request.form.get("action", ""))
     try:
         jr.decide(db.engine(), db.settings(), request_id, action, actor(),
@@ -136,7 +137,7 @@ def decide(request_id: int) -> Response:
 
 
 @bp.post("/-/admin/requests/<int:request_id>/note")
-def note(request_id: int) -> Response:
+def note(request_id: int) -> ResponseReturnValue:
     try:
         jr.set_note(db.engine(), request_id, actor(), str(request.form.get("note", "")))
     except jr.RequestError as exc:
@@ -149,7 +150,7 @@ def note(request_id: int) -> Response:
 
 
 @bp.post("/-/admin/requests/bulk")
-def bulk() -> Response:
+def bulk() -> ResponseReturnValue:
     ids = [int(i) for i in request.form.getlist("ids") if i.isascii() and i.isdigit()]
     target = redirect(url_for("admin.queue", status=request.form.get("status") or None),
                       code=303)

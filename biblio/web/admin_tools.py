@@ -8,8 +8,9 @@ message). Prong overrides call :mod:`biblio.prongs`, which audits them itself.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request
 from flask import url_for as _url_for
+from flask.typing import ResponseReturnValue
 
 from biblio import audit, db, prongs
 from biblio import storage as st
@@ -45,7 +46,7 @@ def audit_page():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/-/admin/audit.json")
-def audit_json() -> Response:
+def audit_json() -> ResponseReturnValue:
     rows = audit.entries(db.engine(), limit=PAGE, before_id=_before())
     nxt = rows[-1]["id"] if len(rows) == PAGE else None
     return jsonify({"ok": True, "rows": [_iso(r) for r in rows], "count": len(rows),
@@ -53,7 +54,7 @@ def audit_json() -> Response:
 
 
 @bp.post("/-/admin/sync")
-def sync_now() -> Response:
+def sync_now() -> ResponseReturnValue:
     engine, settings = db.engine(), db.settings()
     try:
         result = run_sync(engine, settings, trigger="owner")
@@ -80,7 +81,7 @@ def overrides_page():  # type: ignore[no-untyped-def]
 
 
 @bp.post("/-/admin/prongs")
-def overrides_post() -> Response:
+def overrides_post() -> ResponseReturnValue:
     form = request.form
     key = str(form.get("key", "")).strip().upper()[:16]
     prong = str(form.get("prong", ""))[:40]
