@@ -422,8 +422,9 @@ def unrequested_members(engine: Engine) -> list[int]:
 
 
 def after_sync(engine: Engine, settings: Settings, _changed: set[str]) -> None:
-    """After-commit hook: send the welcome emails the reconciliation queued."""
-    mail.send_soon(engine, settings)
+    """After-commit hook: send the welcome emails the reconciliation queued, if any."""
+    if settings["mail"]["enabled"] and mail.outbox_counts(engine)["pending"]:
+        mail.send_soon(engine, settings)
 
 
 def _reconcile_hook(conn: Connection, settings: Settings, changed: set[str], full: bool) -> None:
