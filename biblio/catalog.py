@@ -17,6 +17,7 @@ from sqlalchemy import and_, exists, false, or_, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql import ColumnElement
 
+from biblio import search
 from biblio import storage as st
 
 NON_REGULAR = ("note", "attachment", "annotation")
@@ -31,6 +32,7 @@ class Filters:
     year: int | None = None
     creator: str | None = None
     q: str | None = None
+    decade: int | None = None  # e.g. 1990 for 1990-1999
 
     def where(self) -> ColumnElement[bool]:
         i = st.items.c
@@ -41,32 +43,45 @@ class Filters:
         if self.tag:
             clauses.append(exists().where(st.item_tags.c.item_key == i.key,
                                           st.item_tags.c.tag == self.tag))
-        if self.collection:
+        if self.collection:  # the collection and its sub-collections, like Zotero's option
             clauses.append(exists().where(st.item_collections.c.item_key == i.key,
-                                          st.item_collections.c.collection_key
-                                          == self.collection))
+                                          st.item_collections.c.collection_key.in_(
+                                              collection_tree(self.collection))))
         if self.item_type:
             clauses.append(i.item_type == self.item_type)
         if self.year is not None:
             clauses.append(i.year == self.year)
+        if self.decade is not None:
+            clauses.append(i.year.between(self.decade, self.decade + 9))
         if self.creator:
             clauses.append(exists().where(st.item_creators.c.item_key == i.key,
                                           st.item_creators.c.name == self.creator))
-        if self.q:
-            like = f"%{self.q}%"
-            clauses.append(or_(i.title.ilike(like), i.creator_summary.ilike(like)))
+        if self.q:  # FTS5 on SQLite (prefix and phrase queries), ILIKE elsewhere
+            clauses.append(search.match_clause(self.q))
         return and_(*clauses)
 
-    def phrase(self) -> str:
+    def phrase(self, labels: dict[str, str] | None = None) -> str:
+        """English for the filters; ``labels`` maps values (collection keys) to names."""
+        labels = labels or {}
         parts = []
+        decade = f"{self.decade}s" if self.decade is not None else None
         for label, value in (("prong", self.prong), ("tag", self.tag),
-                             ("collection", self.collection), ("type", self.item_type),
-                             ("year", self.year), ("creator", self.creator)):
+                             ("collection", labels.get(self.collection or "", self.collection)),
+                             ("type", self.item_type), ("year", self.year),
+                             ("decade", decade), ("creator", self.creator)):
             if value is not None and value != "":
                 parts.append(f"{label} is {value}")
         if self.q:
             parts.append(f'matching "{self.q}"')
         return " and ".join(parts)
+
+
+def collection_tree(key: str) -> Any:
+    """A recursive CTE of ``key`` and all its sub-collections' keys."""
+    c = st.collections.c
+    tree = select(c.key).where(c.key == key).cte("collection_tree", recursive=True)
+    tree = tree.union(select(c.key).where(c.parent_key == tree.c.key))
+    return select(tree.c.key)
 
 
 def prong_clause(prong: str) -> ColumnElement[bool]:

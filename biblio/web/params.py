@@ -1,18 +1,20 @@
 """Query-string parsing shared by list pages, feeds and exports.
 
 Plain parameters filter (``prong``, ``tag``, ``collection``, ``type``, ``year``,
-``creator``, ``q``); ``_``-prefixed ones control (``_sort``, ``_size``, ``_next``,
+``decade``, ``creator``, ``q``); ``_``-prefixed ones control (``_sort``, ``_size``, ``_next``,
 ``_style``, ``_dl``). Bad values raise :class:`BadParameter`, which the web layer
 answers with a 400 and a clear message, never a 500.
 """
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
+from biblio import search
 from biblio.catalog import Filters
 
 PRONG_IDS = ("mlis-access", "pathways", "worker-equity")
@@ -58,8 +60,10 @@ def _int(args: MultiDict[str, str], name: str, low: int, high: int) -> int | Non
     raw = _text(args, name)
     if raw is None:
         return None
-    if not raw.lstrip("-").isdigit() or len(raw) > 9:
-        raise BadParameter(f"{name} must be a whole number, got {raw!r}")
+    if not raw.lstrip("-").isdigit():
+        raise BadParameter(f"{name} must be a whole number, got {raw[:40]!r}")
+    if len(raw) > 9:
+        raise BadParameter(f"{name} must be between {low} and {high}, got {raw[:40]}")
     value = int(raw)
     if not low <= value <= high:
         raise BadParameter(f"{name} must be between {low} and {high}, got {value}")
@@ -71,6 +75,15 @@ def parse_filters(args: MultiDict[str, str], prong_ids: tuple[str, ...] = PRONG_
     prong = _text(args, "prong")
     if prong is not None and prong not in prong_ids:
         raise BadParameter(f"unknown prong {prong!r}; known prongs: {', '.join(prong_ids)}")
+    q = _text(args, "q")
+    if q is not None:
+        try:
+            search.fts_query(q)
+        except search.SearchSyntaxError as exc:
+            raise BadParameter(f"q: {exc}") from None
+    decade = _int(args, "decade", 0, 9990)
+    if decade is not None and decade % 10:
+        raise BadParameter(f"decade must be a year ending in 0, like 1990, got {decade}")
     return Filters(
         prong=prong,
         tag=_text(args, "tag"),
@@ -78,7 +91,8 @@ def parse_filters(args: MultiDict[str, str], prong_ids: tuple[str, ...] = PRONG_
         item_type=_text(args, "type"),
         year=_int(args, "year", 0, 9999),
         creator=_text(args, "creator"),
-        q=_text(args, "q"),
+        q=q,
+        decade=decade,
     )
 
 
@@ -90,7 +104,26 @@ def parse_list_args(args: MultiDict[str, str], *, default_size: int, max_size: i
         raise BadParameter(f"unknown _sort {sort!r}; use one of {', '.join(SORTS)}")
     size = _int(args, "_size", 1, max_size)
     nxt = _text(args, "_next")
+    if nxt is not None:
+        decode_next(nxt)  # garbage is a 400 now, not later
     return ListArgs(filters=parse_filters(args), sort=sort, size=size or default_size, next=nxt)
+
+
+def encode_next(offset: int) -> str:
+    """The opaque ``_next`` token for a page starting at ``offset``."""
+    return base64.urlsafe_b64encode(f"o{offset}".encode()).decode().rstrip("=")
+
+
+def decode_next(token: str) -> int:
+    """The offset in a ``_next`` token; :class:`BadParameter` if it is not one of ours."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode("ascii")
+    except (ValueError, UnicodeDecodeError):
+        raw = ""
+    if not (raw.startswith("o") and raw[1:].isdigit() and len(raw) < 12):
+        raise BadParameter(f"_next {token!r} is not a page token from this site; "
+                           "follow the next link or drop _next to start again")
+    return int(raw[1:])
 
 
 def error_payload(exc: BadParameter) -> dict[str, Any]:

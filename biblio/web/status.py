@@ -1,10 +1,10 @@
-"""System pages under ``/-/``: sync status and versions, as JSON."""
+"""System pages under ``/-/``: sync status (HTML page and JSON twin) and versions."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, render_template
 from sqlalchemy import select
 
 from biblio import __version__, db
@@ -39,6 +39,11 @@ def sync_status() -> dict[str, Any]:
 def sync_json():  # type: ignore[no-untyped-def]
     status = sync_status()
     return jsonify({"ok": True, **status, "rows": status["runs"], "count": len(status["runs"])})
+
+
+@bp.get("/-/sync")
+def sync_page():  # type: ignore[no-untyped-def]
+    return render_template("status/sync.html", status=sync_status())
 
 
 @bp.get("/-/versions.json")

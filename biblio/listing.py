@@ -1,0 +1,123 @@
+"""The browse side of the catalog: one page of items, its count and facets; the landing data.
+
+:func:`list_page` answers a list request (filters, sort, size, offset) from indexed
+columns of ``items`` with a count and the facets; :func:`landing` gathers what the
+front page shows (group, prongs with counts, recent additions, last sync, chart
+data). Prong labels and descriptions come from the tagger's rules
+(:mod:`biblio.prongs`). Rows are plain dicts; the web layer turns them into HTML,
+JSON or Atom.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import desc, func, select
+from sqlalchemy.engine import Engine
+
+from biblio import catalog
+from biblio import facets as fc
+from biblio import storage as st
+from biblio.catalog import Filters, prong_clause
+
+LIST_COLUMNS = ("key", "version", "item_type", "title", "creator_summary", "date", "year",
+                "date_added", "date_modified", "data")
+_I = st.items.c
+SORT_ORDER: dict[str, tuple[Any, ...]] = {
+    "added": (desc(_I.date_added), _I.key),
+    "-added": (_I.date_added, _I.key),
+    "year": (_I.year.asc().nulls_last(), _I.key),
+    "-year": (_I.year.desc().nulls_last(), _I.key),
+    "title": (func.lower(_I.title), _I.key),
+    "-title": (desc(func.lower(_I.title)), _I.key),
+    "creator": (func.lower(_I.creator_summary), _I.key),
+    "-creator": (desc(func.lower(_I.creator_summary)), _I.key),
+}
+
+
+@dataclass
+class Page:
+    rows: list[dict[str, Any]]
+    count: int
+    offset: int
+    next_offset: int | None
+    facets: list[fc.Facet]
+    labels: dict[str, str]  # collection key -> name, for the phrase
+
+
+def prong_labels(settings: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """``{id: {"label", "description"}}`` from the tagger's rules, in their order."""
+    from biblio.prongs import load_rules
+
+    return {p.id: {"label": p.label, "description": p.description}
+            for p in load_rules(settings).prongs}
+
+
+def _rows(conn: Any, stmt: Any) -> list[dict[str, Any]]:
+    rows = [dict(r) for r in conn.execute(stmt).mappings()]
+    prongs = catalog.effective_prongs(conn, [r["key"] for r in rows])
+    for row in rows:
+        row["prongs"] = prongs[row["key"]]
+    return rows
+
+
+def list_page(engine: Engine, filters: Filters, sort: str, size: int, offset: int,
+              settings: Mapping[str, Any], toggle: fc.Toggle | None = None) -> Page:
+    """One page of live items; facets only when ``toggle`` (URL maker) is given."""
+    where = filters.where()
+    cols = [_I[c] for c in LIST_COLUMNS]
+    with st.connect(engine) as conn:
+        rows = _rows(conn, select(*cols).where(where).order_by(*SORT_ORDER[sort])
+                     .limit(size + 1).offset(offset))
+        more = len(rows) > size
+        rows = rows[:size]
+        count = conn.execute(select(func.count()).select_from(st.items).where(where)).scalar_one()
+        labels = fc.collection_names(conn) if filters.collection else {}
+        facets: list[fc.Facet] = []
+        if toggle is not None:
+            prongs = {k: v["label"] for k, v in prong_labels(settings).items()}
+            facets = fc.all_facets(conn, filters, toggle, prongs)
+    return Page(rows=rows, count=count, offset=offset,
+                next_offset=offset + size if more else None, facets=facets, labels=labels)
+
+
+def recent_changes(engine: Engine, filters: Filters, limit: int = 50) -> list[dict[str, Any]]:
+    """The most recently added or modified live items (for feeds), newest first."""
+    cols = [_I[c] for c in LIST_COLUMNS]
+    with st.connect(engine) as conn:
+        return _rows(conn, select(*cols).where(filters.where())
+                     .order_by(desc(_I.date_modified), _I.key).limit(limit))
+
+
+def prong_years(engine: Engine, prong_ids: list[str]) -> dict[str, dict[int, int]]:
+    """``{prong: {year: count}}`` of live items, for the chart."""
+    out: dict[str, dict[int, int]] = {}
+    with st.connect(engine) as conn:
+        for pid in prong_ids:
+            stmt = (select(_I.year, func.count()).where(Filters().where(), prong_clause(pid),
+                                                        _I.year.is_not(None))
+                    .group_by(_I.year))
+            out[pid] = {int(y): int(n) for y, n in conn.execute(stmt)}
+    return out
+
+
+def landing(engine: Engine, settings: Mapping[str, Any], recent: int = 8) -> dict[str, Any]:
+    """Everything the front page shows."""
+    from biblio.sync.run import read_state
+
+    prongs = prong_labels(settings)
+    with st.connect(engine) as conn:
+        group = catalog.group(conn)
+        state = read_state(conn) or {}
+        total = conn.execute(select(func.count()).select_from(st.items)
+                             .where(Filters().where())).scalar_one()
+        counts = {pid: conn.execute(select(func.count()).select_from(st.items).where(
+            Filters().where(), prong_clause(pid))).scalar_one() for pid in prongs}
+        newest = _rows(conn, select(*[_I[c] for c in LIST_COLUMNS]).where(Filters().where())
+                       .order_by(*SORT_ORDER["added"]).limit(recent))
+    return {"group": group, "total": total, "last_success_at": state.get("last_success_at"),
+            "library_version": state.get("library_version"),
+            "prongs": [{"id": pid, **info, "count": counts[pid]} for pid, info in prongs.items()],
+            "recent": newest}

@@ -1,0 +1,156 @@
+"""Public browsing: the landing page, the item list, item pages and the prong overview.
+
+Thin views: each parses its arguments (:mod:`biblio.web.params`), calls one domain
+function (:mod:`biblio.listing`, :mod:`biblio.records`) and renders a template or
+the JSON envelope picked by the URL's suffix (``/items`` and ``/items.json``,
+``/items/<KEY>`` and ``/items/<KEY>.json``, ``/prongs`` and ``/prongs.json``). Public
+pages never touch the session, so they set no cookie.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from typing import Any
+
+from flask import Blueprint, Flask, abort, render_template, request, url_for
+
+from biblio import charts, coins, db, listing, records, richtext
+from biblio.web import responses, urls
+from biblio.web.params import SORTS, BadParameter, decode_next, encode_next, parse_list_args
+
+bp = Blueprint("browse", __name__)
+
+KEY_RE = re.compile(r"^[23456789A-Z]{8}$")
+#: Offered in the "cite as" menu when installed (any installed style works via _style).
+CITE_AS = ("apa", "modern-language-association", "chicago-author-date",
+           "chicago-note-bibliography", "harvard-cite-them-right", "ieee", "vancouver")
+
+
+def _row_json(row: dict[str, Any]) -> dict[str, Any]:
+    return {"key": row["key"], "version": row["version"], "item_type": row["item_type"],
+            "title": richtext.plain(row["title"]), "creators": row["creator_summary"],
+            "date": row["date"], "year": row["year"], "date_added": row["date_added"],
+            "date_modified": row["date_modified"],
+            "prongs": [p["prong"] for p in row["prongs"]],
+            "url": urls.absolute(url_for("browse.item", key=row["key"])),
+            "data": row["data"]}
+
+
+def _list_args() -> Any:
+    conf = db.settings()["web"]
+    return parse_list_args(request.args, default_size=conf["page_size"],
+                           max_size=conf["max_page_size"])
+
+
+@bp.get("/items")
+@bp.get("/items.json", endpoint="items_json")
+def items():  # type: ignore[no-untyped-def]
+    args = _list_args()
+    offset = decode_next(args.next) if args.next else 0
+    as_json = request.path.endswith(".json")
+    page = listing.list_page(db.engine(), args.filters, args.sort, args.size, offset,
+                             db.settings(), toggle=None if as_json else urls.toggle)
+    next_url = urls.page_url(encode_next(page.next_offset)
+                             if page.next_offset is not None else None)
+    phrase = args.filters.phrase(page.labels)
+    noun = "item" if page.count == 1 else "items"
+    where = f" where {phrase}" if phrase else ""
+    sentence = f"{page.count} {noun}{where}, sorted by {SORTS[args.sort]}"
+    if as_json:
+        return responses.envelope([_row_json(r) for r in page.rows], page.count,
+                                  next_url and urls.absolute(next_url), description=sentence,
+                                  offset=offset)
+    prev_url = None
+    if offset > 0:
+        prev = max(0, offset - args.size)
+        prev_url = urls.with_args(_next=encode_next(prev) if prev else None)
+    active = [(f, v) for f in page.facets for v in f.values if v.selected]
+    return render_template("browse/items.html", page=page, args=args, sentence=sentence,
+                           next_url=next_url, prev_url=prev_url, active=active, sorts=SORTS,
+                           coins_title=coins.coins_title, first=offset + 1,
+                           last=offset + len(page.rows))
+
+
+@cache
+def _style_names(styles_dir: str) -> frozenset[str]:
+    try:
+        from biblio.citations import list_styles
+    except ImportError:
+        return frozenset()
+    return frozenset(s.name for s in list_styles(styles_dir))
+
+
+def _style() -> str | None:
+    style = request.args.get("_style")
+    if style is None or style == "":
+        return None
+    if style not in _style_names(db.settings()["citations"]["styles_dir"]):
+        raise BadParameter(f"unknown _style {style[:100]!r}; try apa, chicago-author-date "
+                           "or modern-language-association")
+    return style
+
+
+@bp.get("/items/<key>")
+@bp.get("/items/<key>.json", endpoint="item_json")
+def item(key: str):  # type: ignore[no-untyped-def]
+    if not KEY_RE.match(key):
+        abort(404, description=f"no item with key {key[:40]!r}")
+    style = _style()
+    record = records.item_record(db.engine(), key, db.settings(), style)
+    if record is None:
+        abort(404, description=f"no item with key {key}")
+    if request.path.endswith(".json"):
+        row = {k: v for k, v in record.items() if k not in ("fields",)}
+        row["url"] = urls.absolute(url_for("browse.item", key=key))
+        return responses.envelope([row], 1, None)
+    page_url = urls.absolute(url_for("browse.item", key=key))
+    names = _style_names(db.settings()["citations"]["styles_dir"])
+    return render_template("browse/item.html", item=record,
+                           meta=coins.highwire_meta(record["data"], page_url),
+                           coins_title=coins.coins_title(record["data"]),
+                           styles=[s for s in CITE_AS if s in names],
+                           style=style or db.settings()["citations"]["default_style"])
+
+
+@bp.get("/")
+def index():  # type: ignore[no-untyped-def]
+    data = listing.landing(db.engine(), db.settings())
+    chart = _chart([p["id"] for p in data["prongs"]],
+                   {p["id"]: p["label"] for p in data["prongs"]})
+    return render_template("browse/index.html", chart=chart, **data)
+
+
+def _chart(ids: list[str], labels: dict[str, str]) -> charts.Chart:
+    return charts.prong_year_chart(listing.prong_years(db.engine(), ids), labels)
+
+
+@bp.get("/prongs")
+@bp.get("/prongs.json", endpoint="prongs_json")
+def prongs():  # type: ignore[no-untyped-def]
+    data = listing.landing(db.engine(), db.settings(), recent=0)
+    labels = {p["id"]: p["label"] for p in data["prongs"]}
+    chart = _chart(list(labels), labels)
+    if request.path.endswith(".json"):
+        return responses.envelope(data["prongs"], len(data["prongs"]), None,
+                                  per_year=chart.table)
+    return render_template("browse/prongs.html", chart=chart, prongs=data["prongs"],
+                           total=data["total"])
+
+
+def _site_name() -> dict[str, str]:
+    with db.engine().connect() as conn:
+        from biblio.catalog import group
+
+        info = group(conn) or {}
+    return {"site_name": info.get("name") or "biblio"}
+
+
+def init_app(app: Flask) -> None:
+    responses.init_app(app)
+    app.context_processor(_site_name)
+    app.jinja_env.filters.setdefault("inline", richtext.inline)
+    app.jinja_env.filters.setdefault("block", richtext.block)
+    app.jinja_env.filters.setdefault("plain", richtext.plain)
+    app.jinja_env.globals.setdefault("with_args", urls.with_args)
+    app.jinja_env.globals.setdefault("twin", urls.twin)

@@ -1,0 +1,63 @@
+"""One JSON envelope and one error shape for every page, HTML or JSON by suffix / Accept.
+
+Success: ``{"ok": true, "rows": [...], "count": N, "next": url-or-null}`` (plus any
+extra keys a page adds). Errors: ``{"ok": false, "error": "...", "status": N}`` with
+the matching HTTP status, or the same message on a small HTML page. :func:`init_app`
+registers the handlers app-wide, so any blueprint that raises
+:class:`~biblio.web.params.BadParameter` (or aborts with 400/404/405) gets a clear
+answer in the right format, never a 500.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response, current_app, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from biblio.web.params import BadParameter
+
+
+def wants_json() -> bool:
+    """True for ``.json`` URLs, or when the client prefers JSON over HTML."""
+    if request.path.endswith(".json"):
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json" and request.accept_mimetypes[best] > \
+        request.accept_mimetypes["text/html"]
+
+
+def json_response(payload: dict[str, Any], status: int = 200) -> Response:
+    """JSON with ``<``, ``>`` and ``&`` as unicode escapes, so Zotero text in it can never
+    be read as markup, even by a client that sniffs or embeds it."""
+    body = current_app.json.dumps(payload)
+    body = body.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return current_app.response_class(body + "\n", status=status, mimetype="application/json")
+
+
+def envelope(rows: list[Any], count: int, next_url: str | None = None,
+             **extra: Any) -> Response:
+    """The success envelope as a JSON response."""
+    return json_response({"ok": True, "rows": rows, "count": count, "next": next_url, **extra})
+
+
+def error_response(message: str, status: int) -> tuple[Response | str, int]:
+    if wants_json():
+        return json_response({"ok": False, "error": message, "status": status}, status), status
+    return render_template("error.html", message=message, status=status), status
+
+
+def _bad_parameter(exc: BadParameter) -> tuple[Response | str, int]:
+    return error_response(str(exc), exc.status)
+
+
+def _http_error(exc: HTTPException) -> Any:
+    if exc.code in (400, 404, 405) and (wants_json() or request.method in ("GET", "HEAD")):
+        return error_response(exc.description or exc.name, exc.code or 500)
+    return exc
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(BadParameter, _bad_parameter)
+    for code in (400, 404, 405):
+        app.register_error_handler(code, _http_error)

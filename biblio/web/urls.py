@@ -1,0 +1,66 @@
+"""Building URLs one way: ``url_for`` plus helpers that change the current query string.
+
+Every state of a list page is a shareable GET URL, so links that add, replace or
+remove a filter are made here from the current request's arguments, never by string
+pasting in templates. Changing a filter or the sort also drops ``_next``: a page
+token belongs to one query. Suffixed twins (``/items.json``, ``/items.atom``) keep
+the arguments of the page they mirror.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from flask import current_app, request, url_for
+from werkzeug.datastructures import MultiDict
+
+#: Arguments that only make sense for the exact page they came from.
+_PAGE_ONLY = ("_next",)
+
+
+def _args() -> MultiDict[str, str]:
+    return MultiDict(request.args.items(multi=True))
+
+
+def _encode(args: MultiDict[str, str]) -> str:
+    pairs = [(k, v) for k, v in args.items(multi=True) if v != ""]
+    return ("?" + urlencode(pairs)) if pairs else ""
+
+
+def with_args(path: str | None = None, keep_page: bool = False, **changes: object) -> str:
+    """The current URL (or ``path``) with arguments set (``None`` removes them)."""
+    args = _args()
+    if not keep_page:
+        for name in _PAGE_ONLY:
+            args.pop(name, None)
+    for name, value in changes.items():
+        args.pop(name, None)
+        if value is not None:
+            args[name] = str(value)
+    return (path or request.path) + _encode(args)
+
+
+def toggle(name: str, value: object) -> str:
+    """Select ``name=value``, or remove it when it is the current value."""
+    current = request.args.get(name)
+    return with_args(**{name: None if current == str(value) else value})
+
+
+def twin(endpoint: str, **values: object) -> str:
+    """The URL of ``endpoint`` (e.g. the ``.json`` twin) with the current filters."""
+    args = _args()
+    args.pop("_next", None)
+    return url_for(endpoint, **values) + _encode(args)
+
+
+def absolute(path: str) -> str:
+    """``path`` made absolute with ``[web] public_url`` (or the request's host)."""
+    base = current_app.config["BIBLIO"]["web"]["public_url"] or request.host_url
+    return base.rstrip("/") + path
+
+
+def page_url(next_token: str | None) -> str | None:
+    """The current URL with ``_next`` set to ``next_token`` (``None`` if no next page)."""
+    if next_token is None:
+        return None
+    return with_args(keep_page=True, _next=next_token)
