@@ -1,0 +1,176 @@
+"""Exports of any filtered list, the formatted bibliography page, styles and "cite".
+
+``/items.bib``, ``.ris``, ``.csljson``, ``.csv``, ``.xlsx``, ``.txt``, ``.rtf`` and
+``.docx`` export every item matching the plain filter parameters (no page cap,
+streamed where the format allows); ``/bibliography`` shows the formatted bibliography
+of the same selection in ``_style``/``_locale`` (``_dl=1`` downloads it as an HTML
+file). Text formats are shown inline (``text/plain`` for .bib/.ris/.txt/.csv) unless
+``_dl=1``, which sends a meaningful file name. ``/styles`` lists the CSL styles with
+the CC BY-SA attribution; ``/items/<KEY>/cite`` formats one item, ready to copy. The
+request helpers here (:func:`render_options`, :func:`send`) serve the reading lists too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from flask import Blueprint, Flask, Response, abort, render_template, request, stream_with_context
+
+from biblio import db, exports, rendercache
+from biblio.catalog import Filters, iter_items
+from biblio.citations import ATTRIBUTION, StyleError, list_locales
+from biblio.citations.styles import resolve_locale
+from biblio.exports import cite as cite_mod
+from biblio.web import responses, urls
+from biblio.web.params import PRONG_IDS, BadParameter, parse_filters
+
+bp = Blueprint("export", __name__)
+
+#: Export links shown on pages: (format, label).
+LINKS = (("html", "HTML"), ("text", "Plain text"), ("rtf", "RTF"), ("docx", "Word (DOCX)"),
+         ("bibtex", "BibTeX"), ("ris", "RIS"), ("csljson", "CSL-JSON"), ("csv", "CSV"),
+         ("xlsx", "Excel (XLSX)"))  # fmt: skip
+
+
+def render_options(**extra: Any) -> exports.Options:
+    """``_style`` and ``_locale`` of the request, checked; :class:`BadParameter` if bad."""
+    cit = db.settings()["citations"]
+    style = (request.args.get("_style") or cit["default_style"]).strip()
+    locale = (request.args.get("_locale") or cit["locale"]).strip()
+    try:
+        rendercache.style_meta(style, cit["styles_dir"])
+    except StyleError as exc:
+        raise BadParameter(f"_style: {exc}; see /styles for the styles available") from None
+    if resolve_locale(locale) is None:
+        raise BadParameter(f"_locale: unknown locale {locale[:40]!r}; "
+                           f"try one of {', '.join(list_locales()[:8])}, ...")
+    return exports.Options(style=style, locale=resolve_locale(locale) or locale,
+                           styles_dir=cit["styles_dir"], prong_ids=PRONG_IDS, **extra)
+
+
+def wants_download() -> bool:
+    return request.args.get("_dl", "") not in ("", "0")
+
+
+def _encoded(chunks: Iterable[str | bytes]) -> Iterator[bytes]:
+    for chunk in chunks:
+        yield chunk.encode("utf-8") if isinstance(chunk, str) else chunk
+
+
+def send(fmt: str, chunks: Iterator[str | bytes], name: str) -> Response:
+    """The export response: inline unless ``_dl=1`` (binary formats always download)."""
+    spec = exports.FORMATS[fmt]
+    download = wants_download() or spec.binary
+    if spec.binary:
+        response = Response(b"".join(_encoded(chunks)), mimetype=spec.media_type)
+    else:
+        response = Response(stream_with_context(_encoded(chunks)),
+                            content_type=spec.media_type if download else spec.inline_type)
+    disposition = "attachment" if download else "inline"
+    response.headers["Content-Disposition"] = f'{disposition}; filename="{name}"'
+    return response
+
+
+def _filter_parts(filters: Filters) -> list[Any]:
+    return [filters.prong, filters.tag, filters.collection, filters.item_type, filters.year,
+            filters.decade and f"{filters.decade}s", filters.creator, filters.q]
+
+
+def _title(filters: Filters) -> tuple[str, str]:
+    phrase = filters.phrase()
+    name = "Bibliography" + (f": items where {phrase}" if phrase else "")
+    return name, f"Items {'where ' + phrase if phrase else 'in the library'}"
+
+
+def _export(fmt: str) -> Response:
+    filters = parse_filters(request.args)
+    title, description = _title(filters)
+    options = render_options(title=title, description=description)
+    spec = exports.FORMATS[fmt]
+    parts = _filter_parts(filters) + ([options.style] if spec.formatted else [])
+    try:
+        chunks = exports.export(db.engine(), fmt, iter_items(db.engine(), filters), options)
+    except StyleError as exc:
+        raise BadParameter(f"_style: {exc}") from None
+    return send(fmt, chunks, exports.filename(parts, fmt))
+
+
+def _register(suffix: str) -> None:
+    fmt = exports.BY_SUFFIX[suffix]
+    bp.add_url_rule(f"/items.{suffix}", f"items_{fmt}", lambda: _export(fmt))
+
+
+for _suffix in ("bib", "ris", "csljson", "csv", "xlsx", "txt", "rtf", "docx"):
+    _register(_suffix)
+
+
+@bp.get("/bibliography")
+@bp.get("/bibliography.json", endpoint="bibliography_json")
+def bibliography():  # type: ignore[no-untyped-def]
+    filters = parse_filters(request.args)
+    title, description = _title(filters)
+    options = render_options(title=title, description=description)
+    if wants_download() and not request.path.endswith(".json"):
+        return _export("html")
+    try:
+        bib = exports.bibliography(db.engine(), iter_items(db.engine(), filters), "html",
+                                   options)
+    except StyleError as exc:
+        raise BadParameter(f"_style: {exc}") from None
+    if request.path.endswith(".json"):
+        rows = [{"key": e.id, "html": e.text, "error": e.error} for e in bib.entries]
+        return responses.envelope(rows, len(rows), None, style=options.style,
+                                  locale=options.locale, description=description,
+                                  attribution=ATTRIBUTION.text)
+    links = [(label, urls.with_args(_path_for(fmt), _dl=1 if fmt == "html" else None))
+             for fmt, label in LINKS]
+    return render_template("export/bibliography.html", bib=bib, options=options,
+                           links=links, common=cite_mod.COMMON_STYLES,
+                           locales=list_locales(), attribution=ATTRIBUTION,
+                           entry_html=exports.documents.page_html, phrase=filters.phrase(),
+                           back=urls.with_args("/items", _style=None, _locale=None))
+
+
+def _path_for(fmt: str) -> str:
+    if fmt == "html":
+        return "/bibliography"
+    return "/items." + {v: k for k, v in exports.BY_SUFFIX.items()}[fmt]
+
+
+@bp.get("/styles")
+@bp.get("/styles.json", endpoint="styles_json")
+def styles():  # type: ignore[no-untyped-def]
+    q = (request.args.get("q") or "").strip()[:100] or None
+    rows = cite_mod.styles(db.settings()["citations"]["styles_dir"], q)
+    if request.path.endswith(".json"):
+        return responses.envelope(rows, len(rows), None, attribution=ATTRIBUTION.text,
+                                  license=ATTRIBUTION.license_url)
+    return render_template("export/styles.html", rows=rows, q=q or "",
+                           attribution=ATTRIBUTION)
+
+
+@bp.get("/items/<key>/cite")
+@bp.get("/items/<key>/cite.json", endpoint="cite_json")
+def cite(key: str):  # type: ignore[no-untyped-def]
+    options = render_options()
+    if len(key) > 16 or not key.isalnum():
+        abort(404, description=f"no item with key {key[:40]!r}")
+    try:
+        result = cite_mod.cite(db.engine(), key, options.style, options.locale,
+                               options.styles_dir)
+    except StyleError as exc:
+        raise BadParameter(f"_style: {exc}") from None
+    if result is None:
+        abort(404, description=f"no item with key {key}")
+    if request.path.endswith(".json"):
+        return responses.envelope([result], 1, None, attribution=ATTRIBUTION.text)
+    return render_template("export/cite.html", cite=result, options=options,
+                           common=cite_mod.COMMON_STYLES, locales=list_locales(),
+                           attribution=ATTRIBUTION,
+                           entry_html=exports.documents.page_html)
+
+
+def init_app(app: Flask) -> None:
+    """Pre-render the default style after every sync this process runs."""
+    rendercache.install()
