@@ -412,3 +412,15 @@ def test_cli_explain_override_list_retag_and_export(synced, settings, library, t
     assert any(r.get("pattern") == "vocational awe"
                for r in mine["prong_reasons"]["worker-equity"])
     assert all(set(r["prongs"]) == set(r["prong_reasons"]) for r in records.values())
+
+
+def test_anchored_regex_on_item_type_and_no_match_across_fields():
+    rules = rules_of(p={"patterns": [{"regex": "^thesis$", "weight": 3, "fields": ["type"]}]},
+                     q={"patterns": [{"phrase": "union contracts", "weight": 3,
+                                      "fields": ["title", "abstract"]}]})
+    assert prongs_of(tag_item(item(itemType="thesis"), {}, rules)) == ["p"]
+    assert tag_item(item(itemType="journalArticle", title="thesis"), {}, rules) == []
+    # "union" ends the title and "contracts" starts the abstract: not one phrase
+    assert tag_item(item(title="The union", abstractNote="contracts of 1990"), {}, rules) == []
+    hit = tag_item(item(title="x", abstractNote="Union contracts"), {}, rules)
+    assert hit[0].reasons[0]["field"] == "abstract"

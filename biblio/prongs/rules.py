@@ -15,9 +15,13 @@ raises a one-line :class:`~biblio.settings.SettingsError` naming the key.
 from __future__ import annotations
 
 import re
+import re._constants as _c
+import re._parser as _parser
 import tomllib
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +49,12 @@ class Pattern:
     fields: tuple[str, ...]
     group: str
     regex: re.Pattern[str]
+    #: Strings one of which any match contains: a cheap pre-check before the search.
+    literals: frozenset[str] | None = None
+    #: ``fields`` by falling field weight: the order the tagger searches them in.
+    order: tuple[str, ...] = ()
+    #: Anchors (^, $) make a regex field-specific: never searched on joined fields.
+    anchored: bool = False
 
 
 @dataclass(frozen=True)
@@ -64,6 +74,34 @@ class Rules:
     tag_prefix: str  # casefolded; "" turns prefix tags off
     field_weights: Mapping[str, float] = field(default_factory=dict)
 
+    @cached_property
+    def literals(self) -> tuple[str, ...]:
+        """Every pre-check literal of every pattern, once."""
+        return tuple(sorted({lit for prong in self.prongs for p in prong.patterns
+                             for lit in p.literals or ()}))
+
+    @cached_property
+    def _by_literal(self) -> dict[str, tuple[list[int], dict[str, list[int]]]]:
+        index: dict[str, tuple[list[int], dict[str, list[int]]]] = {}
+        for prong in self.prongs:
+            always: list[int] = []
+            by_lit: dict[str, list[int]] = {}
+            for i, p in enumerate(prong.patterns):
+                if p.literals is None:
+                    always.append(i)
+                for lit in p.literals or ():
+                    by_lit.setdefault(lit, []).append(i)
+            index[prong.id] = (always, by_lit)
+        return index
+
+    def candidates(self, prong: Prong, present: set[str]) -> list[Pattern]:
+        """The prong's patterns worth searching, given the literals present in the text."""
+        always, by_lit = self._by_literal[prong.id]
+        picked = set(always)
+        for lit in present:
+            picked.update(by_lit.get(lit, ()))
+        return [prong.patterns[i] for i in sorted(picked)]
+
     def ids(self) -> list[str]:
         return [p.id for p in self.prongs]
 
@@ -73,13 +111,57 @@ class Rules:
 
 def phrase_regex(phrase: str) -> str:
     """The regex source for a phrase: words on word boundaries, ``*`` truncation."""
-    words = phrase.casefold().split()
+    words = unicodedata.normalize("NFKC", phrase).casefold().split()
     parts = []
     for word in words:
         stem = word.rstrip("*")
         piece = _SEPARATOR.join(re.escape(w) for w in re.split(r"-+", stem) if w)
         parts.append(piece + (r"\w*" if word.endswith("*") else ""))
     return r"(?<!\w)" + _SEPARATOR.join(parts) + r"(?!\w)"
+
+
+def _seq_literals(seq: Any) -> frozenset[str] | None:
+    """The best set of strings one of which every match of this parsed sequence contains."""
+    candidates: list[frozenset[str]] = []
+    run: list[str] = []
+    for op, arg in seq:
+        if op is _c.LITERAL:
+            run.append(chr(arg))
+            continue
+        if run:
+            candidates.append(frozenset({"".join(run)}))
+            run = []
+        found: frozenset[str] | None = None
+        if op is _c.SUBPATTERN:
+            found = _seq_literals(arg[-1])
+        elif op is _c.BRANCH:
+            parts = [_seq_literals(branch) for branch in arg[1]]
+            if all(parts):
+                found = frozenset().union(*parts)  # type: ignore[arg-type]
+        elif op in (_c.MAX_REPEAT, _c.MIN_REPEAT) and arg[0] >= 1:
+            found = _seq_literals(arg[2])
+        if found:
+            candidates.append(found)
+    if run:
+        candidates.append(frozenset({"".join(run)}))
+    if not candidates:
+        return None
+    return max(candidates, key=lambda c: min(len(s) for s in c))
+
+
+def required_literals(compiled: re.Pattern[str]) -> frozenset[str] | None:
+    """Lower-cased strings one of which every match must contain, or None if unknown.
+
+    Lets the tagger skip a pattern with a substring test (fast, in C) instead of a
+    regex search; patterns are matched against lower-cased text, so literals are too.
+    """
+    try:
+        found = _seq_literals(_parser.parse(compiled.pattern, compiled.flags))
+    except Exception:  # noqa: BLE001 - an optimisation only: fall back to searching
+        return None
+    if not found or min(len(s) for s in found) < 2:
+        return None
+    return frozenset(s.casefold() for s in found)
 
 
 def default_rules_table() -> dict[str, Any]:
@@ -126,7 +208,8 @@ def _fields(value: Any, name: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def _pattern(raw: Any, name: str, default_fields: tuple[str, ...], index: int) -> Pattern:
+def _pattern(raw: Any, name: str, default_fields: tuple[str, ...], index: int,
+             weights: Mapping[str, float]) -> Pattern:
     if isinstance(raw, str):
         raw = {"phrase": raw}
     if not isinstance(raw, Mapping):
@@ -151,11 +234,16 @@ def _pattern(raw: Any, name: str, default_fields: tuple[str, ...], index: int) -
     group = raw.get("group", f"#{index}")
     if not isinstance(group, str) or not group:
         raise SettingsError(f"{name}.group must be a non-empty string, got {group!r}")
+    literals = required_literals(compiled)
+    order = tuple(sorted(fields, key=lambda f: -weights.get(f, 1.0)))
+    anchored = kind == "regex" and bool(re.search(r"[\^$]|\\[AZz]", text.replace("[^", "")))
     return Pattern(text=text, kind=kind, weight=weight, fields=fields, group=group,
-                   regex=compiled)
+                   regex=compiled, literals=literals, order=order,
+                   anchored=anchored)
 
 
-def _prong(pid: str, raw: Any, where: str, default_fields: tuple[str, ...]) -> Prong:
+def _prong(pid: str, raw: Any, where: str, default_fields: tuple[str, ...],
+           weights: Mapping[str, float]) -> Prong:
     name = f"{where}: [prongs.{pid}]"
     if not _ID_RE.match(pid):
         raise SettingsError(f"{name} is not a valid prong id (lower-case letters, digits, -)")
@@ -178,7 +266,7 @@ def _prong(pid: str, raw: Any, where: str, default_fields: tuple[str, ...]) -> P
     raw_patterns = raw.get("patterns", [])
     if not isinstance(raw_patterns, list):
         raise SettingsError(f"{name} patterns must be a list, got {raw_patterns!r}")
-    patterns = tuple(_pattern(p, f"{name} patterns[{i}]", default_fields, i)
+    patterns = tuple(_pattern(p, f"{name} patterns[{i}]", default_fields, i, weights)
                      for i, p in enumerate(raw_patterns))
     return Prong(id=pid, label=label, description=description, threshold=threshold,
                  tags=frozenset(t.strip().casefold() for t in tags if t.strip()),
@@ -208,7 +296,7 @@ def parse_rules(table: Mapping[str, Any], where: str = "settings") -> Rules:
         if not isinstance(value, Mapping):
             raise SettingsError(f"{where}: [prongs] unknown key {key!r} "
                                 f"(keys: {', '.join(sorted(_TOP_KEYS))}, or a prong table)")
-        prongs.append(_prong(key, value, where, default_fields))
+        prongs.append(_prong(key, value, where, default_fields, weights))
     if not prongs:
         raise SettingsError(f"{where}: [prongs] defines no prong")
     return Rules(prongs=tuple(prongs), tag_prefix=prefix.strip().casefold(),

@@ -15,11 +15,12 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from biblio.prongs.rules import Prong, Rules
+from biblio.prongs.rules import Pattern, Prong, Rules
 
 _TAG_RE = re.compile(r"<[^>]*>")
 _SPACE_RE = re.compile(r"\s+")
@@ -111,27 +112,64 @@ def item_fields(data: Mapping[str, Any], collection_names: list[str], notes: Ite
     return fields, tags
 
 
-def _evaluate(prong: Prong, fields: Mapping[str, str], tags: list[str],
-              collection_names: list[str], rules: Rules) -> Evaluation:
+# Joins fields for one search per pattern; \x00 and the newlines stop a match from
+# running across two fields (a match that still does is checked field by field).
+_JOIN = "\n\x00\n"
+
+
+class _Text:
+    """One item's normalised fields and the rules' pre-check literals found in them."""
+
+    def __init__(self, fields: Mapping[str, str], rules: Rules) -> None:
+        self.fields = fields
+        joined = _JOIN.join(fields.values())
+        self.present = {lit for lit in rules.literals if lit in joined}
+        self._joined: dict[tuple[str, ...], tuple[str, list[int], list[str]]] = {}
+
+    def joined(self, order: tuple[str, ...]) -> tuple[str, list[int], list[str]]:
+        """The non-empty fields of ``order`` joined, with each one's start offset."""
+        found = self._joined.get(order)
+        if found is None:
+            names = [n for n in order if self.fields.get(n)]
+            starts, pos = [], 0
+            for n in names:
+                starts.append(pos)
+                pos += len(self.fields[n]) + len(_JOIN)
+            found = self._joined[order] = (_JOIN.join(self.fields[n] for n in names),
+                                           starts, names)
+        return found
+
+
+def _search(pattern: Pattern, text: _Text) -> tuple[str, str] | None:
+    """(field, matched text) of the pattern's first match in its heaviest field, or None."""
+    if not pattern.anchored:
+        joined, starts, names = text.joined(pattern.order)
+        match = pattern.regex.search(joined)
+        if match is None:
+            return None
+        if "\x00" not in match.group(0):
+            return names[bisect_right(starts, match.start()) - 1], match.group(0)
+    for name in pattern.order:  # anchored, or a match across fields: field by field
+        value = text.fields.get(name)
+        match = pattern.regex.search(value) if value else None
+        if match is not None:
+            return name, match.group(0)
+    return None
+
+
+def _evaluate(prong: Prong, text: _Text, tags: list[str], collection_names: list[str],
+              rules: Rules) -> Evaluation:
     reasons: list[dict[str, Any]] = []
     best: dict[str, tuple[float, int]] = {}  # group -> (contribution, reason index)
-    for pattern in prong.patterns:
-        hit = None
-        for name in pattern.fields:
-            text = fields.get(name)
-            if not text:
-                continue
-            match = pattern.regex.search(text)
-            if match is None:
-                continue
-            factor = rules.field_weights.get(name, 1.0)
-            if hit is None or abs(pattern.weight * factor) > abs(hit[0]):
-                hit = (pattern.weight * factor, name, match.group(0)[:_SNIPPET])
+    # Most patterns miss most items: substring tests (in C) rule them out cheaply.
+    for pattern in rules.candidates(prong, text.present):
+        hit = _search(pattern, text)
         if hit is None:
             continue
-        contribution, name, snippet = hit
+        name, matched = hit
+        contribution = pattern.weight * rules.field_weights.get(name, 1.0)
         reasons.append({"kind": pattern.kind, "pattern": pattern.text, "weight": pattern.weight,
-                        "field": name, "match": snippet, "group": pattern.group,
+                        "field": name, "match": matched[:_SNIPPET], "group": pattern.group,
                         "contribution": round(contribution, 3), "counted": False})
         key = f"{pattern.group}{'+' if contribution >= 0 else '-'}"
         if key not in best or abs(contribution) > abs(best[key][0]):
@@ -165,7 +203,8 @@ def evaluate_item(data: Mapping[str, Any], collections_by_key: Mapping[str, Any]
     """Every prong's verdict for one item (assigned or not), in rules order."""
     names = collection_paths(collections_by_key, data.get("collections") or [])
     fields, tags = item_fields(data, names, notes, rules.tag_prefix)
-    return [_evaluate(p, fields, tags, names, rules) for p in rules.prongs]
+    text = _Text(fields, rules)
+    return [_evaluate(p, text, tags, names, rules) for p in rules.prongs]
 
 
 def tag_item(data: Mapping[str, Any], collections_by_key: Mapping[str, Any], rules: Rules,
