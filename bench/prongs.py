@@ -6,11 +6,12 @@ precision, recall and F1 and macro-F1, in three settings: everything Zotero give
 without the explicit ``prong:`` tags (so items carrying them do not score for free);
 and text only (title, abstract, publication, type: what a work brings with it
 before the group files it). Then the same on a split: the keys visible while the
-rules were written (``bench/prongs_seen_keys.json``) and the held-out rest, plus a
-fixed hash split into two halves. The confusions list each false positive and false
-negative with key and title. Speed: a synthetic library of N items (default 10,000)
-is synced through the loopback stand-in into a temporary SQLite file and the
-equivalent of ``biblio prongs retag`` is timed.
+rules were first written (``bench/prongs_seen_keys.json``, 66 works) and the rest,
+labelled later; and a fixed hash split into halves: a second tuning round looked only
+at half A's confusions, so half B is what that round never saw. The confusions list
+each false positive and false negative with key and title. Speed: N top-level items
+(default 10,000), synthetic and cloned LIS works, are synced through the loopback
+stand-in into a temporary SQLite file and ``biblio prongs retag``'s work is timed.
 
     .venv/bin/python bench/prongs.py [--items 10000] [--no-speed] [--no-accuracy]
 """
@@ -127,7 +128,8 @@ def accuracy(show_confusions: bool = True) -> dict[str, Any]:
         if mode == "no-prefix":
             for name, subset in (("seen while writing rules", [k for k in keys if k in seen]),
                                  ("held out (labelled later)", held),
-                                 ("hash half A", half), ("hash half B", other)):
+                                 ("hash half A (round-2 tuning looked here)", half),
+                                 ("hash half B (held out from round 2)", other)):
                 if subset:
                     r = scores(pred, gold, prongs, subset)
                     report[f"{mode}:{name}"] = r
