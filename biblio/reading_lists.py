@@ -1,0 +1,249 @@
+"""Reading lists: named, ordered selections of items with notes and a short intro.
+
+Anyone may create a list. Creation returns an unguessable public slug (the list's
+stable, shareable URL) and a secret edit token; only a SHA-256 hash of the token is
+stored, so the database alone never grants editing. Lists reference items by key
+without a foreign key, so they survive re-syncs; an item that Zotero deleted (or
+that sits in Zotero's trash) stays in the list, shown as "removed from the library"
+under the label kept when it was added. Every change bumps ``updated_at``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.engine import Connection, Engine
+
+from biblio import storage as st
+from biblio.catalog import NON_REGULAR, effective_prongs
+
+MAX_TITLE = 200
+MAX_INTRO = 4000
+MAX_NOTE = 2000
+MAX_ITEMS = 500
+KEY_RE = re.compile(r"^[A-Z0-9]{8}$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class ListError(ValueError):
+    """A change to a list was refused; the message says why."""
+
+
+@dataclass
+class ListEntry:
+    key: str
+    position: int
+    note: str
+    label: str
+    item: dict[str, Any] | None  # the live cached item row, or None if removed
+
+
+@dataclass
+class ReadingList:
+    id: int
+    slug: str
+    title: str
+    intro: str
+    created_at: Any
+    updated_at: Any
+    entries: list[ListEntry] = field(default_factory=list)
+
+    @property
+    def live_rows(self) -> list[dict[str, Any]]:
+        """Item rows (as ``catalog.iter_items`` gives them) of live entries, in list order."""
+        return [e.item for e in self.entries if e.item is not None]
+
+    @property
+    def removed(self) -> list[ListEntry]:
+        return [e for e in self.entries if e.item is None]
+
+    @property
+    def notes(self) -> dict[str, str]:
+        return {e.key: e.note for e in self.entries if e.note}
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _text(value: str, limit: int, name: str) -> str:
+    value = _CONTROL.sub("", value or "").replace("\r\n", "\n").strip()
+    if len(value) > limit:
+        raise ListError(f"{name} is too long (at most {limit} characters)")
+    return value
+
+
+def create_list(engine: Engine, title: str, intro: str = "") -> tuple[str, str]:
+    """Create a list; returns ``(slug, edit_token)``. The token is shown once only."""
+    title = _text(title, MAX_TITLE, "title")
+    if not title:
+        raise ListError("a reading list needs a title")
+    intro = _text(intro, MAX_INTRO, "intro")
+    slug, token, now = secrets.token_urlsafe(9), secrets.token_urlsafe(24), st.utcnow()
+    with st.transaction(engine) as conn:
+        conn.execute(insert(st.reading_lists).values(
+            slug=slug, title=title, intro=intro, edit_token_hash=_hash(token),
+            created_at=now, updated_at=now))
+    return slug, token
+
+
+def check_token(engine: Engine, slug: str, token: str | None) -> bool:
+    """True if ``token`` is the list's edit token (constant-time comparison)."""
+    if not token:
+        return False
+    with st.connect(engine) as conn:
+        stored = conn.execute(select(st.reading_lists.c.edit_token_hash).where(
+            st.reading_lists.c.slug == slug)).scalar()
+    return stored is not None and hmac.compare_digest(stored, _hash(token))
+
+
+def _list_row(conn: Connection, slug: str) -> dict[str, Any]:
+    row = conn.execute(select(st.reading_lists).where(
+        st.reading_lists.c.slug == slug)).mappings().first()
+    if row is None:
+        raise ListError(f"no reading list {slug!r}")
+    return dict(row)
+
+
+def get_list(engine: Engine, slug: str) -> ReadingList | None:
+    """The list with its entries in order; removed items have ``item=None``."""
+    i, li = st.items.c, st.reading_list_items.c
+    with st.connect(engine) as conn:
+        try:
+            row = _list_row(conn, slug)
+        except ListError:
+            return None
+        members = conn.execute(select(li.item_key, li.position, li.note, li.label)
+                               .where(li.list_id == row["id"])
+                               .order_by(li.position, li.item_key)).mappings().all()
+        keys = [m["item_key"] for m in members]
+        live = {r["key"]: dict(r) for r in conn.execute(
+            select(i.key, i.version, i.item_type, i.data, i.meta).where(
+                i.key.in_(keys), i.deleted.is_(False), i.parent_key.is_(None),
+                i.item_type.not_in(NON_REGULAR))).mappings()}
+        prongs = effective_prongs(conn, list(live))
+    for key, item in live.items():
+        item["prongs"] = prongs.get(key, [])
+    entries = [ListEntry(m["item_key"], m["position"], m["note"], m["label"],
+                         live.get(m["item_key"])) for m in members]
+    return ReadingList(row["id"], row["slug"], row["title"], row["intro"], row["created_at"],
+                       row["updated_at"], entries)
+
+
+def _label(item: dict[str, Any]) -> str:
+    data = item["data"]
+    creators = data.get("creators") or []
+    who = ""
+    if creators:
+        who = creators[0].get("lastName") or creators[0].get("name") or ""
+        if len(creators) > 1:
+            who += " et al."
+    year = (item.get("meta") or {}).get("parsedDate", "")[:4]
+    bits = [str(data.get("title") or "[untitled]")]
+    if who or year:
+        bits.append("(" + ", ".join(b for b in (who, year) if b) + ")")
+    return " ".join(bits)[:500]
+
+
+def _touch(conn: Connection, list_id: int) -> None:
+    conn.execute(update(st.reading_lists).where(st.reading_lists.c.id == list_id)
+                 .values(updated_at=st.utcnow()))
+
+
+def _renumber(conn: Connection, list_id: int, keys: list[str]) -> None:
+    li = st.reading_list_items.c
+    for n, key in enumerate(keys):
+        conn.execute(update(st.reading_list_items).where(
+            li.list_id == list_id, li.item_key == key).values(position=n))
+
+
+def _keys(conn: Connection, list_id: int) -> list[str]:
+    li = st.reading_list_items.c
+    return list(conn.execute(select(li.item_key).where(li.list_id == list_id)
+                             .order_by(li.position, li.item_key)).scalars())
+
+
+def parse_keys(text: str) -> list[str]:
+    """Item keys from pasted text: bare keys or item URLs, separated by anything."""
+    found = re.findall(r"(?:/items/)?\b([A-Z0-9]{8})\b", text or "")
+    return list(dict.fromkeys(found))
+
+
+def add_items(engine: Engine, slug: str, keys: list[str]) -> int:
+    """Append live items by key (already listed ones are skipped); returns how many."""
+    i, li = st.items.c, st.reading_list_items.c
+    with st.transaction(engine) as conn:
+        row = _list_row(conn, slug)
+        present = set(_keys(conn, row["id"]))
+        wanted = [k for k in dict.fromkeys(keys) if k not in present]
+        found = {r["key"]: dict(r) for r in conn.execute(
+            select(i.key, i.data, i.meta).where(
+                i.key.in_(wanted), i.deleted.is_(False), i.parent_key.is_(None),
+                i.item_type.not_in(NON_REGULAR))).mappings()}
+        missing = [k for k in wanted if k not in found]
+        if missing:
+            raise ListError(f"no item with key {', '.join(missing[:5])} in the library")
+        if len(present) + len(wanted) > MAX_ITEMS:
+            raise ListError(f"a reading list holds at most {MAX_ITEMS} items")
+        start = conn.execute(select(func.coalesce(func.max(li.position), -1)).where(
+            li.list_id == row["id"])).scalar_one() + 1
+        for n, key in enumerate(wanted):
+            conn.execute(insert(st.reading_list_items).values(
+                list_id=row["id"], item_key=key, position=start + n, note="",
+                label=_label(found[key])))
+        if wanted:
+            _touch(conn, row["id"])
+    return len(wanted)
+
+
+def remove_item(engine: Engine, slug: str, key: str) -> None:
+    li = st.reading_list_items.c
+    with st.transaction(engine) as conn:
+        row = _list_row(conn, slug)
+        conn.execute(delete(st.reading_list_items).where(
+            li.list_id == row["id"], li.item_key == key))
+        _renumber(conn, row["id"], _keys(conn, row["id"]))
+        _touch(conn, row["id"])
+
+
+def move_item(engine: Engine, slug: str, key: str, offset: int) -> None:
+    """Move an item ``offset`` places (negative: up), clamped to the list's ends."""
+    with st.transaction(engine) as conn:
+        row = _list_row(conn, slug)
+        keys = _keys(conn, row["id"])
+        if key not in keys:
+            raise ListError(f"{key} is not in this list")
+        old = keys.index(key)
+        new = max(0, min(len(keys) - 1, old + offset))
+        keys.insert(new, keys.pop(old))
+        _renumber(conn, row["id"], keys)
+        _touch(conn, row["id"])
+
+
+def set_note(engine: Engine, slug: str, key: str, note: str) -> None:
+    note = _text(note, MAX_NOTE, "note")
+    li = st.reading_list_items.c
+    with st.transaction(engine) as conn:
+        row = _list_row(conn, slug)
+        done = conn.execute(update(st.reading_list_items).where(
+            li.list_id == row["id"], li.item_key == key).values(note=note)).rowcount
+        if not done:
+            raise ListError(f"{key} is not in this list")
+        _touch(conn, row["id"])
+
+
+def update_details(engine: Engine, slug: str, title: str, intro: str) -> None:
+    title = _text(title, MAX_TITLE, "title")
+    if not title:
+        raise ListError("a reading list needs a title")
+    intro = _text(intro, MAX_INTRO, "intro")
+    with st.transaction(engine) as conn:
+        row = _list_row(conn, slug)
+        conn.execute(update(st.reading_lists).where(st.reading_lists.c.id == row["id"])
+                     .values(title=title, intro=intro, updated_at=st.utcnow()))
