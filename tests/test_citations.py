@@ -278,3 +278,57 @@ def test_role_labels_in_names():
     assert apa.startswith("Sontag, S., & Roe, R. (Eds.). (2005).")
     assert "(R. Howard, Trans.)" in apa and "Sontag, S., Ed." not in apa
     assert text([book], "chicago-author-date")[0].startswith("Sontag, Susan, and R. Roe, eds.")
+
+
+def test_year_suffix_order_follows_sort_keys_with_their_date_parts():
+    # APA sorts theses by year only but blog posts by full date, so the December thesis
+    # comes before the March post and gets "a" (citeproc-js sort keys honour date-parts)
+    post = art("p", "A post", type="post-weblog", issued={"date-parts": [[2019, 3, 1]]})
+    thesis = art("t", "B thesis", type="thesis", issued={"date-parts": [[2019, 12, 1]]})
+    out = text([post, thesis], "apa")
+    assert out[0].startswith("Doe, J. (2019a). B thesis")
+    assert out[1].startswith("Doe, J. (2019b, March 1). A post")
+    # Chicago sorts by year, then title: January's "The Quest" after April's "Reducing"
+    a = art("a", "The Quest", issued={"date-parts": [[2016, 1, 13]]})
+    b = art("b", "Reducing Bias", issued={"date-parts": [[2016, 4, 11]]})
+    out = text([a, b], "chicago-author-date")
+    assert out[0].startswith("Doe, Jane. 2016a. “Reducing Bias")
+    assert out[1].startswith("Doe, Jane. 2016b. “The Quest")
+
+
+def test_year_suffix_ambiguity_uses_the_names_the_citation_prints():
+    # the song is cited by its composer, so it clashes with the composer's own post
+    song = {
+        "id": "s",
+        "type": "song",
+        "title": "A song",
+        "author": [{"family": "Gödel", "given": "Kurt"}],
+        "composer": [{"family": "Beethoven", "given": "Ludwig"}],
+        "issued": {"date-parts": [[2019]]},
+    }
+    post = art("p", "B post", family="Beethoven", given="Ludwig", type="post-weblog")
+    post["issued"] = {"date-parts": [[2019]]}
+    out = text([song, post], "chicago-author-date")
+    assert out[0].startswith("Beethoven, Ludwig. 2019a.")
+    assert out[1].startswith("Beethoven, Ludwig. 2019b.")
+
+
+def test_group_suppression_follows_the_branch_taken():
+    # APA's "Publication No." group: the term renders, the number does not, so the
+    # group goes (citeproc-py counted variables of the untaken branch as rendered)
+    thesis = {
+        "id": "t",
+        "type": "thesis",
+        "title": "A thesis",
+        "genre": "Master's paper",
+        "publisher": "UNC",
+        "author": [{"family": "Doe", "given": "Jane"}],
+        "issued": {"date-parts": [[2008]]},
+    }
+    assert text([thesis], "apa")[0] == "Doe, J. (2008). A thesis [Master’s paper]. UNC."
+    thesis["number"] = "123"
+    assert "(Publication No. 123) [Master’s paper]" in text([thesis], "apa")[0]
+    # an empty year-suffix still counts as output: "(n.d.)" groups print
+    undated = art("u", "Undated")
+    del undated["issued"]
+    assert text([undated], "apa")[0].startswith("Doe, J. (n.d.). Undated.")

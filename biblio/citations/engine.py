@@ -19,6 +19,7 @@ import threading
 import citeproc
 from citeproc import model
 from citeproc.frontend import CitationStylesStyle
+from citeproc.source import DateRange, LiteralDate
 from citeproc.string import String
 from lxml import etree
 
@@ -42,15 +43,26 @@ class RenderState(threading.local):
         self.substitute: str | None = None
         self.substitute_rule = "complete-all"
         self.first_names: str | None = None
+        # the name lists behind the first cs:names a citation rendered (disambiguation)
+        self.cite_names: tuple | None = None
         self.names_depth = 0
         self.language: str | None = None
         # variables already used by cs:substitute, suppressed for the rest of the entry
         self.suppressed: set[str] = set()
         self.recording: list[set[str]] = []
+        # one [variable_attempt, variable_success] frame per cs:group being rendered
+        self.groups: list[list[bool]] = []
 
     def used(self, variable: str) -> None:
         for bucket in self.recording:
             bucket.add(variable)
+
+    def attempt(self, rendered: bool) -> None:
+        """An element calling a variable ran inside the innermost cs:group."""
+        if self.groups:
+            self.groups[-1][0] = True
+            if rendered:
+                self.groups[-1][1] = True
 
 
 state = RenderState()
@@ -88,7 +100,66 @@ class PageRangeMixin:
         return last[len(last) - keep :]
 
 
-class BiblioText(CaseMixin, PageRangeMixin, model.Text):
+_ALWAYS_RENDERED = {"year-suffix", "citation-number", "citation-label"}
+
+
+class AttemptMixin:
+    """Report a variable-calling element to the enclosing cs:group (see :class:`BiblioGroup`)."""
+
+    def render(self, *args, **kwargs):
+        variable = self.get("variable")
+        if not variable:
+            return super().render(*args, **kwargs)
+        text = None
+        try:
+            text = super().render(*args, **kwargs)
+            return text
+        finally:
+            # year-suffix and citation-number always count as output (citeproc-js), so
+            # a "(n.d.)" group ending in an empty year-suffix still prints
+            state.attempt(bool(text) or variable in _ALWAYS_RENDERED)
+
+
+class BiblioGroup(model.Group):
+    """cs:group suppression decided at render time, as citeproc-js does.
+
+    A group is dropped when a variable was called inside it (directly, in a macro or in the
+    branch of a cs:choose actually taken) and none rendered; a group of terms and values
+    only is kept. citeproc-py decides from the XML instead, so a choose whose *other*
+    branch names a variable made a lone "Publication" term count as content. A failed
+    group passes its attempt flag up, a successful one its success (node_group.js).
+    """
+
+    def process(self, item, context=None, **kwargs):
+        frame = [False, False]
+        state.groups.append(frame)
+        output = []
+        delimiter = self.get("delimiter", "")
+        try:
+            for child in self.iterchildren():
+                try:
+                    if isinstance(child, model.Choose):
+                        text = child.render(item, context=context, delimiter=delimiter, **kwargs)
+                    else:
+                        text = child.render(item, context=context, **kwargs)
+                except model.VariableError:
+                    continue
+                if text is not None:
+                    output.append(text)
+        finally:
+            state.groups.pop()
+        attempt, success = frame
+        parent = state.groups[-1] if state.groups else None
+        if output and (success or not attempt):
+            if parent is not None:
+                parent[1] = True
+            return self.join(output)
+        if parent is not None:
+            parent[0] = attempt
+        raise model.VariableError
+
+
+class BiblioText(AttemptMixin, CaseMixin, PageRangeMixin, model.Text):
     def _variable(self, item, context):
         variable = self.get("variable")
         if variable in state.suppressed:
@@ -102,7 +173,7 @@ class BiblioText(CaseMixin, PageRangeMixin, model.Text):
         return string
 
 
-class BiblioNumber(CaseMixin, PageRangeMixin, model.Number):
+class BiblioNumber(AttemptMixin, CaseMixin, PageRangeMixin, model.Number):
     def process(self, item, context=None, **kwargs):
         variable = self.get("variable")
         if variable in state.suppressed:
@@ -135,7 +206,7 @@ class BiblioName(model.Name):
         return " ".join(text.split())
 
 
-class BiblioNames(model.Names):
+class BiblioNames(AttemptMixin, model.Names):
     def get_parent_delimiter(self, context=None):
         # CSL 1.0.2: the delimiter of cs:names separates its name variables
         own = self.get("delimiter")
@@ -166,6 +237,10 @@ class BiblioNames(model.Names):
             state.names_depth -= 1
             if wanted != variables:
                 self.set("variable", " ".join(variables))
+        if state.phase == "cite" and text and state.cite_names is None:
+            state.cite_names = tuple(
+                tuple(n.parts()) for v in wanted if v in item.reference for n in item.reference[v]
+            )
         first = state.phase == "bib" and state.names_depth == 0 and state.first_names is None
         if first and text:
             state.first_names = str(text)
@@ -174,7 +249,7 @@ class BiblioNames(model.Names):
         return text
 
 
-class BiblioLabel(CaseMixin, model.Label):
+class BiblioLabel(AttemptMixin, CaseMixin, model.Label):
     def process(self, item, variable=None, plural=None, context=None, **kwargs):
         own = self.get("variable")
         # a label for an absent variable renders nothing (citeproc-js), so the
@@ -277,7 +352,7 @@ class BiblioSubstitute(model.Substitute):
         return None
 
 
-class BiblioDate(model.Date):
+class BiblioDate(AttemptMixin, model.Date):
     def process(self, item, variable=None, show_parts=None, context=None, **kwargs):
         var = variable or self.get("variable")
         if var in state.suppressed:
@@ -285,7 +360,7 @@ class BiblioDate(model.Date):
         state.used(var)
         if state.phase == "sort" and not self.is_locale_date():
             value = item.reference[var.replace("-", "_")]
-            return String(value.sort_key()) if value else None
+            return String(self._sort_key(value)) if value else None
         outer = state.date_var
         state.date_var = var
         try:
@@ -294,6 +369,33 @@ class BiblioDate(model.Date):
             )
         finally:
             state.date_var = outer
+
+
+    def _sort_key(self, value) -> str:
+        """citeproc-js's date sort key: only the parts this cs:date renders count.
+
+        ``<date date-parts="year">`` sorts by year alone, so two works of 2019 tie on it
+        whatever their months (and the next key, or input order, decides).
+        """
+        if isinstance(value, LiteralDate) or not hasattr(value, "sort_key"):
+            return str(value)
+        if self.get("form"):
+            parts = set(self.get("date-parts", "year-month-day").split("-"))
+        else:
+            parts = {dp.get("name") for dp in self.findall(f"{{{CSL_NS}}}date-part")}
+        if isinstance(value, DateRange):
+            return _date_key(value.begin, parts) + _date_key(value.get("end"), parts)
+        return _date_key(value, parts) + _date_key(None, parts)
+
+
+def _date_key(date, parts: set[str]) -> str:
+    if date is None:
+        return "1" + "0" * 8
+    year = int(date.get("year", 0) or 0) if "year" in parts else 0
+    prefix, year = ("0", 9999 - abs(year)) if year < 0 else ("1", year)
+    month = int(date.get("month", 0) or 0) if "month" in parts else 0
+    day = int(date.get("day", 0) or 0) if "day" in parts else 0
+    return f"{prefix}{year:04d}{month:02d}{day:02d}"
 
 
 class BiblioDatePart(CaseMixin, model.Date_Part):
@@ -330,6 +432,7 @@ _OVERRIDES = {
     "label": BiblioLabel,
     "name-part": BiblioNamePart,
     "substitute": BiblioSubstitute,
+    "group": BiblioGroup,
     "if": BiblioIf,
     "key": BiblioKey,
     "else-if": BiblioElseIf,

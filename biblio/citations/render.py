@@ -188,17 +188,14 @@ class _Renderer:
                 self.cite_el.cites = []
                 self.cite_el.layout.repressed = {}
                 text = self.cite_el.layout.render_citation(cit, lambda _: None)
+                # the names the citation printed, in full: items whose citations look
+                # alike but whose name lists differ are told apart by names, not suffixes
+                names = state.cite_names or ()
             except Exception:
                 log.debug("citation render failed for %s", item.key, exc_info=True)
                 continue
             finally:
                 state.reset()
-            ref = item.reference
-            names: tuple = ()
-            for var in ("author", "editor", "translator", "director", "composer"):
-                if var in ref:
-                    names = tuple(tuple(n.parts()) for n in ref[var])
-                    break
             if text:
                 groups.setdefault((strip_markers(str(text)), names), []).append(item.key)
         out: dict[str, str] = {}
