@@ -109,9 +109,11 @@ def sync_command(full: bool) -> None:
 @cli.command("scheduler", with_appcontext=False)
 def scheduler_command() -> None:
     """Run the scheduled sync every [sync] interval_minutes (the only scheduler)."""
+    from biblio import rendercache
     from biblio.sync.schedule import build_scheduler
 
     settings = _settings()
+    rendercache.install()  # pre-render the default style after each scheduled sync
     scheduler = build_scheduler(_engine(settings), settings, blocking=True)
     click.echo(f"scheduler: syncing every {settings['sync']['interval_minutes']} min; "
                "Ctrl+C stops")
@@ -216,36 +218,75 @@ def demo_command(port: int, library: str | None, instance: str | None, no_serve:
 
 @cli.command("export", with_appcontext=False)
 @click.option("--format", "fmt", default="json", show_default=True,
-              help="json or csljson (more formats come with the citations module).")
+              type=click.Choice(["json", "csljson", "bibtex", "ris", "csv", "xlsx", "html",
+                                 "text", "rtf", "docx"]),
+              help="json (data, prongs and reasons), a data format, or a formatted "
+                   "bibliography (html, text, rtf, docx) in --style.")
+@click.option("--style", default=None, help="CSL style id (default [citations] default_style).")
+@click.option("--locale", default=None, help="CSL locale (default [citations] locale).")
 @click.option("--prong", default=None, help="Only items of this prong.")
 @click.option("--tag", default=None, help="Only items with this Zotero tag.")
-@click.option("-q", "query", default=None, help="Only items whose title/creators match.")
+@click.option("--collection", default=None, help="Only items in this collection (key).")
+@click.option("--type", "item_type", default=None, help="Only items of this Zotero type.")
+@click.option("--year", type=int, default=None, help="Only items of this year.")
+@click.option("--creator", default=None, help='Only items by this creator ("Last, First").')
+@click.option("-q", "query", default=None, help="Only items matching this search.")
+@click.option("--list", "list_slug", default=None, help="Export this reading list instead.")
 @click.option("-o", "output", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write here instead of standard output.")
-def export_command(fmt: str, prong: str | None, tag: str | None, query: str | None,
-                   output: str | None) -> None:
-    """Export cached items (keys, data and prongs) as JSON or CSL-JSON."""
+def export_command(fmt: str, style: str | None, locale: str | None, prong: str | None,
+                   tag: str | None, collection: str | None, item_type: str | None,
+                   year: int | None, creator: str | None, query: str | None,
+                   list_slug: str | None, output: str | None) -> None:
+    """Export cached items (all matching, or a reading list) in any format."""
+    from biblio import exports
     from biblio.catalog import Filters, iter_items
+    from biblio.citations import StyleError
 
     settings = _settings()
-    rows = iter_items(_engine(settings), Filters(prong=prong, tag=tag, q=query))
+    engine = _engine(settings)
+    cit = settings["citations"]
+    options = exports.Options(style=style or cit["default_style"],
+                              locale=locale or cit["locale"], styles_dir=cit["styles_dir"])
+    if list_slug:
+        from biblio.reading_lists import get_list
+
+        found = get_list(engine, list_slug)
+        if found is None:
+            raise click.exceptions.Exit(_fail(f"no reading list {list_slug!r}"))
+        rows = iter(found.live_rows)
+        options.title, options.intro, options.notes = found.title, found.intro, found.notes
+        options.order = "input"
+        options.removed = [e.label or e.key for e in found.removed]
+    else:
+        filters = Filters(prong=prong, tag=tag, collection=collection, item_type=item_type,
+                          year=year, creator=creator, q=query)
+        rows = iter_items(engine, filters)
+        phrase = filters.phrase()
+        options.description = f"Items {'where ' + phrase if phrase else 'in the library'}"
+        options.title = "Bibliography" + (f": items where {phrase}" if phrase else "")
     if fmt == "json":
         records = [{"key": r["key"], "version": r["version"], "itemType": r["item_type"],
                     "prongs": [p["prong"] for p in r["prongs"]],
                     "prong_reasons": {p["prong"]: p["reasons"] for p in r["prongs"]},
                     "data": r["data"]} for r in rows]
-    elif fmt == "csljson":
-        from biblio.csljson import to_csl
-
-        records = [to_csl(r["data"], r["key"]) for r in rows]
+        chunks: Any = [json.dumps(records, ensure_ascii=False, indent=2) + "\n"]
     else:
-        raise click.exceptions.Exit(_fail(f"unknown export format {fmt!r}"))
-    text = json.dumps(records, ensure_ascii=False, indent=2)
+        try:
+            chunks = exports.export(engine, fmt, rows, options)
+        except StyleError as exc:
+            raise click.exceptions.Exit(_fail(str(exc))) from None
+    binary = fmt in ("xlsx", "docx")
+    if binary and not output:
+        raise click.exceptions.Exit(_fail(f"--format {fmt} needs -o FILE"))
     if output:
-        Path(output).write_text(text + "\n", encoding="utf-8")
-        click.echo(f"wrote {len(records)} items to {output}", err=True)
+        with open(output, "wb") as fh:
+            for chunk in chunks:
+                fh.write(chunk.encode("utf-8") if isinstance(chunk, str) else chunk)
+        click.echo(f"wrote {fmt} to {output}", err=True)
     else:
-        click.echo(text)
+        for chunk in chunks:
+            click.echo(chunk, nl=False)
 
 
 @cli.command("settings", with_appcontext=False)

@@ -24,7 +24,7 @@ import logging
 import os
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -48,6 +48,7 @@ CSL_NS = "{http://purl.org/net/xbiblio/csl}"
 #: The name variables citeproc-py's set-level rules compare, in the order they look.
 NAME_VARS = ("author", "editor", "translator", "director", "composer")
 _CHUNK = 500
+BATCH = 100
 
 
 @dataclass(frozen=True)
@@ -228,8 +229,10 @@ def render(engine: Engine, rows: Iterable[Mapping[str, Any]], style: str = "apa"
         for key in stale:
             if key not in csl:
                 csl[key] = to_csl(items[key]["data"], key)
-        for entry in render_bibliography([csl[k] for k in stale], style, code, fmt, styles_dir):
-            fresh[entry.id] = entry
+        for batch in _batches(stale, groups_of):
+            for entry in render_bibliography([csl[k] for k in batch], style, code, fmt,
+                                             styles_dir):
+                fresh[entry.id] = entry
         _store(engine, [{"item_key": k, "item_version": items[k]["version"],
                          "text": fresh[k].text, "sort_key": fresh[k].sort_key,
                          "context": context[k], "group_key": groups_of[k],
@@ -246,6 +249,22 @@ def render(engine: Engine, rows: Iterable[Mapping[str, Any]], style: str = "apa"
             hit = cached[key]
             entries.append(Entry(key, hit["text"], hit["sort_key"] or "", hit["error"]))
     return order_entries(entries, meta) if order == "style" else entries
+
+
+def _batches(keys: list[str], groups_of: dict[str, str]) -> Iterator[list[str]]:
+    """Whole groups in batches of about ``BATCH`` items: groups render independently, and
+    the parsed style (one thread at a time) is free again between batches."""
+    by_group: dict[str, list[str]] = defaultdict(list)
+    for key in keys:
+        by_group[groups_of[key]].append(key)
+    batch: list[str] = []
+    for members in by_group.values():
+        batch.extend(members)
+        if len(batch) >= BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _input_order(entries: list[Entry], keys: list[str]) -> list[Entry]:

@@ -152,7 +152,7 @@ def entry(item: Mapping[str, Any], key: str) -> str:
                 continue
         if name == "pages":
             value = re.sub(r"\s*[-–—]+\s*", "--", value)
-        fields.append((name, escape(value.strip())))
+        fields.append((name, escape(_CONTROL.sub("", value).strip())))
     year = _year(data, meta)
     if year:
         fields.append(("year", year))
