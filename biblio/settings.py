@@ -83,6 +83,7 @@ DECLARED: tuple[Setting, ...] = (
     _S("citations", "default_style", "apa", str, "Default CSL style."),
     _S("citations", "locale", "en-US", str, "Default CSL locale."),
     _S("citations", "styles_dir", "styles", str, "Folder of extra .csl files (wins on clash)."),
+    _S("lists", "create_rate_limit", "10 per hour", str, "Reading lists created per IP."),
     _S("demo", "zotero_port", 0, int, "Port of the demo's Zotero stand-in (0 = any free)."),
 )
 
