@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRATCH = ROOT / "bench" / ".scratch"
@@ -145,9 +146,9 @@ def scenarios(conf: Path, requests: int, rng: random.Random) -> dict[str, list[s
     sorts = ["added", "year", "title", "-year"]
     return {
         "list": [f"/items?_sort={rng.choice(sorts)}" for _ in range(requests)],
-        "facet": [f"/items?type={rng.choice(types)}&tag={rng.choice(tags)}&decade=2010"
-                  for _ in range(requests)],
-        "search": [f"/items?q={rng.choice(words)}" for _ in range(requests)],
+        "facet": ["/items?" + urlencode({"type": rng.choice(types), "tag": rng.choice(tags),
+                                         "decade": 2010}) for _ in range(requests)],
+        "search": ["/items?" + urlencode({"q": rng.choice(words)}) for _ in range(requests)],
         "item": [f"/items/{rng.choice(keys)}" for _ in range(requests)],
     }
 

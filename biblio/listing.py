@@ -10,6 +10,9 @@ JSON or Atom.
 
 from __future__ import annotations
 
+import dataclasses
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -47,12 +50,24 @@ class Page:
     labels: dict[str, str]  # collection key -> name, for the phrase
 
 
+_LABELS: dict[int, tuple[Mapping[str, Any], dict[str, dict[str, str]]]] = {}
+
+
 def prong_labels(settings: Mapping[str, Any]) -> dict[str, dict[str, str]]:
-    """``{id: {"label", "description"}}`` from the tagger's rules, in their order."""
+    """``{id: {"label", "description"}}`` from the tagger's rules, in their order.
+
+    Compiling the rules takes a good part of a request, and settings never change
+    while an app runs, so the answer is kept per settings object.
+    """
+    cached = _LABELS.get(id(settings))
+    if cached is not None and cached[0] is settings:
+        return cached[1]
     from biblio.prongs import load_rules
 
-    return {p.id: {"label": p.label, "description": p.description}
-            for p in load_rules(settings).prongs}
+    labels = {p.id: {"label": p.label, "description": p.description}
+              for p in load_rules(settings).prongs}
+    _LABELS[id(settings)] = (settings, labels)
+    return labels
 
 
 def _rows(conn: Any, stmt: Any) -> list[dict[str, Any]]:
@@ -61,6 +76,37 @@ def _rows(conn: Any, stmt: Any) -> list[dict[str, Any]]:
     for row in rows:
         row["prongs"] = prongs[row["key"]]
     return rows
+
+
+# Counts and facets only change when the cache does, so they are kept per "data stamp"
+# (library version, last sync, newest prong assignment and override); an LRU bound.
+_COUNTS: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+_COUNTS_MAX = 512
+_COUNTS_LOCK = threading.Lock()
+
+
+def data_stamp(conn: Any) -> tuple[Any, ...]:
+    """Changes whenever a sync, a retag or an owner's override changes what lists show."""
+    sync = conn.execute(select(st.sync_state.c.library_version, st.sync_state.c.last_success_at)
+                        ).first()
+    prongs = conn.execute(select(func.max(st.item_prongs.c.item_version),
+                                 func.count()).select_from(st.item_prongs)).first()
+    overrides = conn.execute(select(func.count(), func.max(st.prong_overrides.c.at))
+                             .select_from(st.prong_overrides)).first()
+    return (tuple(sync or ()), tuple(prongs or ()), tuple(overrides or ()))
+
+
+def _memo(key: tuple[Any, ...], build: Any) -> Any:
+    with _COUNTS_LOCK:
+        if key in _COUNTS:
+            _COUNTS.move_to_end(key)
+            return _COUNTS[key]
+    value = build()
+    with _COUNTS_LOCK:
+        _COUNTS[key] = value
+        while len(_COUNTS) > _COUNTS_MAX:
+            _COUNTS.popitem(last=False)
+    return value
 
 
 def list_page(engine: Engine, filters: Filters, sort: str, size: int, offset: int,
@@ -73,12 +119,18 @@ def list_page(engine: Engine, filters: Filters, sort: str, size: int, offset: in
                      .limit(size + 1).offset(offset))
         more = len(rows) > size
         rows = rows[:size]
-        count = conn.execute(select(func.count()).select_from(st.items).where(where)).scalar_one()
+        base = (str(engine.url), data_stamp(conn), filters)
+        count = _memo(base + ("count",), lambda: conn.execute(
+            select(func.count()).select_from(st.items).where(where)).scalar_one())
         labels = fc.collection_names(conn) if filters.collection else {}
         facets: list[fc.Facet] = []
         if toggle is not None:
             prongs = {k: v["label"] for k, v in prong_labels(settings).items()}
-            facets = fc.all_facets(conn, filters, toggle, prongs)
+            # Cached without URLs (they depend on the request), which are added here.
+            plain = _memo(base + ("facets",), lambda: fc.all_facets(
+                conn, filters, lambda _n, _v: "", prongs))
+            facets = [fc.Facet(f.name, f.label, [dataclasses.replace(
+                v, toggle_url=toggle(f.name, v.value)) for v in f.values]) for f in plain]
     return Page(rows=rows, count=count, offset=offset,
                 next_offset=offset + size if more else None, facets=facets, labels=labels)
 
@@ -93,14 +145,17 @@ def recent_changes(engine: Engine, filters: Filters, limit: int = 50) -> list[di
 
 def prong_years(engine: Engine, prong_ids: list[str]) -> dict[str, dict[int, int]]:
     """``{prong: {year: count}}`` of live items, for the chart."""
-    out: dict[str, dict[int, int]] = {}
-    with st.connect(engine) as conn:
+    def build() -> dict[str, dict[int, int]]:
+        out: dict[str, dict[int, int]] = {}
         for pid in prong_ids:
             stmt = (select(_I.year, func.count()).where(Filters().where(), prong_clause(pid),
                                                         _I.year.is_not(None))
                     .group_by(_I.year))
             out[pid] = {int(y): int(n) for y, n in conn.execute(stmt)}
-    return out
+        return out
+
+    with st.connect(engine) as conn:
+        return _memo((str(engine.url), data_stamp(conn), tuple(prong_ids), "years"), build)
 
 
 def landing(engine: Engine, settings: Mapping[str, Any], recent: int = 8) -> dict[str, Any]:
@@ -111,10 +166,12 @@ def landing(engine: Engine, settings: Mapping[str, Any], recent: int = 8) -> dic
     with st.connect(engine) as conn:
         group = catalog.group(conn)
         state = read_state(conn) or {}
-        total = conn.execute(select(func.count()).select_from(st.items)
-                             .where(Filters().where())).scalar_one()
-        counts = {pid: conn.execute(select(func.count()).select_from(st.items).where(
-            Filters().where(), prong_clause(pid))).scalar_one() for pid in prongs}
+        stamp = (str(engine.url), data_stamp(conn))
+        total = _memo(stamp + (Filters(), "count"), lambda: conn.execute(
+            select(func.count()).select_from(st.items).where(Filters().where())).scalar_one())
+        counts = {pid: _memo(stamp + (Filters(prong=pid), "count"), lambda pid=pid: conn.execute(
+            select(func.count()).select_from(st.items).where(
+                Filters().where(), prong_clause(pid))).scalar_one()) for pid in prongs}
         newest = _rows(conn, select(*[_I[c] for c in LIST_COLUMNS]).where(Filters().where())
                        .order_by(*SORT_ORDER["added"]).limit(recent))
     return {"group": group, "total": total, "last_success_at": state.get("last_success_at"),

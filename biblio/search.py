@@ -110,8 +110,19 @@ def _match_default(element: text_match, compiler: Any, **kw: Any) -> str:
 
 # -- the index ------------------------------------------------------------------------
 
+def ensure_browse_indexes(conn: Connection) -> None:
+    """A covering index for "live items" counts and the type/year facets: without it
+    every count reads the wide ``items`` rows (their JSON) of the whole library."""
+    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_items_live "
+                         "ON items (parent_key, deleted, item_type, year)")
+    # The default list order (newest additions first) walks this index and stops early.
+    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_items_live_added "
+                         "ON items (parent_key, deleted, date_added)")
+
+
 def create_index(conn: Connection) -> None:
     """Create the FTS5 table (SQLite only) and fill it from the cache."""
+    ensure_browse_indexes(conn)
     if conn.dialect.name != "sqlite":
         log.info("not SQLite: search falls back to ILIKE over title and creators")
         return
@@ -196,6 +207,7 @@ def after_save(conn: Connection, settings: Settings, changed: set[str], full: bo
             "SELECT 1 FROM sqlite_master WHERE name = 'items_fts'").first():
         create_index(conn)  # a database from before migration 0002: build it whole
         full = True
+    ensure_browse_indexes(conn)
     rows = reindex(conn, None if full else changed)
     log.info("search index: %d item(s) re-indexed%s", rows, " (full)" if full else "")
 
