@@ -271,9 +271,14 @@ def test_threads_share_cached_styles_safely():
 
 
 def test_role_labels_in_names():
-    book = {"id": "e", "type": "book", "title": "Edited", "issued": {"date-parts": [[2005]]},
-            "editor": [{"family": "Sontag", "given": "Susan"}, {"family": "Roe", "given": "R"}],
-            "translator": [{"family": "Howard", "given": "Richard"}]}
+    book = {
+        "id": "e",
+        "type": "book",
+        "title": "Edited",
+        "issued": {"date-parts": [[2005]]},
+        "editor": [{"family": "Sontag", "given": "Susan"}, {"family": "Roe", "given": "R"}],
+        "translator": [{"family": "Howard", "given": "Richard"}],
+    }
     apa = text([book], "apa")[0]
     assert apa.startswith("Sontag, S., & Roe, R. (Eds.). (2005).")
     assert "(R. Howard, Trans.)" in apa and "Sontag, S., Ed." not in apa
@@ -332,3 +337,19 @@ def test_group_suppression_follows_the_branch_taken():
     undated = art("u", "Undated")
     del undated["issued"]
     assert text([undated], "apa")[0].startswith("Doe, J. (n.d.). Undated.")
+
+
+def test_number_plurals_and_ranges_as_citeproc_js():
+    from biblio.citations.numbers import dash_ranges, is_plural
+
+    assert is_plural("1-2", "issue") and is_plural("3 & 4", "number")
+    assert not is_plural("7/8", "issue") and not is_plural("US 1,234,567", "number")
+    assert not is_plural("70-18", "number", "legal_case")
+    assert dash_ranges("89-10", "number", "legislation", "\u2013") == "89\u201310"
+    assert dash_ranges("70-18", "number", "legal_case", "\u2013") == "70-18"
+    assert dash_ranges("EDO-IR-95-4", "number", "report", "\u2013") == "EDO-IR-95-4"
+    mla = "modern-language-association"
+    out = text([art("a", "Alpha", issue="1-2"), art("b", "Beta", issue="7/8")], mla)
+    assert "vol. 4, nos. 1–2," in out[0]
+    assert "vol. 4, no. 7/8," in out[1]
+    assert "<i>4</i>(1–2)" in text([art("a", "Alpha", issue="1-2")], "apa", "html")[0]

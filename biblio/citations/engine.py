@@ -25,6 +25,7 @@ from lxml import etree
 
 from .casing import CaseMixin
 from .markup import QUOTE, MarkerFormatter
+from .numbers import NUMBER_VARS, RANGE_VARS, dash_ranges, is_plural
 
 CSL_NS = "http://purl.org/net/xbiblio/csl"
 
@@ -165,7 +166,15 @@ class BiblioText(AttemptMixin, CaseMixin, PageRangeMixin, model.Text):
         if variable in state.suppressed:
             return None
         state.used(variable)
-        return super()._variable(item, context)
+        text = super()._variable(item, context)
+        if variable in RANGE_VARS and type(text) is String:
+            # citeproc-js prints a numeric range in an issue or number with the range
+            # delimiter, as it does for pages
+            delimiter = self.get_single_term("page-range-delimiter") or "\u2013"
+            dashed = dash_ranges(str(text), variable, item.reference.type, str(delimiter))
+            if dashed != str(text):
+                text = String(dashed)
+        return text
 
     def quote(self, string):
         if self.get("quotes", "false").lower() == "true":
@@ -262,6 +271,13 @@ class BiblioLabel(AttemptMixin, CaseMixin, model.Label):
 
     def calls_variable(self):
         return bool(self.get("variable"))
+
+    def _is_plural(self, item):
+        variable = self.get("variable")
+        if variable not in NUMBER_VARS:
+            return super()._is_plural(item)
+        value = item.reference.get(variable.replace("-", "_"))
+        return value is not None and is_plural(value, variable, item.reference.type)
 
 
 class BiblioNamePart(CaseMixin, model.Name_Part):
@@ -369,7 +385,6 @@ class BiblioDate(AttemptMixin, model.Date):
             )
         finally:
             state.date_var = outer
-
 
     def _sort_key(self, value) -> str:
         """citeproc-js's date sort key: only the parts this cs:date renders count.
