@@ -196,6 +196,9 @@ rendered_citations = Table(
     Column("item_version", Integer, nullable=False),
     Column("text", Text, nullable=False),
     Column("sort_key", Text, nullable=True),
+    Column("context", String(64), nullable=False, default=""),  # style file + set context
+    Column("group_key", Text, nullable=False, default=""),  # items that render together
+    Column("error", Text, nullable=True),  # set when the fallback rendering was used
 )
 
 reading_lists = Table(
@@ -216,6 +219,7 @@ reading_list_items = Table(
     Column("item_key", String(16), primary_key=True),  # no FK: shows "removed" if gone
     Column("position", Integer, nullable=False),
     Column("note", Text, nullable=False, default=""),
+    Column("label", Text, nullable=False, default=""),  # "Title (Year)", kept if removed
 )
 
 # -- owners, join requests, audit, outbox -------------------------------------------
@@ -285,9 +289,16 @@ def _m0001_initial(conn: Connection) -> None:
     metadata.create_all(conn)
 
 
+def _m0002_items_fts(conn: Connection) -> None:
+    from biblio.search import create_index  # the search module owns its FTS5 table
+
+    create_index(conn)
+
+
 #: Named, ordered migrations. Append only; never edit one that has shipped.
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_initial", _m0001_initial),
+    ("0002_items_fts", _m0002_items_fts),
 ]
 
 

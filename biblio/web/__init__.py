@@ -14,10 +14,14 @@ from flask import Flask, Response
 #: Blueprint modules, registered in this order; each exposes ``bp``.
 BLUEPRINTS: list[str] = [
     "biblio.web.status",
+    "biblio.web.browse",
+    "biblio.web.feeds",
     "biblio.web.join",
     "biblio.web.auth",
     "biblio.web.admin",
     "biblio.web.admin_tools",
+    "biblio.web.export",
+    "biblio.web.lists",
 ]
 
 CSP = (
