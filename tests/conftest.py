@@ -50,7 +50,9 @@ def make_settings(tmp_path: Path, zotero: StandinServer, **sections):
     overrides = {
         "zotero": {"base_url": zotero.url, "retry_base_seconds": 0.01, "max_wait_seconds": 5.0},
         "database": {"url": f"sqlite:///{tmp_path / 'biblio.sqlite3'}"},
-        "sync": {"lock_file": str(tmp_path / "sync.lock")},
+        # Pre-rendering citations after each sync is process-wide once installed; tests
+        # that are about it switch it on.
+        "sync": {"lock_file": str(tmp_path / "sync.lock"), "prerender": False},
         "web": {"secret_key": "test-secret-key"},
     }
     for section, values in sections.items():

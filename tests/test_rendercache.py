@@ -137,7 +137,9 @@ def test_unknown_and_broken_styles_raise_style_error(synced, tmp_path):
         rendercache.render(synced, rows, "broken", styles_dir=styles)
 
 
-def test_prerender_runs_in_the_background_after_a_sync(engine, settings, library):
+def test_prerender_runs_in_the_background_after_a_sync(tmp_path, zotero, library):
+    settings = make_settings(tmp_path, zotero, sync={"prerender": True})
+    engine = st.open_database(settings["database"]["url"])
     rendercache.install()
     assert rendercache.after_sync in _after_commit
     run_sync(engine, settings)
