@@ -9,11 +9,14 @@ before the group files it). Then the same on a split: the keys visible while the
 rules were first written (``bench/prongs_seen_keys.json``, 66 works) and the rest,
 labelled later; and a fixed hash split into halves: a second tuning round looked only
 at half A's confusions, so half B is what that round never saw. The confusions list
-each false positive and false negative with key and title. Speed: N top-level items
+each false positive and false negative with key and title. Then the blind held-out
+set (``bench/data/prong_holdout.json``): real LIS works outside the sample library,
+labelled before the tagger ever ran on them, scored on their text alone (they carry
+no group tags); rules must never be tuned on its confusions. Speed: N top-level items
 (default 10,000), synthetic and cloned LIS works, are synced through the loopback
 stand-in into a temporary SQLite file and ``biblio prongs retag``'s work is timed.
 
-    .venv/bin/python bench/prongs.py [--items 10000] [--no-speed] [--no-accuracy]
+    .venv/bin/python bench/prongs.py [--items 10000] [--no-speed] [--no-accuracy] [--no-holdout]
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from biblio.prongs.rules import Rules  # noqa: E402
 SAMPLE = ROOT / "biblio" / "data" / "sample_library.json"
 LABELS = ROOT / "tests" / "data" / "prong_labels.json"
 SEEN = ROOT / "bench" / "prongs_seen_keys.json"
+HOLDOUT = ROOT / "bench" / "data" / "prong_holdout.json"
 
 
 def _strip_prefix_tags(data: dict[str, Any], prefix: str) -> dict[str, Any]:
@@ -144,6 +148,30 @@ def accuracy(show_confusions: bool = True) -> dict[str, Any]:
     return report
 
 
+def holdout(show_confusions: bool = True) -> dict[str, Any]:
+    """The default rules on the blind held-out set: per prong P/R/F1, macro-F1, confusions."""
+    rules = load_rules(None)
+    prongs = rules.ids()
+    data = json.loads(HOLDOUT.read_text(encoding="utf-8"))
+    items = {it["key"]: {k: v for k, v in it.items() if k not in ("labels", "source")}
+             for it in data["items"]}
+    gold = {it["key"]: set(it["labels"]) for it in data["items"]}
+    unknown = sorted({p for labels in gold.values() for p in labels} - set(prongs))
+    if unknown:
+        raise SystemExit(f"holdout labels name unknown prongs: {unknown}")
+    pred = predict(items, {}, {}, rules, "text")
+    keys = sorted(gold)
+    res = scores(pred, gold, prongs, keys)
+    _print_table("Blind held-out set (real LIS works outside the sample, text only)", res)
+    if show_confusions:
+        print("\n  confusions (holdout):")
+        for k in keys:
+            fp, fn = pred[k] - gold[k], gold[k] - pred[k]
+            if fp or fn:
+                print(f"    {k} +{sorted(fp)} -{sorted(fn)}  {items[k].get('title', '')[:90]}")
+    return res
+
+
 def _lis_library(n_items: int) -> Any:
     """n_items top-level works cloned from the sample library's (LIS text: many matches)."""
     from biblio.sync.standin_library import StandinLibrary
@@ -196,11 +224,14 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--no-speed", action="store_true")
     parser.add_argument("--no-accuracy", action="store_true")
+    parser.add_argument("--no-holdout", action="store_true")
     parser.add_argument("--json", type=Path, default=None, help="Also write the figures here.")
     args = parser.parse_args()
     out: dict[str, Any] = {}
     if not args.no_accuracy:
         out["accuracy"] = accuracy()
+    if not args.no_holdout and HOLDOUT.exists():
+        out["holdout"] = holdout()
     if not args.no_speed:
         out["retag_seconds"] = speed(args.items)
         out["retag_seconds_lis"] = speed(args.items, lis=True)

@@ -210,6 +210,25 @@ def test_bad_rules_in_the_settings_file_are_reported_by_the_cli(tmp_path, zotero
     assert "[prongs.pathways] threshold must be a number" in result.output
 
 
+def test_holdout_set_is_well_formed_and_outside_the_sample():
+    """bench/data/prong_holdout.json: real works not in the sample library, labelled by prong id."""
+    alphabet = set("23456789ABCDEFGHIJKLMNPQRSTUVWXYZ")
+    data = json.loads((ROOT / "bench" / "data" / "prong_holdout.json").read_text(encoding="utf-8"))
+    lib = json.loads((ROOT / "biblio" / "data" / "sample_library.json").read_text(encoding="utf-8"))
+    sample_keys = {d.get("key") for d in lib["items"]}
+    sample_titles = {(d.get("title") or "").casefold() for d in lib["items"]}
+    prongs = set(load_rules(None).ids())
+    items = data["items"]
+    assert data["version"] == 1 and len(items) >= 45
+    keys = [it["key"] for it in items]
+    assert len(set(keys)) == len(keys)
+    for it in items:
+        assert len(it["key"]) == 8 and set(it["key"]) <= alphabet, it["key"]
+        assert it["key"] not in sample_keys and it["title"].casefold() not in sample_titles
+        assert set(it["labels"]) <= prongs and it["tags"] == [] and it["source"].strip()
+        assert it["title"].strip() and it["abstractNote"].strip() and it["itemType"]
+
+
 def test_repo_settings_carry_the_shipped_defaults():
     """settings.toml's [prongs] (what the group tunes) matches the packaged defaults."""
     repo = tomllib.loads((ROOT / "settings.toml").read_text(encoding="utf-8"))
