@@ -353,3 +353,53 @@ def test_number_plurals_and_ranges_as_citeproc_js():
     assert "vol. 4, nos. 1–2," in out[0]
     assert "vol. 4, no. 7/8," in out[1]
     assert "<i>4</i>(1–2)" in text([art("a", "Alpha", issue="1-2")], "apa", "html")[0]
+
+
+def _people(*families):
+    return [{"family": f, "given": f[0]} for f in families]
+
+
+def test_institutions_join_like_citeproc_js():
+    report = {
+        "id": "r",
+        "type": "report",
+        "title": "Audit",
+        "author": [{"literal": "Center for Research Libraries"}, {"literal": "OCLC"}],
+        "issued": {"date-parts": [[2007]]},
+    }
+    assert text([report], "apa")[0].startswith("Center for Research Libraries & OCLC. (2007)")
+    mla = text([report], "modern-language-association")[0]
+    assert mla.startswith("Center for Research Libraries and OCLC. ")
+
+
+def test_subsequent_author_substitute_compares_names_shown():
+    mla = "modern-language-association"
+    # "Saunders, et al." shows the same names as "Saunders": substituted, et al. and all
+    solo = art("a", "Alpha", family="Saunders", given="Laura")
+    team = art("b", "Beta", family="Saunders", given="Laura")
+    team["author"] = [{"family": "Saunders", "given": "Laura"}, *_people("Roe", "Poe")]
+    out = text([solo, team], mla)
+    assert out[0].startswith("Saunders, Laura. “Alpha")
+    assert out[1].startswith("———. “Beta")
+    # et-al truncation applies to sort keys, without the "et al." term
+    many = art("m", "A Paper", family="Guzmán", given="Ana")
+    many["author"] = [{"family": "Guzmán", "given": "Ana"}, *_people("Roe", "Poe")]
+    one = art("o", "B Study", family="Guzmán", given="Ana")
+    out = text([one, many], mla)
+    assert out[0].startswith("Guzmán, Ana, et al. “A Paper")
+    assert out[1].startswith("———. “B Study")
+
+
+def test_add_names_disambiguation_carries_into_mla_bibliography():
+    a = art("a", "Alpha")
+    a["author"] = _people("Jaeger", "Subramaniam", "Zed")
+    b = art("b", "Beta")
+    b["author"] = _people("Jaeger", "Bertot", "Subramaniam")
+    c = art("c", "Gamma")
+    c["author"] = _people("Jaeger", "Bertot", "Thompson", "Zed")
+    out = text([a, b, c], "modern-language-association")
+    assert out[0].startswith("Jaeger, J., S. Subramaniam, et al. “Alpha")
+    assert out[1].startswith("Jaeger, J., B. Bertot, and S. Subramaniam. “Beta")
+    assert out[2].startswith("Jaeger, J., B. Bertot, T. Thompson, et al. “Gamma")
+    # APA's bibliography lists up to 20 names anyway: nothing changes there
+    assert text([a], "apa")[0].startswith("Jaeger, J., Subramaniam, S., & Zed, Z.")

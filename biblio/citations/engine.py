@@ -43,7 +43,7 @@ class RenderState(threading.local):
         self.date_var: str | None = None
         self.substitute: str | None = None
         self.substitute_rule = "complete-all"
-        self.first_names: str | None = None
+        self.first_names: tuple | None = None
         # the name lists behind the first cs:names a citation rendered (disambiguation)
         self.cite_names: tuple | None = None
         self.names_depth = 0
@@ -51,6 +51,14 @@ class RenderState(threading.local):
         # variables already used by cs:substitute, suppressed for the rest of the entry
         self.suppressed: set[str] = set()
         self.recording: list[set[str]] = []
+        # cs:name options overridden for the name list being rendered
+        self.name_options: dict = {}
+        # names shown by the cs:names being rendered (subsequent-author-substitute)
+        self.rendered_names: list[tuple] = []
+        # names to show in the first name list (disambiguate-add-names), used once
+        self.add_names: int | None = None
+        # the value of the cs:if disambiguate="true" test for the item being rendered
+        self.disambiguate = False
         # one [variable_attempt, variable_success] frame per cs:group being rendered
         self.groups: list[list[bool]] = []
 
@@ -197,7 +205,58 @@ class BiblioNumber(AttemptMixin, CaseMixin, PageRangeMixin, model.Number):
 _INITIAL = re.compile(r"^(\w)\.?$", re.U)
 
 
+_ET_AL_MARK = "\x1e"
+
+
 class BiblioName(model.Name):
+    def process(self, item, variable, context=None, sort_options=None, **kwargs):
+        names = item.reference.get(variable) or []
+        saved = state.name_options
+        opts: dict = {}
+        state.name_options = opts
+        if names and all("literal" in n for n in names):
+            # citeproc-js joins institutions with its own implicit cs:institution, whose
+            # delimiter-precedes-last is the default "contextual": "A and B", "A, B, and C"
+            opts["delimiter-precedes-last"] = "contextual"
+        try:
+            et_min = self.get_option("et-al-min", context, sort_options)
+            use_first = self.get_option("et-al-use-first", context, sort_options)
+            if names and state.add_names is not None and state.phase in ("cite", "bib"):
+                # disambiguate-add-names: the first name list shows as many names as
+                # disambiguation asked for (citeproc-js _imposeNameConstraints)
+                wanted, state.add_names = state.add_names, None
+                if wanted > use_first and et_min and len(names) >= et_min:
+                    if wanted >= len(names):
+                        opts["et-al-min"] = et_min = len(names) + 1
+                    else:
+                        opts["et-al-use-first"] = use_first = wanted
+            text = super().process(
+                item, variable, context=context, sort_options=sort_options, **kwargs
+            )
+            shown = list(names)
+            if len(names) > 1 and et_min and len(names) >= et_min:
+                shown = names[:use_first]
+                use_last = self.get_option("et-al-use-last", context, sort_options)
+                if use_last and use_first <= et_min - 2:
+                    shown.append(names[-1])
+            state.rendered_names.extend(tuple(n.parts()) for n in shown)
+        finally:
+            state.name_options = saved
+        if state.phase == "sort" and text is not None and _ET_AL_MARK in str(text):
+            # sort keys hold the names kept after et-al truncation, not the et-al term
+            text = String(re.sub(r"[\s,;]*" + _ET_AL_MARK, "", str(text)))
+        return text
+
+    def et_al(self):
+        if state.phase == "sort":
+            return String(_ET_AL_MARK)
+        return super().et_al()
+
+    def get_option(self, name, context=None, sort_options=None):
+        if name in state.name_options:
+            return state.name_options[name]
+        return super().get_option(name, context, sort_options)
+
     def initialize(self, given, mark, context):
         if self.get("initialize", "true").lower() != "false":
             return super().initialize(given, mark, context)
@@ -235,6 +294,8 @@ class BiblioNames(AttemptMixin, model.Names):
                 state.used(v)
         if not wanted:
             raise model.VariableError
+        if state.names_depth == 0 and state.first_names is None:
+            state.rendered_names = []
         state.names_depth += 1
         try:
             if wanted != variables:
@@ -252,7 +313,9 @@ class BiblioNames(AttemptMixin, model.Names):
             )
         first = state.phase == "bib" and state.names_depth == 0 and state.first_names is None
         if first and text:
-            state.first_names = str(text)
+            # citeproc-js compares the names shown (after et-al), not the text: a label
+            # or "et al." does not make two name lists differ
+            state.first_names = tuple(state.rendered_names) or (str(text),)
             if state.substitute is not None:
                 return String(state.substitute)
         return text
@@ -300,11 +363,42 @@ class NumericTestMixin:
         return out
 
 
-class BiblioIf(NumericTestMixin, model.If):
+class DisambiguateTestMixin:
+    """``disambiguate="true"`` holds only for items disambiguation could not otherwise
+    tell apart; citeproc-py ignores the test, so such branches always rendered."""
+
+    def render(self, item, context=None, delimiter="", **kwargs):
+        if "disambiguate" not in self.attrib:
+            return super().render(item, context=context, delimiter=delimiter, **kwargs)
+        wanted = self.get("disambiguate").lower() == "true"
+        result = wanted == state.disambiguate
+        attrs = {k: v for k, v in self.attrib.items() if k != "disambiguate"}
+        match = attrs.get("match", "all")
+        if any(k != "match" for k in attrs):
+            probe = self.makeelement(self.tag, attrs)
+            try:
+                model.If.render(probe, item, context=context)
+                others = True
+            except model.ConditionFailed:
+                others = False
+            if match == "any":
+                result = result or others
+            elif match == "none":
+                result = not result and others
+            else:
+                result = result and others
+        elif match == "none":
+            result = not result
+        if not result:
+            raise model.ConditionFailed
+        return self.render_children(item, context=context, delimiter=delimiter, **kwargs)
+
+
+class BiblioIf(DisambiguateTestMixin, NumericTestMixin, model.If):
     pass
 
 
-class BiblioElseIf(NumericTestMixin, model.Else_If):
+class BiblioElseIf(DisambiguateTestMixin, NumericTestMixin, model.Else_If):
     pass
 
 

@@ -106,6 +106,11 @@ class _Renderer:
         layout = self.bib_el if self.bib_el is not None else self.cite_el
         self.layout = layout.layout
         self.second_field = self.bib_el is not None and self.bib_el.get("second-field-align")
+        self.disambiguate_test = bool(
+            root.xpath(
+                "//cs:if[@disambiguate] | //cs:else-if[@disambiguate]", namespaces={"cs": CSL_NS}
+            )
+        )
 
     def finish(self, text: str) -> str:
         return finish(text, self.fmt, self.quotes, self.piq)
@@ -134,18 +139,25 @@ class _Renderer:
         ordered, sort_keys = sort_items(style, bib.items)
         bib.items = ordered
         bib.keys = [it.key for it in ordered]
-        suffixes = self._year_suffixes(bib, ordered)
+        suffixes, names_shown = self._disambiguate(bib, ordered)
+        # citeproc-js carries add-names results into the bibliography when the citation
+        # also adds given names (citeStart, "weird and delicate")
+        if self.cite_el is None or (
+            self.cite_el.get("disambiguate-add-givenname", "false").lower() != "true"
+        ):
+            names_shown = {}
 
         texts: dict[str, str] = {}
-        prev_names: str | None = None
+        prev_names: tuple | None = None
         substitute = (
             self.bib_el.get("subsequent-author-substitute") if (self.bib_el is not None) else None
         )
         for item in ordered:
             try:
-                text, names = self._render_item(item, suffixes.get(item.key))
+                shown = names_shown.get(item.key)
+                text, names = self._render_item(item, suffixes.get(item.key), None, shown)
                 if substitute is not None and names and names == prev_names:
-                    text, _ = self._render_item(item, suffixes.get(item.key), substitute)
+                    text, _ = self._render_item(item, suffixes.get(item.key), substitute, shown)
                 prev_names = names
                 if not strip_markers(text).strip():
                     raise ValueError("style rendered nothing for this item")
@@ -173,44 +185,113 @@ class _Renderer:
                 )
         return entries
 
-    def _year_suffixes(self, bib, ordered) -> dict[str, str]:
+    def _cite(
+        self, bib, item, add_names: int | None = None, disambiguate: bool = False
+    ) -> tuple[str, tuple] | None:
+        """The item's citation text at a disambiguation level, and the names it printed."""
+        try:
+            state.reset("cite")
+            state.add_names = add_names
+            state.disambiguate = disambiguate
+            cit = Citation([CitationItem(item.key)])
+            bib.register(cit)
+            self.cite_el.cites = []
+            self.cite_el.layout.repressed = {}
+            text = self.cite_el.layout.render_citation(cit, lambda _: None)
+            names = state.cite_names or ()
+        except Exception:
+            log.debug("citation render failed for %s", item.key, exc_info=True)
+            return None
+        finally:
+            state.reset()
+        return (strip_markers(str(text)), names) if text else None
+
+    def _disambiguate(self, bib, ordered) -> tuple[dict[str, str], dict[str, int]]:
+        """Year suffixes and add-names counts for items whose citations look alike."""
         if self.cite_el is None or self.bib_el is None:
-            return {}
-        if self.cite_el.get("disambiguate-add-year-suffix", "false").lower() != "true":
-            return {}
-        groups: dict[tuple, list[str]] = {}
+            return {}, {}
+        add_names = self.cite_el.get("disambiguate-add-names", "false").lower() == "true"
+        add_year = self.cite_el.get("disambiguate-add-year-suffix", "false").lower() == "true"
+        if not (add_names or add_year):
+            return {}, {}
+        cites: dict[str, tuple[str, tuple]] = {}
+        clashes: dict[str, list] = {}
         for item in ordered:
-            try:
-                state.reset("cite")
-                ci = CitationItem(item.key)
-                cit = Citation([ci])
-                bib.register(cit)
-                self.cite_el.cites = []
-                self.cite_el.layout.repressed = {}
-                text = self.cite_el.layout.render_citation(cit, lambda _: None)
-                # the names the citation printed, in full: items whose citations look
-                # alike but whose name lists differ are told apart by names, not suffixes
-                names = state.cite_names or ()
-            except Exception:
-                log.debug("citation render failed for %s", item.key, exc_info=True)
-                continue
-            finally:
-                state.reset()
-            if text:
-                groups.setdefault((strip_markers(str(text)), names), []).append(item.key)
-        out: dict[str, str] = {}
-        for members in groups.values():
-            if len(members) > 1:
-                for n, key in enumerate(members):
-                    out[key] = _suffix(n)
-        if self.style.explicit_year_suffix:
+            cite = self._cite(bib, item)
+            if cite is not None:
+                cites[item.key] = cite
+                clashes.setdefault(cite[0], []).append(item)
+        names_shown: dict[str, int] = {}
+        if add_names:
+            for members in clashes.values():
+                if len(members) > 1:
+                    names_shown.update(self._add_names(bib, members))
+        suffixes: dict[str, str] = {}
+        if add_year:
+            # items whose citations look alike but whose name lists differ are told apart
+            # by names (add-names, add-givenname); then by the style's disambiguate="true"
+            # branches; the rest by a suffix in bibliography order (citeproc-js disYears)
+            groups: dict[tuple, list] = {}
             for item in ordered:
-                if item.key in out:
-                    item.reference["year_suffix"] = String(out[item.key])
+                if item.key in cites and item.key not in names_shown:
+                    groups.setdefault(cites[item.key], []).append(item)
+            for members in groups.values():
+                if len(members) < 2:
+                    continue
+                if self.disambiguate_test:
+                    extra = [self._cite(bib, item, disambiguate=True) for item in members]
+                    texts = [c[0] if c else None for c in extra]
+                    if len(set(texts)) == len(texts):
+                        continue
+                for n, item in enumerate(members):
+                    suffixes[item.key] = _suffix(n)
+            if self.style.explicit_year_suffix:
+                for item in ordered:
+                    if item.key in suffixes:
+                        item.reference["year_suffix"] = String(suffixes[item.key])
+        return suffixes, names_shown
+
+    def _add_names(self, bib, members: list) -> dict[str, int]:
+        """citeproc-js disNames: show one more name at a time until a citation is unique.
+
+        Every still-ambiguous item is rendered with ``n`` names; those whose citation then
+        differs from the others' keep ``n``; the rest go on to ``n + 1`` until their name
+        lists run out (they are left to the year suffix).
+        """
+        out: dict[str, int] = {}
+        pending = list(members)
+        longest = max(len(state_names) for state_names in self._name_lists(members))
+        n = 2
+        while len(pending) > 1 and n <= longest:
+            rendered = {item.key: self._cite(bib, item, n) for item in pending}
+            texts = [r[0] for r in rendered.values() if r is not None]
+            still = []
+            for item in pending:
+                r = rendered[item.key]
+                if r is not None and texts.count(r[0]) == 1:
+                    out[item.key] = n
+                else:
+                    still.append(item)
+            pending = still
+            n += 1
         return out
 
-    def _render_item(self, item, suffix: str | None, substitute: str | None = None):
+    @staticmethod
+    def _name_lists(members: list) -> list[list]:
+        lists = []
+        for item in members:
+            ref = item.reference
+            found = [
+                v for k, v in ref.items() if isinstance(v, list) and v and hasattr(v[0], "parts")
+            ]
+            lists.append(max(found, key=len) if found else [])
+        return lists
+
+    def _render_item(
+        self, item, suffix: str | None, substitute: str | None = None, names: int | None = None
+    ):
         state.reset("bib")
+        state.add_names = names
         state.language = item.reference.get("language")
         if suffix and not self.style.explicit_year_suffix:
             state.year_suffix = suffix
