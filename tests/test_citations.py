@@ -403,3 +403,19 @@ def test_add_names_disambiguation_carries_into_mla_bibliography():
     assert out[2].startswith("Jaeger, J., B. Bertot, T. Thompson, et al. “Gamma")
     # APA's bibliography lists up to 20 names anyway: nothing changes there
     assert text([a], "apa")[0].startswith("Jaeger, J., Subramaniam, S., & Zed, Z.")
+
+
+def test_term_form_falls_back_verb_short_to_verb():
+    review = art("r", "A review", type="article-newspaper")
+    review["reviewed-author"] = [{"family": "Le Guin", "given": "Ursula K."}]
+    review["reviewed-title"] = "The Dispossessed"
+    assert ", by U. K. Le Guin]" in text([review], "apa")[0]
+
+
+def test_title_case_single_letters_like_citeproc_js():
+    from citeproc.string import String
+
+    from biblio.citations.casing import title_case
+
+    assert str(title_case(String("debating y/our humanity"))) == "Debating y/Our Humanity"
+    assert str(title_case(String("an x-ray of e-books"))) == "An X-Ray of E-Books"

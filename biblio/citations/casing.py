@@ -96,8 +96,12 @@ def title_case(text):
                 core = _plain(chars, part_start, k)
                 lowered = core.rstrip(".,;:!?").lower()
                 if core and core == core.lower():
-                    is_stop = lowered in STOP_WORDS
-                    if not is_stop or first or after_colon:
+                    # citeproc-js capitalises words of two or more letters that are not
+                    # stop words, a single letter only first, after a colon or before a
+                    # hyphen ("y/Our", "X-ray")
+                    wanted = len(lowered) > 1 and lowered not in STOP_WORDS
+                    before_hyphen = k < end and chars[k][0] in "-\u2010"
+                    if wanted or first or after_colon or (before_hyphen and len(lowered) == 1):
                         idx = _first_letter(chars, part_start, k)
                         if idx is not None:
                             _upper_at(chars, idx)

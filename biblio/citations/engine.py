@@ -168,7 +168,23 @@ class BiblioGroup(model.Group):
         raise model.VariableError
 
 
-class BiblioText(AttemptMixin, CaseMixin, PageRangeMixin, model.Text):
+# CSL term form fallback: verb-short to verb to long, symbol to short to long
+_TERM_FALLBACK = {"verb-short": "verb", "verb": None, "symbol": "short", "short": None}
+
+
+class TermFallbackMixin:
+    """A missing term form falls back as CSL says (citeproc-py returns no term at all),
+    so ``form="verb-short"`` of ``reviewed-author`` prints the verb form "by"."""
+
+    def get_term(self, name, form=None, *args, **kwargs):
+        while True:
+            term = super().get_term(name, form, *args, **kwargs)
+            if term is not None or form is None or form not in _TERM_FALLBACK:
+                return term
+            form = _TERM_FALLBACK[form]
+
+
+class BiblioText(AttemptMixin, TermFallbackMixin, CaseMixin, PageRangeMixin, model.Text):
     def _variable(self, item, context):
         variable = self.get("variable")
         if variable in state.suppressed:
@@ -321,7 +337,7 @@ class BiblioNames(AttemptMixin, model.Names):
         return text
 
 
-class BiblioLabel(AttemptMixin, CaseMixin, model.Label):
+class BiblioLabel(AttemptMixin, TermFallbackMixin, CaseMixin, model.Label):
     def process(self, item, variable=None, plural=None, context=None, **kwargs):
         own = self.get("variable")
         # a label for an absent variable renders nothing (citeproc-js), so the
