@@ -169,7 +169,8 @@ def test_html_is_stripped_and_entities_decoded():
 
 def test_huge_abstract_and_non_english_text():
     rules = load_rules(None)
-    abstract = ("Lorem ipsum dolor sit amet. " * 4000)[:100_000] + " Low morale among staff."
+    abstract = (("Lorem ipsum dolor sit amet. " * 4000)[:100_000]
+                + " Low morale among support staff.")
     assert len(abstract) > 100_000
     assert prongs_of(tag_item(item(abstractNote=abstract), {}, rules)) == ["worker-equity"]
     assert tag_item(item(title="Die Bibliothek als Lernort " * 50), {}, rules) == []
@@ -225,6 +226,27 @@ def test_holdout_set_is_well_formed_and_outside_the_sample():
     for it in items:
         assert len(it["key"]) == 8 and set(it["key"]) <= alphabet, it["key"]
         assert it["key"] not in sample_keys and it["title"].casefold() not in sample_titles
+        assert set(it["labels"]) <= prongs and it["tags"] == [] and it["source"].strip()
+        assert it["title"].strip() and it["abstractNote"].strip() and it["itemType"]
+
+
+def test_holdout2_is_well_formed_and_outside_the_sample_and_holdout1():
+    """bench/data/prong_holdout2.json: real works outside the sample library and holdout-1."""
+    alphabet = set("23456789ABCDEFGHIJKLMNPQRSTUVWXYZ")
+    data = json.loads((ROOT / "bench" / "data" / "prong_holdout2.json").read_text(encoding="utf-8"))
+    first = json.loads((ROOT / "bench" / "data" / "prong_holdout.json").read_text(encoding="utf-8"))
+    lib = json.loads((ROOT / "biblio" / "data" / "sample_library.json").read_text(encoding="utf-8"))
+    taken = {d.get("key") for d in lib["items"]} | {it["key"] for it in first["items"]}
+    titles = ({(d.get("title") or "").casefold() for d in lib["items"]}
+              | {it["title"].casefold() for it in first["items"]})
+    prongs = set(load_rules(None).ids())
+    items = data["items"]
+    assert data["version"] == 1 and len(items) >= 50
+    keys = [it["key"] for it in items]
+    assert len(set(keys)) == len(keys)
+    for it in items:
+        assert len(it["key"]) == 8 and set(it["key"]) <= alphabet, it["key"]
+        assert it["key"] not in taken and it["title"].casefold() not in titles
         assert set(it["labels"]) <= prongs and it["tags"] == [] and it["source"].strip()
         assert it["title"].strip() and it["abstractNote"].strip() and it["itemType"]
 
