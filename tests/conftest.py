@@ -18,6 +18,7 @@ from biblio.settings import load_settings
 from biblio.sync.run import run_sync
 from biblio.sync.standin import StandinServer
 from biblio.sync.standin_library import StandinLibrary
+from tests.smtp_server import SMTPServer
 
 #: The library the tests sync; BIBLIO_TEST_LIBRARY runs the suite against another one.
 SAMPLE = Path(os.environ.get("BIBLIO_TEST_LIBRARY") or Path(__file__).resolve().parent.parent
@@ -40,6 +41,14 @@ def zotero(library):
     """The stand-in Zotero server on loopback, serving ``library``."""
     with StandinServer(library) as server:
         yield server
+
+
+@pytest.fixture
+def smtp():
+    """A real SMTP server (aiosmtpd) on loopback that keeps what it receives."""
+    server = SMTPServer().start()
+    yield server
+    server.stop()
 
 
 def make_settings(tmp_path: Path, zotero: StandinServer, **sections):

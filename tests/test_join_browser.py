@@ -15,7 +15,7 @@ from werkzeug.serving import make_server
 
 from biblio import create_app, mail, owners
 from tests.conftest import make_settings
-from tests.smtp_server import SMTPServer, body
+from tests.smtp_server import body
 
 pytestmark = pytest.mark.browser
 
@@ -25,13 +25,6 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-component-update", "--disable-sync"]
 OWNER, PASSWORD = "owner@example.org", "a long owner passphrase"
 USER_ID = 8123456
-
-
-@pytest.fixture
-def smtp():
-    server = SMTPServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -19,13 +19,6 @@ TOKEN_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 @pytest.fixture
-def smtp():
-    server = SMTPServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def settings(tmp_path, zotero, smtp):
     return make_settings(tmp_path, zotero, mail={"host": "127.0.0.1", "port": smtp.port,
                                                  "sender": "biblio@example.org"})
