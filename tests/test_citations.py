@@ -419,3 +419,16 @@ def test_title_case_single_letters_like_citeproc_js():
 
     assert str(title_case(String("debating y/our humanity"))) == "Debating y/Our Humanity"
     assert str(title_case(String("an x-ray of e-books"))) == "An X-Ray of E-Books"
+
+
+def test_sort_collation_and_ties_as_citeproc_js():
+    from biblio.citations.sorting import collation_key
+
+    # punctuation ignored, a word break before any letter, numbers by value, no case
+    assert collation_key("Association.") < collation_key("Association Committee")
+    assert collation_key("Vol 9") < collation_key("Vol 10")
+    assert collation_key("Gödel") == collation_key("godel")
+    # entries tying on every key keep input order, in the list and in year suffixes
+    items = [art(k, "Same title") for k in "wxyz"]
+    ids = [e.id for e in render_bibliography(items, "springer-basic-author-date")]
+    assert ids == ["w", "x", "y", "z"]

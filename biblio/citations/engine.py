@@ -502,15 +502,20 @@ class BiblioDate(AttemptMixin, model.Date):
         ``<date date-parts="year">`` sorts by year alone, so two works of 2019 tie on it
         whatever their months (and the next key, or input order, decides).
         """
-        if isinstance(value, LiteralDate) or not hasattr(value, "sort_key"):
-            return str(value)
         if self.get("form"):
             parts = set(self.get("date-parts", "year-month-day").split("-"))
         else:
             parts = {dp.get("name") for dp in self.findall(f"{{{CSL_NS}}}date-part")}
-        if isinstance(value, DateRange):
-            return _date_key(value.begin, parts) + _date_key(value.get("end"), parts)
-        return _date_key(value, parts) + _date_key(None, parts)
+        return date_sort_key(value, parts)
+
+
+def date_sort_key(value, parts=frozenset({"year", "month", "day"})) -> str:
+    """``1YYYYMMDD`` for the start and the end of a date (citeproc-js dateAsSortKey)."""
+    if isinstance(value, LiteralDate) or not hasattr(value, "sort_key"):
+        return str(value)
+    if isinstance(value, DateRange):
+        return _date_key(value.begin, parts) + _date_key(value.get("end"), parts)
+    return _date_key(value, parts) + _date_key(None, parts)
 
 
 def _date_key(date, parts: set[str]) -> str:

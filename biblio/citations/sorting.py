@@ -2,10 +2,10 @@
 
 citeproc-py compares sort keys by code point, so "Gödel" sorts after "Guzman" and "de"
 after "Zhang". We let citeproc-py compute each ``cs:key`` per item (names in sort order,
-macros rendered with sort options; dates come back as ``YYYYMMDD``-style values from
-:class:`~.engine.BiblioDate`), then order items ourselves: a Unicode collation key
-(diacritics and case ignored at the first level, as ICU does for ``en``), numbers compared as
-numbers, missing values last whatever the direction, and input order as the final tie-break.
+macros rendered with sort options; dates come back as citeproc-js's ``1YYYYMMDD`` values from
+:class:`~.engine.BiblioDate`), then order items as citeproc-js does: its collation
+(``localeCompare`` with base sensitivity, punctuation ignored, numeric), missing values
+last whatever the direction, and input order for entries that tie on every key.
 """
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
+from functools import cmp_to_key
 from typing import Any
 
 from citeproc import NAMES, NUMBERS
 from citeproc.model import Key
 
-from .engine import CSL_NS, state
+from .engine import CSL_NS, date_sort_key, state
 from .markup import strip_markers
 
 log = logging.getLogger(__name__)
@@ -30,16 +31,33 @@ _EXTRA_FOLD = str.maketrans({"ß": "ss", "æ": "ae", "œ": "oe", "ø": "o", "đ"
 _IGNORABLE = re.compile(r"[\u2018\u2019\u201c\u201d\"'`\u00ab\u00bb\[\]()]")
 
 
-def collation_key(text: str) -> tuple[str, str]:
-    """A (primary, tertiary) key: base letters first, then case and accents."""
+_RUN = re.compile(r"(\d+)|(\s+)|([^\d\s]+)")
+
+
+def collation_key(text: str) -> tuple:
+    """Compare as citeproc-js does: ``localeCompare`` with base sensitivity, punctuation
+    ignored and numeric ordering, on keys whose words are separated by ``|``.
+
+    Case and accents do not count (ties go on to the next key), punctuation is skipped,
+    a word break sorts before any letter or digit (so "Association." comes before
+    "Association Committee") and digit runs compare by value ("Vol 9" before "Vol 10").
+    """
     plain = strip_markers(text).translate(_EXTRA_FOLD)
-    plain = _IGNORABLE.sub("", plain)
     decomposed = unicodedata.normalize("NFKD", plain)
-    base = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    primary = " ".join(base.casefold().split())
-    # ICU puts lower case before upper case at the tertiary level
-    tertiary = plain.swapcase()
-    return primary, tertiary
+    base = "".join(
+        ch
+        for ch in decomposed
+        if not unicodedata.combining(ch) and not unicodedata.category(ch).startswith("P")
+    )
+    runs: list[tuple] = []
+    for digits, space, word in _RUN.findall(base.casefold().strip()):
+        if digits:
+            runs.append((1, int(digits), ""))
+        elif space:
+            runs.append((0, 0, ""))
+        else:
+            runs.append((2, 0, word))
+    return tuple(runs)
 
 
 def _value_key(value: Any) -> tuple:
@@ -48,9 +66,7 @@ def _value_key(value: Any) -> tuple:
     text = str(value).strip()
     if not text:
         return ()
-    if re.fullmatch(r"-?\d+", text):
-        return (0, int(text), "")
-    return (1, *collation_key(text))
+    return collation_key(text)
 
 
 def _item_key(key_el: Key, item, layout) -> Any:
@@ -60,7 +76,7 @@ def _item_key(key_el: Key, item, layout) -> Any:
         if var not in NAMES and var not in NUMBERS and var in item.reference:
             value = item.reference.get(var)
             if hasattr(value, "sort_key"):
-                return value.sort_key()
+                return date_sort_key(value)
             if isinstance(value, list):  # CSL 1.0.2 name variables citeproc-py doesn't list
                 return ";".join(
                     ", ".join(p for p in (n.get("family"), n.get("given")) if p)
@@ -72,11 +88,22 @@ def _item_key(key_el: Key, item, layout) -> Any:
     return key_el.sort_keys([item], layout)[0]
 
 
-def itemgetter_at(i: int):
-    def get(row: tuple) -> tuple:
-        return row[2][i]
+def _readable(key: tuple) -> str:
+    return "".join(str(n) if kind == 1 else word or " " for kind, n, word in key)
 
-    return get
+
+def _compare(a: list, b: list, directions: list[bool]) -> int:
+    """citeproc-js Registry.Comparifier: key by key, a missing value last either way."""
+    for x, y, descending in zip(a, b, directions, strict=False):
+        if x == y:
+            continue
+        if x == ():
+            return 1
+        if y == ():
+            return -1
+        cmp = -1 if x < y else 1
+        return -cmp if descending else cmp
+    return 0
 
 
 def sort_items(style, items: list) -> tuple[list, dict[str, str]]:
@@ -99,14 +126,8 @@ def sort_items(style, items: list) -> tuple[list, dict[str, str]]:
                 keys.append(())
         rows.append((n, item, keys))
     state.reset()
-    order = list(rows)
-    for i in range(len(key_els) - 1, -1, -1):
-        descending = key_els[i].get("sort", "ascending") == "descending"
-        present = [r for r in order if r[2][i] != ()]
-        missing = [r for r in order if r[2][i] == ()]
-        present.sort(key=itemgetter_at(i), reverse=descending)
-        order = present + missing
-    printable = {
-        item.key: "\x1f".join(str(k[1]) if k else "" for k in keys) for _, item, keys in order
-    }
+    directions = [k.get("sort", "ascending") == "descending" for k in key_els]
+    # citeproc-js numbers items in input order before sorting and breaks ties with it
+    order = sorted(rows, key=cmp_to_key(lambda a, b: _compare(a[2], b[2], directions)))
+    printable = {item.key: "\x1f".join(map(_readable, keys)) for _, item, keys in order}
     return [r[1] for r in order], printable
