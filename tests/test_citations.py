@@ -432,3 +432,18 @@ def test_sort_collation_and_ties_as_citeproc_js():
     items = [art(k, "Same title") for k in "wxyz"]
     ids = [e.id for e in render_bibliography(items, "springer-basic-author-date")]
     assert ids == ["w", "x", "y", "z"]
+
+
+def test_name_sort_keys_put_every_name_in_sort_order():
+    # citeproc-js compares "Kim Kyung-Sun, Chiu Ming, Sin Sei" with "Kim Kyung-Sun, Sin
+    # Sei" (no "and", later names inverted too), so Chiu's paper comes first
+    a = art("a", "Alpha", year=2008)
+    a["author"] = [{"family": "Kim", "given": "Kyung-Sun"}, {"family": "Sin", "given": "Sei"}]
+    b = art("b", "Beta", year=2007)
+    b["author"] = [
+        {"family": "Kim", "given": "Kyung-Sun"},
+        {"family": "Chiu", "given": "Ming"},
+        {"family": "Sin", "given": "Sei"},
+    ]
+    ids = [e.id for e in render_bibliography([a, b], "chicago-author-date")]
+    assert ids == ["b", "a"]

@@ -230,6 +230,10 @@ class BiblioName(model.Name):
         saved = state.name_options
         opts: dict = {}
         state.name_options = opts
+        if state.phase == "sort":
+            # sort keys hold every name in sort order and no "and" (citeproc-js)
+            opts["name-as-sort-order"] = "all"
+            opts["and"] = None
         if names and all("literal" in n for n in names):
             # citeproc-js joins institutions with its own implicit cs:institution, whose
             # delimiter-precedes-last is the default "contextual": "A and B", "A, B, and C"
