@@ -30,7 +30,6 @@ from biblio import audit, join_messages, mail
 from biblio import storage as st
 from biblio.owners import valid_email
 from biblio.settings import Settings
-from biblio.sync.run import register_after_commit, register_after_save
 
 log = logging.getLogger(__name__)
 
@@ -427,12 +426,9 @@ def after_sync(engine: Engine, settings: Settings, _changed: set[str]) -> None:
         mail.send_soon(engine, settings)
 
 
-def _reconcile_hook(conn: Connection, settings: Settings, changed: set[str], full: bool) -> None:
+def reconcile_hook(conn: Connection, settings: Settings, changed: set[str], full: bool) -> None:
+    """Sync hook (see ``biblio.sync.run.install_domain_hooks``)."""
     reconcile(conn, settings, changed, full)
-
-
-register_after_save(_reconcile_hook)
-register_after_commit(after_sync)
 
 
 def overdue(engine: Engine, days: int, now: datetime | None = None) -> list[dict[str, Any]]:

@@ -6,8 +6,3 @@ sync protocol and returns plain dicts, ``save`` upserts them in one transaction,
 ``[sync] interval_minutes`` with APScheduler. ``standin`` is the loopback stand-in
 for the Zotero Web API that tests, benchmarks and the demo sync through.
 """
-
-# The full-text index follows every sync, wherever the sync is started from.
-from biblio import search as _search  # noqa: E402
-
-_search.register()

@@ -131,6 +131,7 @@ def _persist_backoff(engine: Engine, library: str, deadline: float) -> None:
 def run_sync(engine: Engine, settings: Settings, *, full: bool = False,
              trigger: str = "manual", progress: Progress | None = None) -> SyncResult:
     """Sync the configured library into the cache; raise :class:`SyncError` on failure."""
+    install_domain_hooks()
     with sync_lock(settings):
         return _run_locked(engine, settings, full=full, trigger=trigger, progress=progress)
 
@@ -219,7 +220,16 @@ def recent_runs(engine: Engine, limit: int = 20) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
-# Prong tagging runs inside every sync's transaction (biblio.prongs never imports sync).
-from biblio.prongs import sync_hook as _tag_prongs  # noqa: E402
+def install_domain_hooks() -> None:
+    """Wire the tasks every sync runs, wherever it is started from (idempotent).
 
-register_after_save(_tag_prongs)
+    Prong tagging, the full-text index and the membership check of join requests run
+    inside the sync's transaction, so the cache and all that is derived from it change
+    together; the emails the membership check queued go out after the commit.
+    """
+    from biblio import join_requests, prongs, search
+
+    register_after_save(prongs.sync_hook)
+    register_after_save(search.after_save)
+    register_after_save(join_requests.reconcile_hook)
+    register_after_commit(join_requests.after_sync)
