@@ -447,3 +447,27 @@ def test_name_sort_keys_put_every_name_in_sort_order():
     ]
     ids = [e.id for e in render_bibliography([a, b], "chicago-author-date")]
     assert ids == ["b", "a"]
+
+
+def test_add_names_unresolved_items_keep_the_last_useful_count():
+    # a and b share every name; c is told apart at two names and d at three, so a and b
+    # stay at three (all their names), as citeproc-js leaves them
+    a = art("a", "Alpha")
+    a["author"] = _people("Smith", "Jones", "Brown")
+    b = art("b", "Beta")
+    b["author"] = _people("Smith", "Jones", "Brown")
+    c = art("c", "Gamma")
+    c["author"] = _people("Smith", "Lee", "Brown")
+    d = art("d", "Delta")
+    d["author"] = _people("Smith", "Jones", "Cole", "Dunn")
+    out = {
+        e.id: e.text
+        for e in render_bibliography([a, b, c, d], "modern-language-association", fmt="text")
+    }
+    assert out["a"].startswith("Smith, S., J. Jones, and B. Brown. “Alpha")
+    assert out["b"].startswith("———. “Beta")
+    assert out["c"].startswith("Smith, S., L. Lee, et al. “Gamma")
+    assert out["d"].startswith("Smith, S., J. Jones, C. Cole, et al. “Delta")
+    # two identical lists and nothing else: no names added
+    out = text([a, b], "modern-language-association")
+    assert out[0].startswith("Smith, S., et al. “Alpha")

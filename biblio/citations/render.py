@@ -222,10 +222,13 @@ class _Renderer:
                 cites[item.key] = cite
                 clashes.setdefault(cite[0], []).append(item)
         names_shown: dict[str, int] = {}
+        resolved: set[str] = set()
         if add_names:
             for members in clashes.values():
                 if len(members) > 1:
-                    names_shown.update(self._add_names(bib, members))
+                    shown, done = self._add_names(bib, members)
+                    names_shown.update(shown)
+                    resolved |= done
         suffixes: dict[str, str] = {}
         if add_year:
             # items whose citations look alike but whose name lists differ are told apart
@@ -233,7 +236,7 @@ class _Renderer:
             # branches; the rest by a suffix in bibliography order (citeproc-js disYears)
             groups: dict[tuple, list] = {}
             for item in ordered:
-                if item.key in cites and item.key not in names_shown:
+                if item.key in cites and item.key not in resolved:
                     groups.setdefault(cites[item.key], []).append(item)
             for members in groups.values():
                 if len(members) < 2:
@@ -251,16 +254,18 @@ class _Renderer:
                         item.reference["year_suffix"] = String(suffixes[item.key])
         return suffixes, names_shown
 
-    def _add_names(self, bib, members: list) -> dict[str, int]:
+    def _add_names(self, bib, members: list) -> tuple[dict[str, int], set[str]]:
         """citeproc-js disNames: show one more name at a time until a citation is unique.
 
         Every still-ambiguous item is rendered with ``n`` names; those whose citation then
-        differs from the others' keep ``n``; the rest go on to ``n + 1`` until their name
-        lists run out (they are left to the year suffix).
+        differs from the others' keep ``n`` and are resolved; the rest go on to ``n + 1``
+        until their name lists run out. Those keep the last count that resolved anything
+        (citeproc-js's "betterbase") and are left to the year suffix.
         """
-        out: dict[str, int] = {}
+        shown: dict[str, int] = {}
         pending = list(members)
-        longest = max(len(state_names) for state_names in self._name_lists(members))
+        longest = max(len(names) for names in self._name_lists(members))
+        best = None
         n = 2
         while len(pending) > 1 and n <= longest:
             rendered = {item.key: self._cite(bib, item, n) for item in pending}
@@ -269,12 +274,16 @@ class _Renderer:
             for item in pending:
                 r = rendered[item.key]
                 if r is not None and texts.count(r[0]) == 1:
-                    out[item.key] = n
+                    shown[item.key] = best = n
                 else:
                     still.append(item)
             pending = still
             n += 1
-        return out
+        resolved = set(shown)
+        if best is not None:
+            for item in pending:
+                shown[item.key] = best
+        return shown, resolved
 
     @staticmethod
     def _name_lists(members: list) -> list[list]:
