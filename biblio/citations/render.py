@@ -297,10 +297,10 @@ class _Renderer:
         return lists
 
     def _render_item(
-        self, item, suffix: str | None, substitute: str | None = None, names: int | None = None
+        self, item, suffix: str | None, substitute: str | None = None, shown: int | None = None
     ):
         state.reset("bib")
-        state.add_names = names
+        state.add_names = shown
         state.language = item.reference.get("language")
         if suffix and not self.style.explicit_year_suffix:
             state.year_suffix = suffix

@@ -114,7 +114,7 @@ def sort_items(style, items: list) -> tuple[list, dict[str, str]]:
         return list(items), {it.key: f"{n:06d}" for n, it in enumerate(items)}
     layout = bib.layout
     key_els = sort.findall(f"{{{CSL_NS}}}key")
-    rows = []
+    rows: list[tuple[int, Any, list[tuple]]] = []
     for n, item in enumerate(items):
         keys = []
         for key_el in key_els:
@@ -127,7 +127,11 @@ def sort_items(style, items: list) -> tuple[list, dict[str, str]]:
         rows.append((n, item, keys))
     state.reset()
     directions = [k.get("sort", "ascending") == "descending" for k in key_els]
+
     # citeproc-js numbers items in input order before sorting and breaks ties with it
-    order = sorted(rows, key=cmp_to_key(lambda a, b: _compare(a[2], b[2], directions)))
+    def compare(a: tuple, b: tuple) -> int:
+        return _compare(a[2], b[2], directions)
+
+    order = sorted(rows, key=cmp_to_key(compare))
     printable = {item.key: "\x1f".join(map(_readable, keys)) for _, item, keys in order}
     return [r[1] for r in order], printable
