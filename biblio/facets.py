@@ -2,12 +2,13 @@
 
 Each facet counts the live items matching every *other* current filter, grouped by
 its own field (so a visitor can switch from one prong or type to another without
-first removing the filter), with one GROUP BY over the indexed join tables. The
+first removing the filter), counted from the in-memory index of
+:mod:`biblio.facetindex` (one mask per left-out filter, one ``bincount`` per facet). The
 collection facet is hierarchical: a collection's count includes its sub-collections'
 items (counted once), and the tree shows the roots, the selected collection's
-ancestors and its children. Year values are shown within the selected decade, or
-the most recent years otherwise. URLs are made by a ``toggle`` callable the web layer
-passes in, so this module stays free of Flask.
+ancestors and its children, at most ``TOP`` per level. Year values are shown within
+the selected decade, or the most recent years otherwise. URLs are made by a ``toggle``
+callable the web layer passes in, so this module stays free of Flask.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import desc, func, select
+import numpy as np
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from biblio import storage as st
-from biblio.catalog import Filters, prong_clause
+from biblio.catalog import Filters
+from biblio.facetindex import Index
 from biblio.records import type_label
 
 Toggle = Callable[[str, object], str]
@@ -69,44 +72,65 @@ def _values(param: str, pairs: list[tuple[Any, int]], current: object, toggle: T
     return out
 
 
-def prong_facet(conn: Connection, filters: Filters, toggle: Toggle,
-                prongs: dict[str, str]) -> Facet:
-    base = _without(filters, "prong").where()
-    pairs = [(pid, conn.execute(select(func.count()).select_from(st.items)
-                                .where(base, prong_clause(pid))).scalar_one())
-             for pid in prongs]
-    return Facet("prong", "Prong", _values("prong", pairs, filters.prong, toggle, prongs))
+class _Counter:
+    """Masks of the current filters without one of them, each computed once."""
+
+    def __init__(self, index: Index, conn: Connection, filters: Filters) -> None:
+        self.index, self.conn, self.filters = index, conn, filters
+        self._masks: dict[Filters, np.ndarray] = {}
+
+    def mask(self, *without: str) -> np.ndarray:
+        filters = self.filters
+        for name in without:
+            filters = _without(filters, name)
+        found = self._masks.get(filters)
+        if found is None:
+            found = self._masks[filters] = self.index.mask(self.conn, filters)
+        return found
 
 
-def _grouped(conn: Connection, column: Any, where: Any, join: Any = None,
-             order: Any = None, limit: int | None = TOP) -> list[tuple[Any, int]]:
-    n = func.count().label("n")
-    stmt = select(column, n).select_from(join if join is not None else st.items).where(where)
-    stmt = stmt.group_by(column).order_by(*(order if order is not None else (desc(n), column)))
-    if limit:
-        stmt = stmt.limit(limit)
-    return [tuple(r) for r in conn.execute(stmt)]
+def _top(codes: list[Any], counts: np.ndarray, limit: int | None = TOP,
+         by_value_desc: bool = False) -> list[tuple[Any, int]]:
+    """Non-zero counts, largest first (ties by value), or by value, newest first."""
+    pairs = [(codes[c], int(counts[c])) for c in np.flatnonzero(counts)]
+    if by_value_desc:
+        pairs.sort(key=lambda p: p[0], reverse=True)
+    else:
+        pairs.sort(key=lambda p: (-p[1], p[0]))
+    return pairs[:limit] if limit else pairs
 
 
-def type_facet(conn: Connection, filters: Filters, toggle: Toggle) -> Facet:
-    pairs = _grouped(conn, st.items.c.item_type, _without(filters, "item_type").where())
+def prong_facet(counter: _Counter, toggle: Toggle, prongs: dict[str, str]) -> Facet:
+    index, mask = counter.index, counter.mask("prong")
+    counts = index.prongs.counts(mask)
+    pairs = [(pid, int(counts[index.prongs.codes.ids[pid]])
+              if pid in index.prongs.codes.ids else 0) for pid in prongs]
+    return Facet("prong", "Prong", _values("prong", pairs, counter.filters.prong, toggle, prongs))
+
+
+def type_facet(counter: _Counter, toggle: Toggle) -> Facet:
+    index = counter.index
+    counts = np.bincount(index.types[counter.mask("item_type")],
+                         minlength=len(index.type_codes.values))
+    pairs = _top(index.type_codes.values, counts)
     labels = {str(t): type_label(str(t)) for t, _ in pairs}
-    return Facet("type", "Item type", _values("type", pairs, filters.item_type, toggle, labels))
+    return Facet("type", "Item type", _values("type", pairs, counter.filters.item_type, toggle,
+                                              labels))
 
 
-def tag_facet(conn: Connection, filters: Filters, toggle: Toggle) -> Facet:
-    join = st.items.join(st.item_tags, st.item_tags.c.item_key == st.items.c.key)
-    pairs = _grouped(conn, st.item_tags.c.tag, _without(filters, "tag").where(), join)
-    facet = Facet("tag", "Tag", _values("tag", pairs, filters.tag, toggle))
-    _keep_selected(facet, filters.tag, toggle)
+def tag_facet(counter: _Counter, toggle: Toggle) -> Facet:
+    tags = counter.index.tags
+    pairs = _top(tags.codes.values, tags.counts(counter.mask("tag")))
+    facet = Facet("tag", "Tag", _values("tag", pairs, counter.filters.tag, toggle))
+    _keep_selected(facet, counter.filters.tag, toggle)
     return facet
 
 
-def creator_facet(conn: Connection, filters: Filters, toggle: Toggle) -> Facet:
-    join = st.items.join(st.item_creators, st.item_creators.c.item_key == st.items.c.key)
-    pairs = _grouped(conn, st.item_creators.c.name, _without(filters, "creator").where(), join)
-    facet = Facet("creator", "Creator", _values("creator", pairs, filters.creator, toggle))
-    _keep_selected(facet, filters.creator, toggle)
+def creator_facet(counter: _Counter, toggle: Toggle) -> Facet:
+    creators = counter.index.creators
+    pairs = _top(creators.codes.values, creators.counts(counter.mask("creator")))
+    facet = Facet("creator", "Creator", _values("creator", pairs, counter.filters.creator, toggle))
+    _keep_selected(facet, counter.filters.creator, toggle)
     return facet
 
 
@@ -116,42 +140,41 @@ def _keep_selected(facet: Facet, current: str | None, toggle: Toggle) -> None:
         facet.values.insert(0, FacetValue(current, current, 0, True, toggle(facet.name, current)))
 
 
-def decade_facet(conn: Connection, filters: Filters, toggle: Toggle) -> Facet:
-    decade = (st.items.c.year // 10 * 10).label("decade")
-    where = _without(_without(filters, "decade"), "year").where()
-    pairs = _grouped(conn, decade, where & st.items.c.year.is_not(None),
-                     order=(desc(decade),), limit=None)
+def _years(counter: _Counter, *without: str) -> tuple[list[int], np.ndarray]:
+    years = counter.index.years[counter.mask(*without)]
+    years = years[years >= 0]
+    found, counts = np.unique(years, return_counts=True)
+    return [int(y) for y in found], counts
+
+
+def decade_facet(counter: _Counter, toggle: Toggle) -> Facet:
+    years, counts = _years(counter, "decade", "year")
+    per: dict[int, int] = {}
+    for year, n in zip(years, counts, strict=True):
+        per[year // 10 * 10] = per.get(year // 10 * 10, 0) + int(n)
+    pairs = sorted(per.items(), reverse=True)
     labels = {str(d): f"{d}s" for d, _ in pairs}
-    return Facet("decade", "Decade", _values("decade", pairs, filters.decade, toggle, labels))
+    return Facet("decade", "Decade", _values("decade", pairs, counter.filters.decade, toggle,
+                                             labels))
 
 
-def year_facet(conn: Connection, filters: Filters, toggle: Toggle) -> Facet:
-    year = st.items.c.year
-    where = _without(filters, "year").where() & year.is_not(None)
-    pairs = _grouped(conn, year, where, order=(desc(year),), limit=None if filters.decade
-                     is not None else 12)
-    return Facet("year", "Year", _values("year", pairs, filters.year, toggle))
+def year_facet(counter: _Counter, toggle: Toggle) -> Facet:
+    years, counts = _years(counter, "year")
+    pairs = sorted(((y, int(n)) for y, n in zip(years, counts, strict=True)), reverse=True)
+    if counter.filters.decade is None:
+        pairs = pairs[:12]
+    return Facet("year", "Year", _values("year", pairs, counter.filters.year, toggle))
 
 
-def collection_facet(conn: Connection, filters: Filters, toggle: Toggle) -> Facet:
+def collection_facet(counter: _Counter, toggle: Toggle) -> Facet:
     """Collections as a tree; counts include sub-collections, each item once."""
-    c, ic = st.collections.c, st.item_collections.c
-    cols = conn.execute(select(c.key, c.name, c.parent_key).where(c.deleted.is_(False))
-                        .order_by(c.name)).all()
+    cols = counter.index.shelf
     names = {k: n for k, n, _ in cols}
     parent = {k: p for k, _, p in cols}
-    closure = select(c.key.label("ancestor"), c.key.label("descendant")).cte(
-        "closure", recursive=True)
-    closure = closure.union_all(select(closure.c.ancestor, c.key).where(
-        c.parent_key == closure.c.descendant))
-    n = func.count(func.distinct(ic.item_key))
-    rows = conn.execute(
-        select(closure.c.ancestor, n).select_from(
-            closure.join(st.item_collections, ic.collection_key == closure.c.descendant)
-            .join(st.items, st.items.c.key == ic.item_key))
-        .where(_without(filters, "collection").where()).group_by(closure.c.ancestor)).all()
-    counts = {k: int(v) for k, v in rows}
-    selected = filters.collection
+    in_tree = counter.index.in_tree
+    raw = in_tree.counts(counter.mask("collection")).tolist()
+    counts = {k: raw[code] for k, code in in_tree.codes.ids.items() if raw[code]}
+    selected = counter.filters.collection
     path: list[str] = []
     node = selected
     while node and node in names and node not in path:
@@ -170,9 +193,17 @@ def collection_facet(conn: Connection, filters: Filters, toggle: Toggle) -> Face
         children.setdefault(p if p in names else None, []).append(k)
     values: list[FacetValue] = []
 
+    def shown(siblings: list[str]) -> set[str]:
+        # A large library has hundreds of collections: each level shows its TOP largest
+        # (in name order), plus the selected one and its ancestors, so it can be removed.
+        top = sorted((k for k in siblings if counts.get(k)), key=lambda k: -counts[k])[:TOP]
+        return {*top, *(k for k in siblings if k in shown_parents)}
+
     def walk(p: str | None) -> None:
-        for k in children.get(p, []):
-            if counts.get(k) or k == selected:
+        siblings = children.get(p, [])
+        keep = shown(siblings)
+        for k in siblings:
+            if k in keep:
                 values.append(FacetValue(k, names[k], counts.get(k, 0), k == selected,
                                          toggle("collection", k), depth(k)))
                 if k in shown_parents:
@@ -186,14 +217,14 @@ def collection_names(conn: Connection) -> dict[str, str]:
     return dict(conn.execute(select(st.collections.c.key, st.collections.c.name)).all())
 
 
-def all_facets(conn: Connection, filters: Filters, toggle: Toggle,
+def all_facets(index: Index, conn: Connection, filters: Filters, toggle: Toggle,
                prongs: dict[str, str]) -> list[Facet]:
-    """Every facet of the list page, in display order."""
-    facets = [prong_facet(conn, filters, toggle, prongs), collection_facet(conn, filters, toggle),
-              type_facet(conn, filters, toggle), decade_facet(conn, filters, toggle),
-              year_facet(conn, filters, toggle), tag_facet(conn, filters, toggle),
-              creator_facet(conn, filters, toggle)]
-    return facets
+    """Every facet of the list page, in display order, counted from ``index``."""
+    counter = _Counter(index, conn, filters)
+    return [prong_facet(counter, toggle, prongs), collection_facet(counter, toggle),
+            type_facet(counter, toggle), decade_facet(counter, toggle),
+            year_facet(counter, toggle), tag_facet(counter, toggle),
+            creator_facet(counter, toggle)]
 
 
 __all__ = ["Facet", "FacetValue", "all_facets", "collection_names"]

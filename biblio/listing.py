@@ -10,7 +10,6 @@ JSON or Atom.
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -20,7 +19,7 @@ from typing import Any
 from sqlalchemy import desc, func, select
 from sqlalchemy.engine import Engine
 
-from biblio import catalog
+from biblio import catalog, facetindex
 from biblio import facets as fc
 from biblio import storage as st
 from biblio.catalog import Filters, prong_clause
@@ -48,6 +47,13 @@ class Page:
     next_offset: int | None
     facets: list[fc.Facet]
     labels: dict[str, str]  # collection key -> name, for the phrase
+    stamp: tuple[Any, ...] = ()  # the data stamp the page was read at
+
+
+def stamp(engine: Engine) -> tuple[Any, ...]:
+    """The current :func:`data_stamp` of ``engine``'s database."""
+    with st.connect(engine) as conn:
+        return data_stamp(conn)
 
 
 _LABELS: dict[int, tuple[Mapping[str, Any], dict[str, dict[str, str]]]] = {}
@@ -86,9 +92,15 @@ _COUNTS_LOCK = threading.Lock()
 
 
 def data_stamp(conn: Any) -> tuple[Any, ...]:
-    """Changes whenever a sync, a retag or an owner's override changes what lists show."""
+    """Changes whenever a sync, a retag or an owner's override changes what lists show.
+
+    On SQLite, triggers count every write to prongs and overrides (migration
+    ``0003_data_changes``); elsewhere their row count and newest change stand in.
+    """
     sync = conn.execute(select(st.sync_state.c.library_version, st.sync_state.c.last_success_at)
                         ).first()
+    if conn.dialect.name == "sqlite":
+        return (tuple(sync or ()), conn.execute(select(st.data_changes.c.n)).scalar())
     prongs = conn.execute(select(func.max(st.item_prongs.c.item_version),
                                  func.count()).select_from(st.item_prongs)).first()
     overrides = conn.execute(select(func.count(), func.max(st.prong_overrides.c.at))
@@ -109,30 +121,36 @@ def _memo(key: tuple[Any, ...], build: Any) -> Any:
     return value
 
 
+def _rows_of(conn: Any, keys: list[str]) -> list[dict[str, Any]]:
+    """The list columns of ``keys``, in that order."""
+    found = {r["key"]: r for r in _rows(conn, select(*[_I[c] for c in LIST_COLUMNS])
+                                         .where(_I.key.in_(keys)))} if keys else {}
+    return [found[k] for k in keys if k in found]
+
+
 def list_page(engine: Engine, filters: Filters, sort: str, size: int, offset: int,
               settings: Mapping[str, Any], toggle: fc.Toggle | None = None) -> Page:
-    """One page of live items; facets only when ``toggle`` (URL maker) is given."""
-    where = filters.where()
-    cols = [_I[c] for c in LIST_COLUMNS]
+    """One page of live items; facets only when ``toggle`` (URL maker) is given.
+
+    The count, the page's keys and the facets come from the in-memory index of the
+    current data stamp (:mod:`biblio.facetindex`); the rows themselves from SQL.
+    """
     with st.connect(engine) as conn:
-        rows = _rows(conn, select(*cols).where(where).order_by(*SORT_ORDER[sort])
-                     .limit(size + 1).offset(offset))
+        now = data_stamp(conn)
+        index = facetindex.index_for(conn, str(engine.url), now)
+        mask = index.mask(conn, filters)
+        rows = _rows_of(conn, index.page(conn, mask, sort, offset, size + 1))
         more = len(rows) > size
         rows = rows[:size]
-        base = (str(engine.url), data_stamp(conn), filters)
-        count = _memo(base + ("count",), lambda: conn.execute(
-            select(func.count()).select_from(st.items).where(where)).scalar_one())
+        count = int(mask.sum())
         labels = fc.collection_names(conn) if filters.collection else {}
         facets: list[fc.Facet] = []
         if toggle is not None:
             prongs = {k: v["label"] for k, v in prong_labels(settings).items()}
-            # Cached without URLs (they depend on the request), which are added here.
-            plain = _memo(base + ("facets",), lambda: fc.all_facets(
-                conn, filters, lambda _n, _v: "", prongs))
-            facets = [fc.Facet(f.name, f.label, [dataclasses.replace(
-                v, toggle_url=toggle(f.name, v.value)) for v in f.values]) for f in plain]
+            facets = fc.all_facets(index, conn, filters, toggle, prongs)
     return Page(rows=rows, count=count, offset=offset,
-                next_offset=offset + size if more else None, facets=facets, labels=labels)
+                next_offset=offset + size if more else None, facets=facets, labels=labels,
+                stamp=now)
 
 
 def recent_changes(engine: Engine, filters: Filters, limit: int = 50) -> list[dict[str, Any]]:

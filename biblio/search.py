@@ -91,6 +91,15 @@ def match_clause(q: str) -> expression.ColumnElement[bool]:
     return text_match(bindparam("fts_q", fts_query(q)), bindparam("like_q", like_pattern(q)))
 
 
+def matching_keys(conn: Connection, q: str) -> list[str]:
+    """Keys of the items matching search text ``q``: straight from the FTS5 table on
+    SQLite (it only holds live top-level items), else ``ILIKE`` through :func:`match_clause`."""
+    if conn.dialect.name == "sqlite":
+        return list(conn.execute(text("SELECT key FROM items_fts WHERE items_fts MATCH :q"),
+                                 {"q": fts_query(q)}).scalars())
+    return list(conn.execute(select(st.items.c.key).where(match_clause(q))).scalars())
+
+
 @compiles(text_match, "sqlite")
 def _match_sqlite(element: text_match, compiler: Any, **kw: Any) -> str:
     fts_arg = list(element.clauses)[0]

@@ -184,6 +184,12 @@ prong_overrides = Table(  # owners' decisions; never touched by sync or retag
     Column("note", Text, nullable=True),
 )
 
+data_changes = Table(  # one row; SQLite triggers count every write to prongs and overrides
+    "data_changes", metadata,
+    Column("id", Integer, primary_key=True),  # always 1
+    Column("n", Integer, nullable=False, default=0),
+)
+
 # -- citations and reading lists ----------------------------------------------------
 
 rendered_citations = Table(
@@ -295,10 +301,28 @@ def _m0002_items_fts(conn: Connection) -> None:
     create_index(conn)
 
 
+def _m0003_data_changes(conn: Connection) -> None:
+    # Browse pages cache what they compute per "data stamp"; a retag that moves items
+    # between prongs keeps their count and versions, so the stamp needs a counter that
+    # every write bumps. PostgreSQL keeps the aggregate stamp (no triggers made here).
+    data_changes.create(conn, checkfirst=True)
+    if not conn.execute(select(data_changes.c.id)).first():
+        conn.execute(data_changes.insert().values(id=1, n=0))
+    if conn.dialect.name != "sqlite":
+        return
+    for table in ("item_prongs", "prong_overrides"):
+        for event_name in ("INSERT", "UPDATE", "DELETE"):
+            name = f"tr_{table}_{event_name.lower()}_stamp"
+            sql = (f"CREATE TRIGGER IF NOT EXISTS {name} AFTER {event_name} ON {table} "  # noqa: S608
+                   "BEGIN UPDATE data_changes SET n = n + 1 WHERE id = 1; END")
+            conn.exec_driver_sql(sql)
+
+
 #: Named, ordered migrations. Append only; never edit one that has shipped.
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_initial", _m0001_initial),
     ("0002_items_fts", _m0002_items_fts),
+    ("0003_data_changes", _m0003_data_changes),
 ]
 
 
@@ -391,7 +415,8 @@ def sqlite_path(url: str) -> Path | None:
 
 
 __all__ = [
-    "audit_log", "collections", "connect", "create_db_engine", "group_info", "item_collections",
+    "audit_log", "collections", "connect", "create_db_engine", "data_changes", "group_info",
+    "item_collections",
     "item_creators", "item_prongs", "item_tags", "items", "join_requests", "metadata",
     "migrate", "open_database", "outbox", "owners", "prong_overrides", "reading_list_items",
     "reading_lists", "rendered_citations", "sync_runs", "sync_state", "text", "transaction",

@@ -329,3 +329,82 @@ def test_hostile_zotero_values_are_escaped(library, tmp_path, zotero):
     # JSON carries the raw Zotero value, safely encoded as a JSON string.
     body = _json(client, f"/items/{key}.json")
     assert HOSTILE in body["rows"][0]["data"]["title"]
+
+
+def test_list_page_links_exports_with_its_filters(client):
+    html = client.get("/items?prong=pathways&type=journalArticle&_sort=title&_size=5")
+    html = html.get_data(as_text=True).replace("&amp;", "&")
+    for path in ("/items.bib", "/items.ris", "/items.csljson", "/items.csv", "/items.xlsx",
+                 "/items.txt", "/items.rtf", "/items.docx", "/bibliography"):
+        links = re.findall(rf'href="({re.escape(path)}\?[^"]*)"', html)
+        assert links, path
+        args = parse_qs(urlsplit(links[0]).query)
+        # The filters travel; the page's own sort, size and page token do not.
+        assert args == {"prong": ["pathways"], "type": ["journalArticle"]}, links[0]
+        assert client.get(links[0]).status_code == 200, links[0]
+    styled = re.findall(r'href="(/bibliography\?[^"]*_style=[^"]*)"', html)
+    assert styled and parse_qs(urlsplit(styled[0]).query)["prong"] == ["pathways"]
+    unfiltered = client.get("/items").get_data(as_text=True)
+    assert 'href="/items.bib"' in unfiltered and 'href="/bibliography"' in unfiltered
+
+
+def test_item_page_links_cite_and_reading_lists(client):
+    key = _json(client, "/items.json?_size=1")["rows"][0]["key"]
+    html = client.get(f"/items/{key}").get_data(as_text=True)
+    assert f'href="/items/{key}/cite"' in html and 'href="/lists/new"' in html
+    assert client.get(f"/items/{key}/cite").status_code == 200
+
+
+def test_prong_labels_on_pages_ids_in_urls_and_json(app, client):
+    from biblio.prongs import load_rules
+
+    labels = {p.id: p.label for p in load_rules(app.config["BIBLIO"]).prongs}
+    assert labels["pathways"] != "pathways"
+    row = _json(client, "/items.json?prong=pathways&_size=1")["rows"][0]
+    assert "pathways" in row["prongs"]  # JSON keeps ids
+    badge = (f'<a class="prong prong-pathways" href="/items?prong=pathways">'
+             f'{labels["pathways"]}</a>')
+    assert badge in client.get("/items?prong=pathways").get_data(as_text=True)
+    assert badge in client.get(f"/items/{row['key']}").get_data(as_text=True)
+
+
+def test_list_caches_follow_syncs_retags_and_overrides(library, tmp_path, zotero):
+    from sqlalchemy import update
+
+    from biblio import storage
+    from biblio.prongs.overrides import set_override
+
+    client = _fresh_client(tmp_path, zotero)
+    app = client.application
+    engine, settings = app.extensions["biblio.engine"], app.config["BIBLIO"]
+    for _ in range(2):  # the second answer comes from the caches
+        before = _json(client, "/items.json?tag=zzcachetag")["count"]
+        page = client.get("/items?tag=zzcachetag").get_data(as_text=True)
+    assert before == 0 and "No items match" in page
+    # A sync brings a new tagged item: counts, rows, facets and the HTML page follow.
+    key = library.add_item({"itemType": "book", "title": "Cache buster",
+                            "tags": [{"tag": "zzcachetag"}]})
+    run_sync(engine, settings)
+    body = _json(client, "/items.json?tag=zzcachetag")
+    assert body["count"] == 1 and body["rows"][0]["key"] == key
+    page = client.get("/items?tag=zzcachetag").get_data(as_text=True)
+    assert "Cache buster" in page and "Showing 1–1 of 1" in page
+    assert 'href="/items" aria-current="true"' in page  # the tag facet selected
+    # A retag that moves an item between prongs keeps counts and versions the same.
+    moved = _json(client, "/items.json?prong=pathways&_size=1")["rows"][0]["key"]
+    client.get("/items?prong=pathways")
+    with storage.transaction(engine) as conn:
+        p = storage.item_prongs.c
+        others = set(conn.execute(storage.select(p.prong).where(p.item_key == moved)).scalars())
+        target = next(x for x in ("mlis-access", "worker-equity") if x not in others)
+        conn.execute(update(storage.item_prongs).where(
+            p.item_key == moved, p.prong == "pathways").values(prong=target))
+    assert moved not in {r["key"] for r in _all_rows(client, "/items.json?prong=pathways")}
+    assert moved in {r["key"] for r in _all_rows(client, f"/items.json?prong={target}")}
+    assert f'href="/items/{moved}"' not in client.get("/items?prong=pathways&_size=1000") \
+        .get_data(as_text=True)
+    # An owner's override shows at once too.
+    set_override(engine, moved, "pathways", "add", by="owner@example.org", settings=settings)
+    assert moved in {r["key"] for r in _all_rows(client, "/items.json?prong=pathways")}
+    assert f'href="/items/{moved}"' in client.get("/items?prong=pathways&_size=1000") \
+        .get_data(as_text=True)

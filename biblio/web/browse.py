@@ -10,10 +10,24 @@ pages never touch the session, so they set no cookie.
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from functools import cache
 from typing import Any
 
-from flask import Blueprint, Flask, abort, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    g,
+    make_response,
+    render_template,
+    request,
+    url_for,
+)
+from markupsafe import Markup
 
 from biblio import charts, coins, db, listing, records, richtext
 from biblio.web import responses, urls
@@ -25,6 +39,11 @@ KEY_RE = re.compile(r"^[23456789A-Z]{8}$")
 #: Offered in the "cite as" menu when installed (any installed style works via _style).
 CITE_AS = ("apa", "modern-language-association", "chicago-author-date",
            "chicago-note-bibliography", "harvard-cite-them-right", "ieee", "vancouver")
+#: Export links of the list page: (endpoint, label); each carries the list's filters.
+EXPORTS = (("export.items_bibtex", "BibTeX"), ("export.items_ris", "RIS"),
+           ("export.items_csljson", "CSL-JSON"), ("export.items_csv", "CSV"),
+           ("export.items_xlsx", "Excel (XLSX)"), ("export.items_text", "plain text"),
+           ("export.items_rtf", "RTF"), ("export.items_docx", "Word (DOCX)"))
 
 
 def _row_json(row: dict[str, Any]) -> dict[str, Any]:
@@ -43,14 +62,43 @@ def _list_args() -> Any:
                            max_size=conf["max_page_size"])
 
 
+# Whole list pages, kept per (data stamp, URL): a page depends on nothing else (public
+# pages never read the session), and every sync, retag and override moves the stamp on.
+_PAGES: OrderedDict[tuple[Any, ...], tuple[str, str]] = OrderedDict()
+_PAGES_MAX = 256
+_PAGES_LOCK = threading.Lock()
+
+
+def _page_key(stamp: tuple[Any, ...]) -> tuple[Any, ...]:
+    return (id(current_app), str(db.engine().url), stamp, request.host_url, request.full_path)
+
+
 @bp.get("/items")
 @bp.get("/items.json", endpoint="items_json")
 def items():  # type: ignore[no-untyped-def]
+    key = _page_key(listing.stamp(db.engine()))
+    with _PAGES_LOCK:
+        found = _PAGES.get(key)
+        if found is not None:
+            _PAGES.move_to_end(key)
+    if found is not None:
+        return current_app.response_class(found[0], mimetype=found[1])
+    response = _items()
+    if response.status_code == 200 and not response.is_streamed:
+        with _PAGES_LOCK:
+            _PAGES[_page_key(g.list_stamp)] = (response.get_data(as_text=True), response.mimetype)
+            while len(_PAGES) > _PAGES_MAX:
+                _PAGES.popitem(last=False)
+    return response
+
+
+def _items() -> Response:
     args = _list_args()
     offset = decode_next(args.next) if args.next else 0
     as_json = request.path.endswith(".json")
     page = listing.list_page(db.engine(), args.filters, args.sort, args.size, offset,
-                             db.settings(), toggle=None if as_json else urls.toggle)
+                             db.settings(), toggle=None if as_json else urls.toggler())
+    g.list_stamp = page.stamp
     next_url = urls.page_url(encode_next(page.next_offset)
                              if page.next_offset is not None else None)
     phrase = args.filters.phrase(page.labels)
@@ -66,10 +114,40 @@ def items():  # type: ignore[no-untyped-def]
         prev = max(0, offset - args.size)
         prev_url = urls.with_args(_next=encode_next(prev) if prev else None)
     active = [(f, v) for f in page.facets for v in f.values if v.selected]
-    return render_template("browse/items.html", page=page, args=args, sentence=sentence,
-                           next_url=next_url, prev_url=prev_url, active=active, sorts=SORTS,
-                           coins_title=coins.coins_title, first=offset + 1,
-                           last=offset + len(page.rows))
+    labels = _prong_labels()
+    return make_response(render_template(
+        "browse/items.html", page=page, args=args, sentence=sentence, next_url=next_url,
+        prev_url=prev_url, active=active, sorts=SORTS, exports=EXPORTS, styles=_cite_styles(),
+        lines=[_line(row, labels) for row in page.rows], first=offset + 1,
+        last=offset + len(page.rows)))
+
+
+def _prong_labels() -> dict[str, str]:
+    return {k: v["label"] for k, v in listing.prong_labels(db.settings()).items()}
+
+
+# One list line's HTML depends only on the item's version and its effective prongs
+# (a retag or an override changes those without a new version), so it is kept.
+_LINES: OrderedDict[tuple[Any, ...], Markup] = OrderedDict()
+_LINES_MAX = 20_000
+_LINES_LOCK = threading.Lock()
+
+
+def _line(row: dict[str, Any], labels: dict[str, str]) -> Markup:
+    key = (id(current_app), str(db.engine().url), row["key"], row["version"],
+           tuple(p["prong"] for p in row["prongs"]))
+    with _LINES_LOCK:
+        found = _LINES.get(key)
+        if found is not None:
+            _LINES.move_to_end(key)
+            return found
+    macro = current_app.jinja_env.get_template("browse/_macros.html").module.item_line
+    line: Markup = macro(row, coins.coins_title, labels)  # escaped by the template
+    with _LINES_LOCK:
+        _LINES[key] = line
+        while len(_LINES) > _LINES_MAX:
+            _LINES.popitem(last=False)
+    return line
 
 
 @cache
@@ -79,6 +157,11 @@ def _style_names(styles_dir: str) -> frozenset[str]:
     except ImportError:
         return frozenset()
     return frozenset(s.name for s in list_styles(styles_dir))
+
+
+def _cite_styles() -> list[str]:
+    names = _style_names(db.settings()["citations"]["styles_dir"])
+    return [s for s in CITE_AS if s in names]
 
 
 def _style() -> str | None:
@@ -105,11 +188,10 @@ def item(key: str):  # type: ignore[no-untyped-def]
         row["url"] = urls.absolute(url_for("browse.item", key=key))
         return responses.envelope([row], 1, None)
     page_url = urls.absolute(url_for("browse.item", key=key))
-    names = _style_names(db.settings()["citations"]["styles_dir"])
     return render_template("browse/item.html", item=record,
                            meta=coins.highwire_meta(record["data"], page_url),
                            coins_title=coins.coins_title(record["data"]),
-                           styles=[s for s in CITE_AS if s in names],
+                           styles=_cite_styles(), prong_labels=_prong_labels(),
                            style=style or db.settings()["citations"]["default_style"])
 
 
@@ -118,7 +200,8 @@ def index():  # type: ignore[no-untyped-def]
     data = listing.landing(db.engine(), db.settings())
     chart = _chart([p["id"] for p in data["prongs"]],
                    {p["id"]: p["label"] for p in data["prongs"]})
-    return render_template("browse/index.html", chart=chart, **data)
+    return render_template("browse/index.html", chart=chart, prong_labels=_prong_labels(),
+                           **data)
 
 
 def _chart(ids: list[str], labels: dict[str, str]) -> charts.Chart:
@@ -154,3 +237,4 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters.setdefault("plain", richtext.plain)
     app.jinja_env.globals.setdefault("with_args", urls.with_args)
     app.jinja_env.globals.setdefault("twin", urls.twin)
+    app.jinja_env.globals.setdefault("filtered", urls.filtered)
