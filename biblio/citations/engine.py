@@ -20,7 +20,7 @@ import threading
 import citeproc
 from citeproc import model
 from citeproc.frontend import CitationStylesStyle
-from citeproc.source import DateRange, LiteralDate
+from citeproc.source import DateRange, LiteralDate, Name
 from citeproc.string import String
 from lxml import etree
 
@@ -142,6 +142,21 @@ class BiblioName(model.Name):
             # citeproc-js joins institutions with its own implicit cs:institution, whose
             # delimiter-precedes-last is the default "contextual": "A and B", "A, B, and C"
             opts["delimiter-precedes-last"] = "contextual"
+        swapped = None
+        if (
+            state.substitute_positions
+            and state.phase == "bib"
+            and state.first_names is None
+            and variable in item.reference
+        ):
+            # subsequent-author-substitute by name: the names to replace render as the
+            # substitute string, delimiters and "and" stay (citeproc-js name_node.children)
+            offset = len(state.rendered_names)
+            swapped = names
+            item.reference[variable] = [
+                Name(literal=state.substitute) if offset + i in state.substitute_positions else n
+                for i, n in enumerate(names)
+            ]
         try:
             et_min = self.get_option("et-al-min", context, sort_options)
             use_first = self.get_option("et-al-use-first", context, sort_options)
@@ -166,6 +181,8 @@ class BiblioName(model.Name):
             state.rendered_names.extend(tuple(n.parts()) for n in shown)
         finally:
             state.name_options = saved
+            if swapped is not None:
+                item.reference[variable] = swapped
         if state.phase == "sort" and text is not None and _ET_AL_MARK in str(text):
             # sort keys hold the names kept after et-al truncation, not the et-al term
             text = String(re.sub(r"[\s,;]*" + _ET_AL_MARK, "", str(text)))
@@ -231,6 +248,9 @@ class BiblioNames(AttemptMixin, model.Names):
             state.names_depth -= 1
             if wanted != variables:
                 self.set("variable", " ".join(variables))
+        if state.phase == "bib" and text and state.names_var is None:
+            # the cs:names that printed the names (the innermost, in a cs:substitute)
+            state.names_var = self.get("variable", "")
         if state.phase == "cite" and text and state.cite_names is None:
             state.cite_names = tuple(
                 tuple(n.parts()) for v in wanted if v in item.reference for n in item.reference[v]
@@ -238,9 +258,17 @@ class BiblioNames(AttemptMixin, model.Names):
         first = state.phase == "bib" and state.names_depth == 0 and state.first_names is None
         if first and text:
             # citeproc-js compares the names shown (after et-al), not the text: a label
-            # or "et al." does not make two name lists differ
+            # or "et al." does not make two name lists differ. Names printed by a
+            # cs:names of several variables ("editor translator", looked up as one key)
+            # or with a role label ("Smith, S., editor") are neither replaced nor
+            # remembered by citeproc-js (util_substitute.js)
+            own = state.names_var or ""
+            several = " " in own.strip() or own.replace("-", "_") not in item.reference
+            if several or state.names_label:
+                state.first_names = ()
+                return text
             state.first_names = tuple(state.rendered_names) or (str(text),)
-            if state.substitute is not None:
+            if state.substitute is not None and state.substitute_positions is None:
                 return String(state.substitute)
         return text
 
@@ -254,7 +282,10 @@ class BiblioLabel(AttemptMixin, TermFallbackMixin, CaseMixin, model.Label):
             absent = own in state.suppressed or own.replace("-", "_") not in item.reference
             if absent:
                 return None
-        return super().process(item, variable=variable, plural=plural, context=context, **kwargs)
+        text = super().process(item, variable=variable, plural=plural, context=context, **kwargs)
+        if text and state.names_depth and state.phase == "bib":
+            state.names_label = True
+        return text
 
     def calls_variable(self):
         return bool(self.get("variable"))

@@ -48,6 +48,23 @@ def _suffix(n: int) -> str:
     return letters
 
 
+def _substituted(rule: str, names: tuple | None, prev: tuple | None) -> set[int] | None:
+    """Which names ``subsequent-author-substitute`` replaces; an empty set means the whole
+    name list (complete-all), None means nothing (citeproc-js util_substitute.js)."""
+    if not names or not prev:
+        return None
+    if rule in ("partial-each", "partial-first"):
+        same = 0
+        while same < min(len(names), len(prev)) and names[same] == prev[same]:
+            same += 1
+            if rule == "partial-first":
+                break
+        return set(range(same)) or None
+    if names != prev:
+        return None
+    return set(range(len(names))) if rule == "complete-each" else set()
+
+
 def _fallback(item: Any, fmt: str) -> str:
     """A plain "Authors (Year). Title. Container." line for items the engine cannot do."""
     try:
@@ -152,13 +169,23 @@ class _Renderer:
         substitute = (
             self.bib_el.get("subsequent-author-substitute") if (self.bib_el is not None) else None
         )
+        rule = (
+            self.bib_el.get("subsequent-author-substitute-rule", "complete-all")
+            if self.bib_el is not None
+            else "complete-all"
+        )
         for item in ordered:
             try:
                 shown = names_shown.get(item.key)
                 text, names = self._render_item(item, suffixes.get(item.key), None, shown)
-                if substitute is not None and names and names == prev_names:
-                    text, _ = self._render_item(item, suffixes.get(item.key), substitute, shown)
-                prev_names = names
+                positions = _substituted(rule, names, prev_names) if substitute else None
+                if positions is not None:
+                    text, _ = self._render_item(
+                        item, suffixes.get(item.key), substitute, shown, positions or None
+                    )
+                if names:
+                    # entries without their own names leave the remembered ones alone
+                    prev_names = names
                 if not strip_markers(text).strip():
                     raise ValueError("style rendered nothing for this item")
                 texts[item.key] = self._write(text)
@@ -297,9 +324,15 @@ class _Renderer:
         return lists
 
     def _render_item(
-        self, item, suffix: str | None, substitute: str | None = None, shown: int | None = None
+        self,
+        item,
+        suffix: str | None,
+        substitute: str | None = None,
+        shown: int | None = None,
+        positions: set[int] | None = None,
     ):
         state.reset("bib")
+        state.substitute_positions = positions
         state.add_names = shown
         state.language = item.reference.get("language")
         if suffix and not self.style.explicit_year_suffix:
@@ -319,9 +352,9 @@ class _Renderer:
         children = list(self.layout.iterchildren())
         if not children:
             return None
-        saved = state.year_suffix, state.substitute
+        saved = state.year_suffix, state.substitute, state.substitute_positions
         state.reset("bib")
-        state.year_suffix, state.substitute = saved
+        state.year_suffix, state.substitute, state.substitute_positions = saved
         self.layout.repressed = {}
         try:
             first = children[0].render(item)

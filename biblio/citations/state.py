@@ -23,7 +23,13 @@ class RenderState(threading.local):
         self.suffix_done = False
         self.date_var: str | None = None
         self.substitute: str | None = None
-        self.substitute_rule = "complete-all"
+        # positions in the first name list to replace by ``substitute`` (complete-each,
+        # partial-each, partial-first); None replaces the whole list (complete-all)
+        self.substitute_positions: set[int] | None = None
+        # variable attribute of the cs:names that printed the first names
+        self.names_var: str | None = None
+        # a cs:label rendered inside a cs:names of the entry
+        self.names_label = False
         self.first_names: tuple | None = None
         # the name lists behind the first cs:names a citation rendered (disambiguation)
         self.cite_names: tuple | None = None
