@@ -1,10 +1,11 @@
 """Render bibliographies and single references with citeproc-py plus biblio's set-level rules.
 
 The pipeline per request: normalise each CSL-JSON item under an internal key (so ids that
-differ only in case stay apart), sort with proper collation, add year suffixes where the
-style disambiguates by year and two items cite identically, render each entry on its own
-(one failure yields a flagged fallback entry, never a broken list), apply
-``subsequent-author-substitute``, then write HTML (escaped), plain text or RTF.
+differ only in case stay apart), sort as citeproc-js does, disambiguate the citations of
+items that cite alike (add-names, the ``disambiguate`` test, year suffixes in sort order,
+as citeproc-js's disambiguator), render each entry on its own (one failure yields a
+flagged fallback entry, never a broken list), apply ``subsequent-author-substitute`` by
+its rule, then write HTML (escaped), plain text or RTF.
 """
 
 from __future__ import annotations
