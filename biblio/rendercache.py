@@ -79,8 +79,29 @@ def _parse_meta(path: str, mtime: float) -> StyleMeta:
         directions = tuple(k.get("sort", "ascending") == "descending"
                            for k in sort.findall(f"{CSL_NS}key"))
     numbered = any(el.get("variable") == "citation-number" for el in root.iter())
-    stamp = hashlib.sha1(f"{path}\0{mtime}".encode(), usedforsecurity=False).hexdigest()[:16]
+    stamp = hashlib.sha1(f"{path}\0{mtime}\0{renderer_stamp()}".encode(),
+                         usedforsecurity=False).hexdigest()[:16]
     return StyleMeta(stamp, directions, numbered)
+
+
+@lru_cache(maxsize=1)
+def renderer_stamp() -> str:
+    """A digest of the code that renders: biblio's citation layer and citeproc-py.
+
+    Part of every entry's context, so an upgrade that changes output (a fidelity fix,
+    a new citeproc-py) re-renders cached entries instead of serving stale ones.
+    """
+    from importlib.metadata import version
+
+    import biblio.citations
+    import biblio.csljson
+
+    digest = hashlib.sha1(usedforsecurity=False)
+    sources = sorted(Path(biblio.citations.__file__).parent.glob("*.py"))
+    for source in [*sources, Path(biblio.csljson.__file__)]:
+        digest.update(source.read_bytes())
+    digest.update(version("citeproc-py").encode())
+    return digest.hexdigest()[:16]
 
 
 _meta_cache = lru_cache(maxsize=64)(_parse_meta)

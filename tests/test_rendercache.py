@@ -169,3 +169,18 @@ def test_prerender_can_be_switched_off(tmp_path, zotero):
         assert _count(engine) == 0
     finally:
         st.dispose_all()
+
+
+def test_a_change_in_the_rendering_code_invalidates_cached_entries(synced, monkeypatch):
+    rows = list(iter_items(synced))[:5]
+    rendercache.render(synced, rows, "apa")
+    with st.connect(synced) as conn:
+        before = set(conn.execute(select(st.rendered_citations.c.context)).scalars())
+    rendercache.renderer_stamp.cache_clear()
+    rendercache._meta_cache.cache_clear()
+    monkeypatch.setattr(rendercache, "renderer_stamp", lambda: "a-newer-renderer")
+    rendercache.render(synced, rows, "apa")
+    with st.connect(synced) as conn:
+        after = set(conn.execute(select(st.rendered_citations.c.context)).scalars())
+    assert before and after and before.isdisjoint(after)
+    rendercache._meta_cache.cache_clear()
