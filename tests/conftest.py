@@ -44,6 +44,18 @@ def zotero(library):
 
 
 @pytest.fixture
+def browser():
+    """Debian's Chromium driven by Playwright (browser downloads are impossible here)."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    from tests.browser import CHROMIUM, CHROMIUM_ARGS
+
+    with playwright.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
 def smtp():
     """A real SMTP server (aiosmtpd) on loopback that keeps what it receives."""
     server = SMTPServer().start()

@@ -7,22 +7,16 @@ status link shows "member". Screenshots go to test-artifacts/."""
 from __future__ import annotations
 
 import re
-import threading
-from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 from biblio import create_app, mail, owners
+from tests import browser as browsing
 from tests.conftest import make_settings
 from tests.smtp_server import body
 
 pytestmark = pytest.mark.browser
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 OWNER, PASSWORD = "owner@example.org", "a long owner passphrase"
 USER_ID = 8123456
 
@@ -32,27 +26,13 @@ def live(tmp_path, zotero, smtp, synced):
     conf = make_settings(tmp_path, zotero, mail={"host": "127.0.0.1", "port": smtp.port})
     app = create_app(conf)
     owners.create_owner(synced, OWNER, PASSWORD)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(10)
+    with browsing.serving(app) as url:
+        yield url
     mail.wait_for_background()
 
 
-@pytest.fixture
-def browser():
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
 def shot(page, name):
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"join-{name}.png"), full_page=True)
+    browsing.shot(page, f"join-{name}")
 
 
 def test_join_approve_sync_member(live, browser, smtp, library):
