@@ -69,6 +69,17 @@ def welcome(req: dict[str, Any], group_name: str, group_id: int | None) -> tuple
     return subject, body
 
 
+def new_request(req: dict[str, Any], request_id: int, group_name: str,
+                admin_url: str) -> tuple[str, str]:
+    """To owners: a request arrived. Only the applicant's name; details stay behind login."""
+    subject = f"biblio: new request to join {group_name} (#{request_id})"
+    body = (
+        f"{req['name']} asked to join {group_name}.\n\n"
+        f"Review the request at {admin_url}\n"
+    )
+    return subject, body
+
+
 def digest(rows: Sequence[dict[str, Any]], days: int, admin_url: str,
            unrequested: Sequence[int]) -> tuple[str, str]:
     subject = f"biblio: {len(rows)} join request(s) pending more than {days} days"

@@ -195,6 +195,12 @@ def submit(engine: Engine, settings: Settings, values: Mapping[str, Any],
                      new="pending")
         mail.enqueue(conn, values["email"], *join_messages.confirmation(
             row, group["name"], status_url(token)))
+        if settings["join"]["notify_owners"]:
+            base = settings["web"]["public_url"].rstrip("/")
+            note = join_messages.new_request(row, new_id, group["name"],
+                                             f"{base}/-/admin/requests/{new_id}")
+            for owner in conn.execute(select(st.owners.c.email)).scalars():
+                mail.enqueue(conn, owner, *note)
     log.info("join request %d submitted", new_id)
     mail.send_soon(engine, settings)
     return Submitted(new_id, token)

@@ -75,6 +75,7 @@ DECLARED: tuple[Setting, ...] = (
     _S("mail", "sender", "biblio@localhost", str, "From address."),
     _S("mail", "max_attempts", 8, int, "Delivery attempts per message before it is parked."),
     _S("join", "reminder_days", 7, int, "Requests pending longer than this go in the digest."),
+    _S("join", "notify_owners", True, bool, "Email every owner when a new request arrives."),
     _S("join", "rate_limit", "5 per hour", str, "Join submissions allowed per IP."),
     _S("join", "email_rate_limit", "3 per day", str, "Join submissions allowed per email."),
     _S("auth", "login_rate_limit", "10 per minute", str, "Login attempts per IP."),

@@ -216,3 +216,42 @@ def test_cli_owners_digest(tmp_path, zotero, smtp, synced):
     [msg] = smtp.collector.wait_for(1)
     assert msg["To"] == "o@example.org" and "old@example.org" in body(msg)
     assert "https://biblio.example.org/-/admin/?status=pending" in body(msg)
+
+
+def test_owners_hear_of_a_new_request_without_its_details(tmp_path, zotero, synced, smtp):
+    from biblio import owners
+
+    conf = make_settings(tmp_path, zotero, mail={"host": "127.0.0.1", "port": smtp.port},
+                         web={"public_url": "https://biblio.example.org/"})
+    owners.create_owner(synced, "owner-one@example.org", "a long owner passphrase")
+    owners.create_owner(synced, "owner-two@example.org", "another long passphrase")
+    client = create_app(conf).test_client()
+    token = TOKEN_RE.search(client.get("/join").get_data(as_text=True)).group(1)
+    resp = client.post("/join", data={
+        "csrf_token": token, "name": "Ida", "email": "ida@example.org",
+        "zotero_user_id": "8100003", "reason": "A private reason <script>x</script>",
+        "consent": "yes"})
+    assert resp.status_code == 303
+    received = smtp.collector.wait_for(3)
+    to_owners = sorted((m for m in received if m["To"] != "ida@example.org"),
+                       key=lambda m: m["To"])
+    assert [m["To"] for m in to_owners] == ["owner-one@example.org", "owner-two@example.org"]
+    text = body(to_owners[0])
+    assert "Ida asked to join" in text
+    assert "https://biblio.example.org/-/admin/requests/" in text
+    assert "ida@example.org" not in text and "private reason" not in text
+
+
+def test_owner_notification_can_be_switched_off(tmp_path, zotero, synced):
+    from biblio import owners
+
+    conf = make_settings(tmp_path, zotero, mail={"enabled": False},
+                         join={"notify_owners": False})
+    owners.create_owner(synced, "owner@example.org", "a long owner passphrase")
+    client = create_app(conf).test_client()
+    token = TOKEN_RE.search(client.get("/join").get_data(as_text=True)).group(1)
+    resp = client.post("/join", data={
+        "csrf_token": token, "name": "Jo", "email": "jo@example.org",
+        "zotero_user_id": "8100004", "reason": "Worker equity research.", "consent": "yes"})
+    assert resp.status_code == 303
+    assert [m["to_addr"] for m in mail.messages(synced)] == ["jo@example.org"]
