@@ -18,6 +18,12 @@ no group tags); rules must never be tuned on its confusions. Speed: N top-level 
 stand-in into a temporary SQLite file and ``biblio prongs retag``'s work is timed.
 
     .venv/bin/python bench/prongs.py [--items 10000] [--no-speed] [--no-accuracy] [--no-holdout]
+
+Snapshot check (for optimisations that must not change any result): ``--snapshot-write
+PATH`` writes every evaluation (score, assignment, source, reasons, assigned or not) of
+every sample-library work in the three settings above and of both held-out sets, plus
+the ``item_prongs`` rows a retag of ``--snapshot-items`` LIS clones stores;
+``--snapshot-check PATH`` recomputes them and fails unless they are byte-identical.
 """
 
 from __future__ import annotations
@@ -213,14 +219,88 @@ def speed(n_items: int, lis: bool = False) -> float:
             "sync": {"lock_file": str(Path(tmp) / "sync.lock")}})
         engine = storage.open_database(settings["database"]["url"])
         run_sync(engine, settings)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         result = retag(engine, settings)
         seconds = time.perf_counter() - started
+        cpu = time.process_time() - cpu
         storage.dispose_all()
     kind = "LIS works cloned from the sample library" if lis else "synthetic library"
     print(f"\nretag, {kind}: {result.items} top-level items (child notes and attachments "
-          f"besides), {result.assignments} assignments, {seconds:.2f} s")
+          f"besides), {result.assignments} assignments, {seconds:.2f} s "
+          f"(process CPU {cpu:.2f} s; machine is shared, so see uptime)")
     return seconds
+
+
+def _evaluations(items: dict[str, dict[str, Any]], collections: dict[str, Any],
+                 notes: dict[str, list], rules: Rules, mode: str) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    from biblio.prongs import evaluate_item
+
+    out = {}
+    for key, data in sorted(items.items()):
+        if mode in ("no-prefix", "text"):
+            data = _strip_prefix_tags(data, rules.tag_prefix or "prong:")
+        if mode == "text":
+            data = _text_only(data)
+        item_notes = notes.get(key, []) if mode != "text" else []
+        out[key] = {"evaluations": [asdict(e) for e in
+                                    evaluate_item(data, collections, rules, item_notes)],
+                    "assignments": [a.as_dict() for a in
+                                    tag_item(data, collections, rules, item_notes)]}
+    return out
+
+
+def _stored_rows(n_items: int) -> list[list[Any]]:
+    """``item_prongs`` rows after a retag of n_items LIS clones, keyed by title (unique)."""
+    from sqlalchemy import select
+
+    from biblio import storage
+    from biblio.prongs import retag
+    from biblio.settings import load_settings
+    from biblio.sync.run import run_sync
+    from biblio.sync.standin import StandinServer
+
+    lib = _lis_library(n_items)
+    with tempfile.TemporaryDirectory() as tmp, StandinServer(lib) as server:
+        path = Path(tmp) / "settings.toml"
+        path.write_text(f"[zotero]\nlibrary_id = {lib.group_id}\n", encoding="utf-8")
+        settings = load_settings(path, environ={}, overrides={
+            "zotero": {"base_url": server.url},
+            "database": {"url": f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"},
+            "sync": {"lock_file": str(Path(tmp) / "sync.lock")}})
+        engine = storage.open_database(settings["database"]["url"])
+        run_sync(engine, settings)
+        retag(engine, settings)
+        ip, it = storage.item_prongs.c, storage.items.c
+        with engine.connect() as conn:
+            rows = [[title, prong, score, source, reasons, version] for
+                    title, prong, score, source, reasons, version in conn.execute(
+                        select(it.title, ip.prong, ip.score, ip.source, ip.reasons,
+                               ip.item_version).join_from(storage.item_prongs, storage.items,
+                               it.key == ip.item_key))]
+        storage.dispose_all()
+    return sorted(rows, key=lambda r: (r[0], r[1]))
+
+
+def snapshot(n_items: int) -> str:
+    """Every result the tagger gives on the dev library, both held-out sets and a retag."""
+    rules = load_rules(None)
+    items, collections, notes, _gold, _titles = load_dev()
+    lib = json.loads(SAMPLE.read_text(encoding="utf-8"))
+    every = {d["key"]: d for d in lib["items"] if not d.get("parentItem")
+             and d.get("itemType") not in ("note", "attachment", "annotation")}
+    out: dict[str, Any] = {}
+    for mode in ("all", "no-prefix", "text"):
+        out[f"sample:{mode}"] = _evaluations(every, collections, notes, rules, mode)
+    for name, path in (("holdout", HOLDOUT), ("holdout2", HOLDOUT2)):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        held = {it["key"]: {k: v for k, v in it.items() if k not in ("labels", "source")}
+                for it in data["items"]}
+        out[name] = _evaluations(held, {}, {}, rules, "text")
+    if n_items:
+        out["retag_rows"] = _stored_rows(n_items)
+    return json.dumps(out, sort_keys=True, ensure_ascii=False, indent=0)
 
 
 def main() -> None:
@@ -230,7 +310,24 @@ def main() -> None:
     parser.add_argument("--no-accuracy", action="store_true")
     parser.add_argument("--no-holdout", action="store_true")
     parser.add_argument("--json", type=Path, default=None, help="Also write the figures here.")
+    parser.add_argument("--snapshot-write", type=Path, default=None, metavar="PATH")
+    parser.add_argument("--snapshot-check", type=Path, default=None, metavar="PATH")
+    parser.add_argument("--snapshot-items", type=int, default=2_000)
     args = parser.parse_args()
+    if args.snapshot_write or args.snapshot_check:
+        text = snapshot(args.snapshot_items)
+        if args.snapshot_write:
+            args.snapshot_write.write_text(text, encoding="utf-8")
+            print(f"snapshot: {len(text)} bytes written to {args.snapshot_write}")
+            return
+        old = args.snapshot_check.read_text(encoding="utf-8")
+        if old != text:
+            pairs = zip(old + "\0", text + "\0", strict=False)
+            diff = next(i for i, (a, b) in enumerate(pairs) if a != b)
+            raise SystemExit(f"snapshot differs from {args.snapshot_check} at char {diff}: "
+                             f"{old[diff - 200:diff + 200]!r} vs {text[diff - 200:diff + 200]!r}")
+        print(f"snapshot: identical to {args.snapshot_check} ({len(text)} bytes)")
+        return
     out: dict[str, Any] = {}
     if not args.no_accuracy:
         out["accuracy"] = accuracy()

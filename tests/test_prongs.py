@@ -465,3 +465,120 @@ def test_anchored_regex_on_item_type_and_no_match_across_fields():
     assert tag_item(item(title="The union", abstractNote="contracts of 1990"), {}, rules) == []
     hit = tag_item(item(title="x", abstractNote="Union contracts"), {}, rules)
     assert hit[0].reasons[0]["field"] == "abstract"
+
+
+# -- pre-checks never change a result ---------------------------------------------
+
+
+def _search_everything(monkeypatch):
+    """Make the tagger search every pattern of every prong (no literal pre-check)."""
+    from biblio.prongs.rules import Rules
+
+    monkeypatch.setattr(Rules, "plan", lambda self, _bits: [list(p.patterns)
+                                                           for p in self.prongs])
+
+
+def _all_evaluations(items, collections, notes, rules):
+    from dataclasses import asdict
+
+    return {key: [asdict(e) for e in evaluate_item(data, collections, rules,
+                                                   notes.get(key, []))]
+            for key, data in items.items()}
+
+
+def _corpora():
+    """(items, collections, notes) of the sample library in every bench setting, and of
+    both held-out sets: what bench/prongs.py scores."""
+    lib = json.loads((ROOT / "biblio" / "data" / "sample_library.json").read_text("utf-8"))
+    colls = {c["key"]: {"name": c.get("name", ""), "parent_key": c.get("parentCollection")}
+             for c in lib["collections"]}
+    notes: dict[str, list[str]] = {}
+    for d in lib["items"]:
+        if d.get("itemType") == "note" and d.get("parentItem"):
+            notes.setdefault(d["parentItem"], []).append(d.get("note") or "")
+    works = {d["key"]: d for d in lib["items"] if not d.get("parentItem")}
+    no_prefix = {k: {**d, "tags": [t for t in d.get("tags") or []
+                                   if not str(t.get("tag", "")).lower().startswith("prong:")]}
+                 for k, d in works.items()}
+    text = {k: {**d, "tags": [], "collections": []} for k, d in no_prefix.items()}
+    out = [(works, colls, notes), (no_prefix, colls, notes), (text, colls, {})]
+    for name in ("prong_holdout.json", "prong_holdout2.json"):
+        data = json.loads((ROOT / "bench" / "data" / name).read_text("utf-8"))
+        out.append(({it["key"]: {k: v for k, v in it.items() if k not in ("labels", "source")}
+                     for it in data["items"]}, {}, {}))
+    return out
+
+
+def test_literal_prechecks_change_no_evaluation_of_sample_and_holdouts(monkeypatch):
+    """Every evaluation (score, source, reasons in order, assigned or not) of the sample
+    library, holdout-1 and holdout-2 is the same with and without the pre-checks."""
+    rules = load_rules(None)
+    corpora = _corpora()
+    fast = [_all_evaluations(*c, rules) for c in corpora]
+    with monkeypatch.context() as m:
+        _search_everything(m)
+        slow = [_all_evaluations(*c, rules) for c in corpora]
+    assert sum(len(c) for c in fast) > 500
+    assert json.dumps(fast, sort_keys=True) == json.dumps(slow, sort_keys=True)
+    assert any(e["reasons"] for c in fast for evs in c.values() for e in evs)
+
+
+@pytest.mark.parametrize("data", [
+    # a pattern's words in different fields: pre-checks are per field, like matches
+    item(title="Union contracts", abstractNote="for support staff"),
+    item(title="Support staff", abstractNote="and their union contracts"),
+    # separators, hyphens, punctuation and case around the literals
+    item(title="PARA-PROFESSIONALS  to\u2013professional LIBRARIANS; MLS required."),
+    item(title="Library\u00a0assistants' morale; the librarian\u2019s status"),
+    # dotless i: an IGNORECASE regex's "i" matches it, so the pre-check must too
+    item(title="Lıbrarıans and paraprofessıonals: tenure for lıbrarıans"),
+    item(title="Students of colour in LIS programmes", abstractNote="tuıtıon and debt"),
+    item(title="x " * 3000 + "recruitment into the library profession"),
+    item(title="\u0000\n\x00 staff | classification", tags=[{"tag": "salary | equity"}]),
+])
+def test_prechecks_agree_with_searching_everything_on_edge_cases(data, monkeypatch):
+    from dataclasses import asdict
+
+    rules = load_rules(None)
+    custom = rules_of(p={"patterns": [
+        {"regex": r"librarians?\W+and\W+paraprofessionals?", "weight": 3},
+        {"regex": r"\btenure\w*[^.;]{0,30}\blibrarians?\b", "weight": 3},
+        {"phrase": "union contracts", "weight": 3, "fields": ["title", "abstract"]},
+        {"regex": r"(?:support staff|paraprofessionals?)\W+(?:and|to)\W+\w+", "weight": 3},
+        {"regex": r"staff\s", "weight": 3, "fields": ["title", "tags"]},
+        {"regex": r"tu[iı]tion|debt", "weight": 3}]})
+    got = [[asdict(e) for e in evaluate_item(data, {}, r)] for r in (rules, custom)]
+    with monkeypatch.context() as m:
+        _search_everything(m)
+        want = [[asdict(e) for e in evaluate_item(data, {}, r)] for r in (rules, custom)]
+    assert got == want
+
+
+def test_required_literal_sets_of_a_proximity_regex():
+    import re
+
+    from biblio.prongs.rules import pattern_requirements
+
+    found = pattern_requirements(re.compile(
+        r"(?i:\btenure\w*[^.;]{0,30}\blibrarians?\b|\blibrarians?\b[^.;]{0,30}\btenure)"))
+    assert set(found) == {frozenset({"librarian"}), frozenset({"tenure"})}
+    found = pattern_requirements(re.compile(
+        r"(?i:\b(pay|salary)\b[^.;]{0,30}\b(dissatisf\w*|satisf\w*))"))
+    assert set(found) == {frozenset({"pay", "salary"}), frozenset({"dissatisf", "satisf"})}
+    # nothing useful: always searched
+    assert pattern_requirements(re.compile(r"(?i:\b\w+\b)")) == ()
+    assert pattern_requirements(re.compile(r"(?i:a|b)")) == ()
+
+
+def test_word_cache_starts_over_and_keeps_results(monkeypatch):
+    import biblio.prongs.rules as rules_module
+
+    rules = load_rules(None)
+    data = item(title="Low morale among paraprofessionals", abstractNote="Faculty status")
+    first = [a.as_dict() for a in tag_item(data, {}, rules)]
+    monkeypatch.setattr(rules_module, "_TOKEN_CACHE", 3)
+    for n in range(20):
+        tag_item(item(title=f"word{n} other{n} more{n}"), {}, rules)
+    assert len(rules._plan.seen) <= 3 + 10
+    assert [a.as_dict() for a in tag_item(data, {}, rules)] == first
+    assert first

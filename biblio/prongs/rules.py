@@ -14,6 +14,7 @@ raises a one-line :class:`~biblio.settings.SettingsError` naming the key.
 
 from __future__ import annotations
 
+import itertools
 import re
 import re._constants as _c
 import re._parser as _parser
@@ -23,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from biblio.settings import Settings, SettingsError
 
@@ -37,6 +38,13 @@ _TOP_KEYS = {"tag_prefix", "field_weights", "default_fields"}
 _PRONG_KEYS = {"label", "description", "threshold", "tags", "collections", "patterns"}
 _PATTERN_KEYS = {"phrase", "regex", "weight", "fields", "group", "note"}
 _SEPARATOR = r"[\s\-\u2010-\u2015/]+"
+_WORD_RE = re.compile(r"\w+")
+#: Distinct words whose pre-check bits are remembered (then the cache starts over).
+_TOKEN_CACHE = 200_000
+#: The tagger's field separator (see biblio.prongs.tagger): no literal spans it.
+_JOIN = "\n\x00\n"
+#: At most this many literal sets from one alternation (see _branch_requirements).
+_MAX_BRANCH_SETS = 16
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,9 @@ class Pattern:
     regex: re.Pattern[str]
     #: Strings one of which any match contains: a cheap pre-check before the search.
     literals: frozenset[str] | None = None
+    #: Every such set found in the pattern (``literals`` first): a match contains one
+    #: string of each, so the search is skipped unless all of them are satisfied.
+    requires: tuple[frozenset[str], ...] = ()
     #: ``fields`` by falling field weight: the order the tagger searches them in.
     order: tuple[str, ...] = ()
     #: Anchors (^, $) make a regex field-specific: never searched on joined fields.
@@ -68,6 +79,24 @@ class Prong:
     patterns: tuple[Pattern, ...]
 
 
+class _Plan(NamedTuple):
+    #: Literals of word characters (and gate words), by their first two characters:
+    #: (literal, bits of the sets it is in, the literals it gates).
+    by_bigram: dict[str, tuple[tuple[str, int, tuple[tuple[str, int], ...]], ...]]
+    #: Literals tested in every field (no word of two characters or more).
+    always: tuple[tuple[str, int], ...]
+    #: Every pattern in rules order: (prong index, pattern, the bits it needs, its fields).
+    entries: tuple[tuple[int, Pattern, int, tuple[str, ...]], ...]
+    #: Bit of a required set -> entries whose first required set it is.
+    by_bit: dict[int, tuple[int, ...]]
+    #: Entries without a required set (always searched).
+    unconditional: tuple[int, ...]
+    #: Words seen so far; those holding a literal, and their findings.
+    seen: set[str]
+    hit_words: set[str]
+    hits: dict[str, tuple[int, tuple[tuple[str, int], ...]]]
+
+
 @dataclass(frozen=True)
 class Rules:
     prongs: tuple[Prong, ...]
@@ -78,29 +107,138 @@ class Rules:
     def literals(self) -> tuple[str, ...]:
         """Every pre-check literal of every pattern, once."""
         return tuple(sorted({lit for prong in self.prongs for p in prong.patterns
-                             for lit in p.literals or ()}))
+                             for req in p.requires for lit in req}))
 
     @cached_property
-    def _by_literal(self) -> dict[str, tuple[list[int], dict[str, list[int]]]]:
-        index: dict[str, tuple[list[int], dict[str, list[int]]]] = {}
+    def _plan(self) -> _Plan:
+        """The pre-check, compiled once: every required set of every pattern gets a bit."""
+        bit_of: dict[frozenset[str], int] = {}
         for prong in self.prongs:
-            always: list[int] = []
-            by_lit: dict[str, list[int]] = {}
-            for i, p in enumerate(prong.patterns):
-                if p.literals is None:
-                    always.append(i)
-                for lit in p.literals or ():
-                    by_lit.setdefault(lit, []).append(i)
-            index[prong.id] = (always, by_lit)
-        return index
+            for p in prong.patterns:
+                for req in p.requires:
+                    bit_of.setdefault(req, 1 << len(bit_of))
+        words: dict[str, int] = {}
+        others: dict[str, int] = {}
+        for req, bit in bit_of.items():
+            for lit in req:
+                table = words if _WORD_RE.fullmatch(lit) else others
+                table[lit] = table.get(lit, 0) | bit
+        # A literal with other characters (spaces, apostrophes) is only tested when
+        # its longest word occurs in the text; without one of 2+ characters, always.
+        gated: dict[str, list[tuple[str, int]]] = {}
+        always = []
+        for lit, bits in sorted(others.items()):
+            runs = [r for r in _WORD_RE.findall(lit) if len(r) >= 2]
+            if runs:
+                gated.setdefault(max(runs, key=len), []).append((lit, bits))
+            else:
+                always.append((lit, bits))
+        by_bigram: dict[str, list[tuple[str, int, tuple[tuple[str, int], ...]]]] = {}
+        for lit in sorted(set(words) | set(gated)):
+            by_bigram.setdefault(lit[:2], []).append(
+                (lit, words.get(lit, 0), tuple(gated.get(lit, ()))))
+        # Every pattern (by its position in rules order) under the bit of its first
+        # required set; those with none are always candidates.
+        entries = []
+        by_bit: dict[int, list[int]] = {}
+        unconditional = []
+        for pi, prong in enumerate(self.prongs):
+            for p in prong.patterns:
+                need = sum(bit_of[req] for req in set(p.requires))
+                if p.requires:
+                    by_bit.setdefault(bit_of[p.requires[0]], []).append(len(entries))
+                else:
+                    unconditional.append(len(entries))
+                entries.append((pi, p, need, p.fields))
+        return _Plan({k: tuple(v) for k, v in by_bigram.items()}, tuple(always),
+                     tuple(entries), {k: tuple(v) for k, v in by_bit.items()},
+                     tuple(unconditional), set(), set(), {})
 
-    def candidates(self, prong: Prong, present: set[str]) -> list[Pattern]:
-        """The prong's patterns worth searching, given the literals present in the text."""
-        always, by_lit = self._by_literal[prong.id]
-        picked = set(always)
-        for lit in present:
-            picked.update(by_lit.get(lit, ()))
-        return [prong.patterns[i] for i in sorted(picked)]
+    def _word_bits(self, token: str) -> tuple[int, tuple[tuple[str, int], ...]]:
+        """The bits of the word literals in ``token``, and the gated literals to test."""
+        plan = self._plan
+        found, gated = 0, []
+        for i in range(len(token) - 1):
+            for lit, bits, gates in plan.by_bigram.get(token[i:i + 2], ()):
+                if token.startswith(lit, i):
+                    found |= bits
+                    gated.extend(gates)
+        return found, tuple(gated)
+
+    def field_bits(self, fields: Mapping[str, str]) -> dict[str, int]:
+        """Per non-empty field, the bits of the required sets with a member in it.
+
+        A literal made only of word characters occurs in a text exactly when it occurs
+        inside one of the text's words, so those are found word by word, with each
+        distinct word's findings cached across items; the others by substring test.
+        Under IGNORECASE a regex's ``i`` also matches the dotless ``ı`` (which
+        casefolding keeps): such text is also looked at with ``ı`` read as ``i``.
+        """
+        plan = self._plan
+        seen, hit_words, hits = plan.seen, plan.hit_words, plan.hits
+        if len(seen) > _TOKEN_CACHE:
+            seen.clear()
+            hit_words.clear()
+            hits.clear()
+        out: dict[str, int] = {}
+        for name, text in fields.items():
+            if not text:
+                continue
+            if "\u0131" in text:
+                text = f"{text}{_JOIN}{text.replace(chr(0x131), 'i')}"
+            tokens = set(_WORD_RE.findall(text))
+            for token in tokens - seen:
+                found = self._word_bits(token)
+                if found[0] or found[1]:
+                    hits[token] = found
+                    hit_words.add(token)
+                seen.add(token)
+            bits = 0
+            for token in tokens & hit_words:
+                # (another thread may have just started the cache over)
+                word_bits, gated = hits.get(token) or self._word_bits(token)
+                bits |= word_bits
+                for lit, lit_bits in gated:
+                    if bits & lit_bits != lit_bits and lit in text:
+                        bits |= lit_bits
+            for lit, lit_bits in plan.always:
+                if bits & lit_bits != lit_bits and lit in text:
+                    bits |= lit_bits
+            out[name] = bits
+        return out
+
+    def plan(self, field_bits: Mapping[str, int]) -> list[list[Pattern]]:
+        """Per prong (rules order), the patterns that can match, given :meth:`field_bits`.
+
+        A match lies within one field, so some field the pattern searches must hold a
+        member of each of its required sets; the rest are skipped unsearched.
+        """
+        plan = self._plan
+        union = 0
+        for bits in field_bits.values():
+            union |= bits
+        picked = list(plan.unconditional)
+        by_bit = plan.by_bit
+        rest = union
+        while rest:
+            low = rest & -rest
+            rest ^= low
+            found = by_bit.get(low)
+            if found:
+                picked.extend(found)
+        picked.sort()
+        get = field_bits.get
+        out: list[list[Pattern]] = [[] for _ in self.prongs]
+        entries = plan.entries
+        for index in picked:
+            pi, p, need, names = entries[index]
+            if union & need != need:
+                continue
+            for n in names:
+                if get(n, 0) & need == need:
+                    out[pi].append(p)
+                    break
+        return out
 
     def ids(self) -> list[str]:
         return [p.id for p in self.prongs]
@@ -120,33 +258,81 @@ def phrase_regex(phrase: str) -> str:
     return r"(?<!\w)" + _SEPARATOR.join(parts) + r"(?!\w)"
 
 
-def _seq_literals(seq: Any) -> frozenset[str] | None:
-    """The best set of strings one of which every match of this parsed sequence contains."""
-    candidates: list[frozenset[str]] = []
+def _best(sets: list[frozenset[str]]) -> frozenset[str]:
+    """The most selective of some literal sets (longest shortest member)."""
+    return max(sets, key=lambda c: min(len(s) for s in c))
+
+
+def _branch_requirements(parts: list[list[frozenset[str]]]) -> list[frozenset[str]]:
+    """(A1 and A2 ...) or (B1 and ...) or ...: every union of one set per alternative.
+
+    Each union is a necessary condition; when there would be too many, only the
+    union of each alternative's best set is kept.
+    """
+    count = 1
+    for part in parts:
+        count *= len(part)
+    if count > _MAX_BRANCH_SETS:
+        return [frozenset().union(*(_best(p) for p in parts))]
+    return [frozenset().union(*combo) for combo in itertools.product(*parts)]
+
+
+def _seq_requirements(seq: Any) -> list[frozenset[str]]:
+    """Sets of strings such that every match of this parsed sequence contains a member
+    of each set (an AND of ORs); [] if none is known."""
+    found: list[frozenset[str]] = []
     run: list[str] = []
     for op, arg in seq:
         if op is _c.LITERAL:
             run.append(chr(arg))
             continue
         if run:
-            candidates.append(frozenset({"".join(run)}))
+            found.append(frozenset({"".join(run)}))
             run = []
-        found: frozenset[str] | None = None
         if op is _c.SUBPATTERN:
-            found = _seq_literals(arg[-1])
+            found.extend(_seq_requirements(arg[-1]))
         elif op is _c.BRANCH:
-            parts = [_seq_literals(branch) for branch in arg[1]]
+            parts = [_seq_requirements(branch) for branch in arg[1]]
             if all(parts):
-                found = frozenset().union(*parts)  # type: ignore[arg-type]
+                found.extend(_branch_requirements(parts))
         elif op in (_c.MAX_REPEAT, _c.MIN_REPEAT) and arg[0] >= 1:
-            found = _seq_literals(arg[2])
-        if found:
-            candidates.append(found)
+            found.extend(_seq_requirements(arg[2]))
     if run:
-        candidates.append(frozenset({"".join(run)}))
-    if not candidates:
-        return None
-    return max(candidates, key=lambda c: min(len(s) for s in c))
+        found.append(frozenset({"".join(run)}))
+    return found
+
+
+def _seq_literals(seq: Any) -> frozenset[str] | None:
+    """The best set of strings one of which every match of this parsed sequence contains."""
+    found = _seq_requirements(seq)
+    return _best(found) if found else None
+
+
+def pattern_requirements(compiled: re.Pattern[str]) -> tuple[frozenset[str], ...]:
+    """Lower-cased literal sets every match contains one member of each, best first.
+
+    Derived from the parsed regex: literal runs, groups, branches (one member per
+    alternative) and repeats of at least one. Sets with a member shorter than two
+    characters (nearly always present) or holding a line break or NUL (the tagger's
+    field separator) are left out; an unparseable pattern gets none (always searched).
+    """
+    try:
+        found = _seq_requirements(_parser.parse(compiled.pattern, compiled.flags))
+    except Exception:  # noqa: BLE001 - an optimisation only: fall back to searching
+        return ()
+    useful = []
+    for req in found:
+        folded = frozenset(s.casefold() for s in req)
+        if (min(len(s) for s in req) >= 2 and min(len(s) for s in folded) >= 2
+                and not any("\n" in s or "\x00" in s for s in folded)
+                and folded not in useful):
+            useful.append(folded)
+    # A set holding another required set is implied by it.
+    useful = [req for req in useful if not any(other < req for other in useful)]
+    if not useful:
+        return ()
+    first = useful.index(max(useful, key=lambda c: min(len(s) for s in c)))
+    return (useful[first], *useful[:first], *useful[first + 1:])
 
 
 def required_literals(compiled: re.Pattern[str]) -> frozenset[str] | None:
@@ -155,13 +341,8 @@ def required_literals(compiled: re.Pattern[str]) -> frozenset[str] | None:
     Lets the tagger skip a pattern with a substring test (fast, in C) instead of a
     regex search; patterns are matched against lower-cased text, so literals are too.
     """
-    try:
-        found = _seq_literals(_parser.parse(compiled.pattern, compiled.flags))
-    except Exception:  # noqa: BLE001 - an optimisation only: fall back to searching
-        return None
-    if not found or min(len(s) for s in found) < 2:
-        return None
-    return frozenset(s.casefold() for s in found)
+    requires = pattern_requirements(compiled)
+    return requires[0] if requires else None
 
 
 def default_rules_table() -> dict[str, Any]:
@@ -234,11 +415,12 @@ def _pattern(raw: Any, name: str, default_fields: tuple[str, ...], index: int,
     group = raw.get("group", f"#{index}")
     if not isinstance(group, str) or not group:
         raise SettingsError(f"{name}.group must be a non-empty string, got {group!r}")
-    literals = required_literals(compiled)
+    requires = pattern_requirements(compiled)
+    literals = requires[0] if requires else None
     order = tuple(sorted(fields, key=lambda f: -weights.get(f, 1.0)))
     anchored = kind == "regex" and bool(re.search(r"[\^$]|\\[AZz]", text.replace("[^", "")))
     return Pattern(text=text, kind=kind, weight=weight, fields=fields, group=group,
-                   regex=compiled, literals=literals, order=order,
+                   regex=compiled, literals=literals, requires=requires, order=order,
                    anchored=anchored)
 
 

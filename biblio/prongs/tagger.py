@@ -122,8 +122,9 @@ class _Text:
 
     def __init__(self, fields: Mapping[str, str], rules: Rules) -> None:
         self.fields = fields
-        joined = _JOIN.join(fields.values())
-        self.present = {lit for lit in rules.literals if lit in joined}
+        # Per prong, the patterns whose pre-check literals are all in the text: the
+        # others cannot match, so most patterns are ruled out without a regex search.
+        self.candidates = rules.plan(rules.field_bits(fields))
         self._joined: dict[tuple[str, ...], tuple[str, list[int], list[str]]] = {}
 
     def joined(self, order: tuple[str, ...]) -> tuple[str, list[int], list[str]]:
@@ -157,12 +158,11 @@ def _search(pattern: Pattern, text: _Text) -> tuple[str, str] | None:
     return None
 
 
-def _evaluate(prong: Prong, text: _Text, tags: list[str], collection_names: list[str],
-              rules: Rules) -> Evaluation:
+def _evaluate(prong: Prong, candidates: list[Pattern], text: _Text, tags: list[str],
+              collection_names: list[str], rules: Rules) -> Evaluation:
     reasons: list[dict[str, Any]] = []
     best: dict[str, tuple[float, int]] = {}  # group -> (contribution, reason index)
-    # Most patterns miss most items: substring tests (in C) rule them out cheaply.
-    for pattern in rules.candidates(prong, text.present):
+    for pattern in candidates:
         hit = _search(pattern, text)
         if hit is None:
             continue
@@ -204,7 +204,8 @@ def evaluate_item(data: Mapping[str, Any], collections_by_key: Mapping[str, Any]
     names = collection_paths(collections_by_key, data.get("collections") or [])
     fields, tags = item_fields(data, names, notes, rules.tag_prefix)
     text = _Text(fields, rules)
-    return [_evaluate(p, text, tags, names, rules) for p in rules.prongs]
+    return [_evaluate(p, found, text, tags, names, rules)
+            for p, found in zip(rules.prongs, text.candidates, strict=True)]
 
 
 def tag_item(data: Mapping[str, Any], collections_by_key: Mapping[str, Any], rules: Rules,
