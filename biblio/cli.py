@@ -130,6 +130,9 @@ def _serve(app, host: str, port: int, workers: int) -> None:  # type: ignore[no-
             self.cfg.set("workers", workers)
             self.cfg.set("threads", 4)
             self.cfg.set("accesslog", "-")
+            # gunicorn's control socket would live in the user's home; biblio has no use
+            # for it.
+            self.cfg.set("control_socket_disable", True)
 
         def load(self):  # type: ignore[no-untyped-def]
             return app
