@@ -54,13 +54,20 @@ class _Pairs:
     items: np.ndarray
     values: np.ndarray
     codes: _Codes
+    _by_value: np.ndarray | None = None  # items grouped by value code
+    _starts: np.ndarray | None = None  # where each code's group starts in _by_value
 
     def having(self, value: Any) -> np.ndarray:
         """Item indexes having ``value``."""
         code = self.codes.ids.get(value)
         if code is None:
             return np.empty(0, dtype=np.int32)
-        return self.items[self.values == code]
+        if self._by_value is None or self._starts is None:
+            order = np.argsort(self.values, kind="stable")
+            self._starts = np.concatenate(([0], np.cumsum(np.bincount(
+                self.values, minlength=len(self.codes.values)))))
+            self._by_value = self.items[order]
+        return self._by_value[self._starts[code]:self._starts[code + 1]]
 
     def counts(self, mask: np.ndarray) -> np.ndarray:
         """Per value code, how many masked items have it."""
@@ -68,14 +75,24 @@ class _Pairs:
 
 
 def _pairs(rows: Sequence[tuple[Any, Any]], index: dict[str, int]) -> _Pairs:
+    get = index.get
+    items = np.fromiter((get(k, -1) for k, _ in rows), dtype=np.int32, count=len(rows))
     codes = _Codes()
-    items, values = [], []
-    for key, value in rows:
-        i = index.get(key)
-        if i is not None:
-            items.append(i)
-            values.append(codes.code(value))
-    return _Pairs(np.asarray(items, dtype=np.int32), np.asarray(values, dtype=np.int32), codes)
+    code = codes.code
+    values = np.fromiter((code(v) for _, v in rows), dtype=np.int32, count=len(rows))
+    keep = items >= 0  # rows of items that are not live (children, trashed) drop out
+    return _Pairs(items[keep], values[keep], codes)
+
+
+def _fetch(conn: Connection, sql: str) -> list[tuple[Any, ...]]:
+    """All rows of a fixed, parameterless query as plain tuples, straight from the driver
+    (tens of thousands of rows: SQLAlchemy's row objects would double the time)."""
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql)
+        return [tuple(r) for r in cursor.fetchall()]
+    finally:
+        cursor.close()
 
 
 @dataclass
@@ -191,10 +208,11 @@ def build(conn: Connection) -> Index:
     types = np.fromiter((type_codes.code(r[1]) for r in rows), dtype=np.int32, count=len(rows))
     years = np.fromiter((-1 if r[2] is None else r[2] for r in rows), dtype=np.int64,
                         count=len(rows))
-    t, c, ic = st.item_tags.c, st.item_creators.c, st.item_collections.c
-    tags = _pairs(conn.execute(select(t.item_key, t.tag)).all(), position)
-    creators = _pairs(conn.execute(select(c.item_key, c.name).distinct()).all(), position)
-    links = conn.execute(select(ic.item_key, ic.collection_key)).all()
+    tags = _pairs(_fetch(conn, "SELECT item_key, tag FROM item_tags"), position)
+    # An item counts once per name, even when that name is its author and its editor.
+    creators = _pairs(list(set(_fetch(conn, "SELECT item_key, name FROM item_creators"))),
+                      position)
+    links = _fetch(conn, "SELECT item_key, collection_key FROM item_collections")
     collections = _pairs(links, position)
     co = st.collections.c
     parent = dict(conn.execute(select(co.key, co.parent_key)).all())
@@ -204,13 +222,14 @@ def build(conn: Connection) -> Index:
             children.setdefault(up, []).append(key)
     ancestry: dict[str, list[str]] = {}
     for key in parent:
-        chain, node = [], key
+        chain: list[str] = []
+        node: str | None = key
         while node is not None and node not in chain and len(chain) < 100:
             chain.append(node)
             node = parent.get(node)
         ancestry[key] = chain
-    in_tree = _pairs(sorted({(item, a) for item, coll in links
-                             for a in ancestry.get(coll, [coll])}), position)
+    in_tree = _pairs(list({(item, a) for item, coll in links
+                           for a in ancestry.get(coll, [coll])}), position)
     return Index(keys=keys, position=position, types=types, type_codes=type_codes,
                  years=years, tags=tags, creators=creators, collections=collections,
                  in_tree=in_tree, children=children, prongs=_prongs(conn, position),

@@ -172,8 +172,8 @@ def collection_facet(counter: _Counter, toggle: Toggle) -> Facet:
     names = {k: n for k, n, _ in cols}
     parent = {k: p for k, _, p in cols}
     in_tree = counter.index.in_tree
-    raw = in_tree.counts(counter.mask("collection")).tolist()
-    counts = {k: raw[code] for k, code in in_tree.codes.ids.items() if raw[code]}
+    raw = in_tree.counts(counter.mask("collection"))
+    counts = {in_tree.codes.values[c]: int(raw[c]) for c in np.flatnonzero(raw)}
     selected = counter.filters.collection
     path: list[str] = []
     node = selected

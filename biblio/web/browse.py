@@ -141,7 +141,7 @@ def _line(row: dict[str, Any], labels: dict[str, str]) -> Markup:
         if found is not None:
             _LINES.move_to_end(key)
             return found
-    macro = current_app.jinja_env.get_template("browse/_macros.html").module.item_line
+    macro = current_app.jinja_env.get_template("browse/_macros.html").module.item_line  # type: ignore[attr-defined]
     line: Markup = macro(row, coins.coins_title, labels)  # escaped by the template
     with _LINES_LOCK:
         _LINES[key] = line

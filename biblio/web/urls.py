@@ -55,12 +55,16 @@ def toggler() -> Callable[[str, object], str]:
              if v != "" and k not in _PAGE_ONLY]
     current = {k: v for k, v in reversed(pairs)}  # the first value, like args.get
 
+    others: dict[str, str] = {}  # per argument name: the other arguments, encoded once
+
     def make(name: str, value: object) -> str:
         text = str(value)
-        rest = [(k, v) for k, v in pairs if k != name]
+        rest = others.get(name)
+        if rest is None:
+            rest = others[name] = urlencode([(k, v) for k, v in pairs if k != name])
         if current.get(name) != text:
-            rest.append((name, text))
-        return path + ("?" + urlencode(rest) if rest else "")
+            rest = (rest + "&" if rest else "") + urlencode([(name, text)])
+        return path + ("?" + rest if rest else "")
 
     return make
 
