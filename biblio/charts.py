@@ -71,7 +71,7 @@ def prong_year_chart(counts: dict[str, dict[int, int]], labels: dict[str, str]) 
     bar_w = max(1.0, slot * 0.8)
     for n, year in enumerate(years):
         x = LEFT + n * slot + (slot - bar_w) / 2
-        base = HEIGHT - BOTTOM
+        base: float = HEIGHT - BOTTOM
         for i, (pid, lab) in enumerate(series):
             value = counts[pid].get(year, 0)
             if not value:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -111,8 +111,10 @@ def export(engine: Engine, fmt: str, rows: Iterable[Mapping[str, Any]],
     options = options or Options()
     if spec.formatted:
         bib = bibliography(engine, rows, spec.render_fmt, options)
-        builder = {"html": documents.html_document, "text": documents.text_document,
-                   "rtf": documents.rtf_document, "docx": documents.docx_bytes}[fmt]
+        builders: dict[str, Callable[[Bibliography], str | bytes]] = {
+            "html": documents.html_document, "text": documents.text_document,
+            "rtf": documents.rtf_document, "docx": documents.docx_bytes}
+        builder = builders[fmt]
         return iter([builder(bib)])
     if fmt == "bibtex":
         return bibtex.entries(rows)

@@ -139,7 +139,7 @@ class Rules:
                 (lit, words.get(lit, 0), tuple(gated.get(lit, ()))))
         # Every pattern (by its position in rules order) under the bit of its first
         # required set; those with none are always candidates.
-        entries = []
+        entries: list[tuple[Any, ...]] = []
         by_bit: dict[int, list[int]] = {}
         unconditional = []
         for pi, prong in enumerate(self.prongs):
@@ -157,7 +157,8 @@ class Rules:
     def _word_bits(self, token: str) -> tuple[int, tuple[tuple[str, int], ...]]:
         """The bits of the word literals in ``token``, and the gated literals to test."""
         plan = self._plan
-        found, gated = 0, []
+        found = 0
+        gated: list[tuple[str, int]] = []
         for i in range(len(token) - 1):
             for lit, bits, gates in plan.by_bigram.get(token[i:i + 2], ()):
                 if token.startswith(lit, i):

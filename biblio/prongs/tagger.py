@@ -76,7 +76,8 @@ def normalise(value: Any) -> str:
 def collection_paths(collections: Mapping[str, Any], keys: Iterable[str]) -> list[str]:
     """Names of the item's collections and all their ancestors, in order, no repeats."""
     names: dict[str, None] = {}
-    for key in keys:
+    for start in keys:
+        key: Any = start
         seen = set()
         while isinstance(key, str) and key in collections and key not in seen:
             seen.add(key)
@@ -93,8 +94,8 @@ def collection_paths(collections: Mapping[str, Any], keys: Iterable[str]) -> lis
 def item_fields(data: Mapping[str, Any], collection_names: list[str], notes: Iterable[str],
                 tag_prefix: str) -> tuple[dict[str, str], list[str]]:
     """The searchable fields of an item, and its raw tag names."""
-    tags = [t.get("tag") for t in data.get("tags") or [] if isinstance(t, Mapping)]
-    tags = [t for t in tags if isinstance(t, str) and t.strip()]
+    raw = [t.get("tag") for t in data.get("tags") or [] if isinstance(t, Mapping)]
+    tags: list[str] = [t for t in raw if isinstance(t, str) and t.strip()]
     text_tags = [t for t in tags if not (tag_prefix and t.strip().casefold()
                                          .startswith(tag_prefix))]
     pubs = [data.get(f) for f in PUBLICATION_FIELDS]
