@@ -110,6 +110,7 @@ class Index:
     in_tree: _Pairs  # (item, collection or any of its ancestors), each pair once
     children: dict[str, list[str]]  # every collection (trashed too), by parent
     shelf: list[tuple[str, str, str | None]]  # (key, name, parent) of live ones, by name
+    fts: np.ndarray | None  # FTS5 rowids (sorted) over their item indexes (-1: none)
     prongs: _Pairs  # effective prongs (computed, plus owners' overrides)
     _orders: dict[str, np.ndarray] = field(default_factory=dict)
     _searches: OrderedDict[str, np.ndarray] = field(default_factory=OrderedDict)
@@ -130,9 +131,18 @@ class Index:
             if found is not None:
                 self._searches.move_to_end(q)
                 return found
-        keys = search.matching_keys(conn, q)
-        mask = self._mask_of(np.fromiter((self.position[k] for k in keys if k in self.position),
-                                         dtype=np.int32))
+        rowids = search.matching_rowids(conn, q) if self.fts is not None else None
+        if self.fts is not None and rowids is not None:
+            positions = np.empty(0, dtype=np.int64)
+            if self.fts.shape[1] and rowids:
+                found = np.asarray(rowids, dtype=np.int64)
+                at = np.minimum(np.searchsorted(self.fts[0], found), self.fts.shape[1] - 1)
+                positions = self.fts[1][at[self.fts[0][at] == found]]
+            mask = self._mask_of(positions[positions >= 0])
+        else:
+            keys = search.matching_keys(conn, q)
+            mask = self._mask_of(np.fromiter(
+                (self.position[k] for k in keys if k in self.position), dtype=np.int32))
         with self._lock:
             self._searches[q] = mask
             while len(self._searches) > _SEARCH_CACHE:
@@ -233,9 +243,22 @@ def build(conn: Connection) -> Index:
     return Index(keys=keys, position=position, types=types, type_codes=type_codes,
                  years=years, tags=tags, creators=creators, collections=collections,
                  in_tree=in_tree, children=children, prongs=_prongs(conn, position),
+                 fts=_fts_positions(conn, position),
                  shelf=[tuple(r) for r in conn.execute(  # type: ignore[misc]
                      select(co.key, co.name, co.parent_key).where(co.deleted.is_(False))
                      .order_by(co.name))])
+
+
+def _fts_positions(conn: Connection, position: dict[str, int]) -> np.ndarray | None:
+    """``[FTS5 rowids (sorted), item indexes]`` as a 2-row array, SQLite only."""
+    pairs = search.index_rowids(conn)
+    if pairs is None:
+        return None
+    pairs.sort()
+    table = np.empty((2, len(pairs)), dtype=np.int64)
+    table[0] = [r for r, _ in pairs]
+    table[1] = [position.get(k, -1) for _, k in pairs]
+    return table
 
 
 def _prongs(conn: Connection, position: dict[str, int]) -> _Pairs:
