@@ -116,9 +116,23 @@ class Index:
     _searches: OrderedDict[str, np.ndarray] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    _shelf_maps: tuple[dict[str, str], dict[str, str | None],
+                       dict[str | None, list[str]]] | None = None
+
     @property
     def size(self) -> int:
         return len(self.keys)
+
+    def shelf_maps(self) -> tuple[dict[str, str], dict[str, str | None],
+                                  dict[str | None, list[str]]]:
+        """Live collections' names, parents, and children by parent (None: the roots)."""
+        if self._shelf_maps is None:
+            names = {k: n for k, n, _ in self.shelf}
+            children: dict[str | None, list[str]] = {}
+            for k, _, p in self.shelf:
+                children.setdefault(p if p in names else None, []).append(k)
+            self._shelf_maps = (names, {k: p for k, _, p in self.shelf}, children)
+        return self._shelf_maps
 
     def _mask_of(self, items: np.ndarray) -> np.ndarray:
         mask = np.zeros(self.size, dtype=bool)

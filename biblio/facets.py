@@ -168,9 +168,7 @@ def year_facet(counter: _Counter, toggle: Toggle) -> Facet:
 
 def collection_facet(counter: _Counter, toggle: Toggle) -> Facet:
     """Collections as a tree; counts include sub-collections, each item once."""
-    cols = counter.index.shelf
-    names = {k: n for k, n, _ in cols}
-    parent = {k: p for k, _, p in cols}
+    names, parent, children = counter.index.shelf_maps()
     in_tree = counter.index.in_tree
     raw = in_tree.counts(counter.mask("collection"))
     counts = {in_tree.codes.values[c]: int(raw[c]) for c in np.flatnonzero(raw)}
@@ -188,9 +186,6 @@ def collection_facet(counter: _Counter, toggle: Toggle) -> Facet:
             d, p = d + 1, parent.get(p)
         return d
 
-    children: dict[str | None, list[str]] = {}
-    for k, _, p in cols:
-        children.setdefault(p if p in names else None, []).append(k)
     values: list[FacetValue] = []
 
     def shown(siblings: list[str]) -> set[str]:

@@ -1,7 +1,8 @@
 """The browse side of the catalog: one page of items, its count and facets; the landing data.
 
-:func:`list_page` answers a list request (filters, sort, size, offset) from indexed
-columns of ``items`` with a count and the facets; :func:`landing` gathers what the
+:func:`list_page` answers a list request (filters, sort, size, offset) with a count
+and the facets from the in-memory index of the current data stamp
+(:mod:`biblio.facetindex`), and the page's rows from ``items``; :func:`landing` gathers what the
 front page shows (group, prongs with counts, recent additions, last sync, chart
 data). Prong labels and descriptions come from the tagger's rules
 (:mod:`biblio.prongs`). Rows are plain dicts; the web layer turns them into HTML,
