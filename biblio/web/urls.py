@@ -10,6 +10,7 @@ the arguments of the page they mirror.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlencode
 
 from flask import current_app, request, url_for
@@ -44,7 +45,8 @@ def with_args(path: str | None = None, keep_page: bool = False, **changes: objec
 def toggle(name: str, value: object) -> str:
     """Select ``name=value``, or remove it when it is the current value."""
     current = request.args.get(name)
-    return with_args(**{name: None if current == str(value) else value})
+    changes: dict[str, Any] = {name: None if current == str(value) else value}
+    return with_args(**changes)
 
 
 def toggler() -> Callable[[str, object], str]:
@@ -69,7 +71,7 @@ def toggler() -> Callable[[str, object], str]:
     return make
 
 
-def twin(endpoint: str, **values: object) -> str:
+def twin(endpoint: str, **values: Any) -> str:
     """The URL of ``endpoint`` (e.g. the ``.json`` twin) with the current filters."""
     args = _args()
     args.pop("_next", None)
