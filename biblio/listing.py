@@ -71,8 +71,8 @@ def prong_labels(settings: Mapping[str, Any]) -> dict[str, dict[str, str]]:
         return cached[1]
     from biblio.prongs import load_rules
 
-    labels = {p.id: {"label": p.label, "description": p.description}
-              for p in load_rules(settings).prongs}
+    labels = {p.id: {"label": p.label, "description": p.description,
+                     "threshold": p.threshold} for p in load_rules(settings).prongs}
     _LABELS[id(settings)] = (settings, labels)
     return labels
 

@@ -90,16 +90,17 @@ def reason_text(reason: object) -> str | None:
         return str(reason)
     kind = reason.get("kind")
     if kind in ("tag", "prefix-tag"):
-        return f"tagged “{reason.get('tag')}” in Zotero"
+        return f"tagged “{reason.get('tag')}” in Zotero (taken as given)"
     if kind == "collection":
-        return f"in the collection “{reason.get('collection')}”"
+        return f"in the collection “{reason.get('collection')}” (taken as given)"
     if kind == "override":
         note = reason.get("note")
         return "set by a group owner" + (f": {note}" if note else "")
     if kind in ("phrase", "regex"):
         if not reason.get("counted", True) or (reason.get("contribution") or 0) <= 0:
             return None
-        return f"“{reason.get('match') or reason.get('pattern')}” in the {reason.get('field')}"
+        return (f"“{reason.get('match') or reason.get('pattern')}” in the {reason.get('field')}"
+                f" (+{reason.get('contribution') or 0:g})")
     return str(kind or "rule")
 
 

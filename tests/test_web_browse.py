@@ -391,11 +391,14 @@ def test_list_caches_follow_syncs_retags_and_overrides(library, tmp_path, zotero
     assert "Cache buster" in page and "Showing 1–1 of 1" in page
     assert 'href="/items" aria-current="true"' in page  # the tag facet selected
     # A retag that moves an item between prongs keeps counts and versions the same.
-    moved = _json(client, "/items.json?prong=pathways&_size=1")["rows"][0]["key"]
+    # (an item of pathways that lacks another prong, to move it there)
+    candidates = [(r["key"], set(r["prongs"]))
+                  for r in _all_rows(client, "/items.json?prong=pathways")]
+    moved, others = next((k, ps) for k, ps in candidates
+                         if {"mlis-access", "worker-equity"} - ps)
     client.get("/items?prong=pathways")
     with storage.transaction(engine) as conn:
         p = storage.item_prongs.c
-        others = set(conn.execute(storage.select(p.prong).where(p.item_key == moved)).scalars())
         target = next(x for x in ("mlis-access", "worker-equity") if x not in others)
         conn.execute(update(storage.item_prongs).where(
             p.item_key == moved, p.prong == "pathways").values(prong=target))
@@ -408,3 +411,19 @@ def test_list_caches_follow_syncs_retags_and_overrides(library, tmp_path, zotero
     assert moved in {r["key"] for r in _all_rows(client, "/items.json?prong=pathways")}
     assert f'href="/items/{moved}"' in client.get("/items?prong=pathways&_size=1000") \
         .get_data(as_text=True)
+
+
+def test_item_page_shows_reason_weights_and_the_threshold(client):
+    rows = _json(client, "/items.json?prong=mlis-access&_size=50")["rows"]
+    for row in rows:
+        body = _json(client, f"/items/{row['key']}.json")["rows"][0]
+        rule = next((p for p in body["prongs"]
+                     if p["prong"] == "mlis-access" and p["source"] == "rules"), None)
+        if rule:
+            break
+    assert rule, "some mlis-access item is tagged by the rules"
+    html = client.get(f"/items/{row['key']}").get_data(as_text=True)
+    counted = [r for r in rule["reasons"] if r.get("counted", True)
+               and (r.get("contribution") or 0) > 0]
+    assert f"score {rule['score']:g}, threshold" in html
+    assert f"(+{counted[0]['contribution']:g})" in html

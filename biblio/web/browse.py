@@ -126,6 +126,10 @@ def _prong_labels() -> dict[str, str]:
     return {k: v["label"] for k, v in listing.prong_labels(db.settings()).items()}
 
 
+def _prong_thresholds() -> dict[str, float]:
+    return {k: v["threshold"] for k, v in listing.prong_labels(db.settings()).items()}
+
+
 # One list line's HTML depends only on the item's version and its effective prongs
 # (a retag or an override changes those without a new version), so it is kept.
 _LINES: OrderedDict[tuple[Any, ...], Markup] = OrderedDict()
@@ -192,6 +196,7 @@ def item(key: str):  # type: ignore[no-untyped-def]
                            meta=coins.highwire_meta(record["data"], page_url),
                            coins_title=coins.coins_title(record["data"]),
                            styles=_cite_styles(), prong_labels=_prong_labels(),
+                           prong_thresholds=_prong_thresholds(),
                            style=style or db.settings()["citations"]["default_style"])
 
 
