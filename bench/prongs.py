@@ -48,6 +48,7 @@ LABELS = ROOT / "tests" / "data" / "prong_labels.json"
 SEEN = ROOT / "bench" / "prongs_seen_keys.json"
 HOLDOUT = ROOT / "bench" / "data" / "prong_holdout.json"
 HOLDOUT2 = ROOT / "bench" / "data" / "prong_holdout2.json"
+HOLDOUT3 = ROOT / "bench" / "data" / "prong_holdout3.json"
 
 
 def _strip_prefix_tags(data: dict[str, Any], prefix: str) -> dict[str, Any]:
@@ -334,8 +335,11 @@ def main() -> None:
     if not args.no_holdout and HOLDOUT.exists():
         out["holdout"] = holdout()
     if not args.no_holdout and HOLDOUT2.exists():
-        out["holdout2"] = holdout(path=HOLDOUT2, title="Held-out set 2 (blind: 56 real LIS works "
-                                  "labelled before any tagger run, text only)")
+        out["holdout2"] = holdout(path=HOLDOUT2, title="Held-out set 2 (56 real LIS works "
+                                  "labelled before any tagger run; tuned on since; text only)")
+    if not args.no_holdout and HOLDOUT3.exists():
+        out["holdout3"] = holdout(path=HOLDOUT3, title="Held-out set 3 (57 real LIS works "
+                                  "labelled before any tagger run, not tuned on; text only)")
     if not args.no_speed:
         out["retag_seconds"] = speed(args.items)
         out["retag_seconds_lis"] = speed(args.items, lis=True)

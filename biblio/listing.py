@@ -57,10 +57,10 @@ def stamp(engine: Engine) -> tuple[Any, ...]:
         return data_stamp(conn)
 
 
-_LABELS: dict[int, tuple[Mapping[str, Any], dict[str, dict[str, str]]]] = {}
+_LABELS: dict[int, tuple[Mapping[str, Any], dict[str, dict[str, Any]]]] = {}
 
 
-def prong_labels(settings: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+def prong_labels(settings: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """``{id: {"label", "description"}}`` from the tagger's rules, in their order.
 
     Compiling the rules takes a good part of a request, and settings never change
