@@ -10,13 +10,14 @@ timing does not reveal which addresses are owners.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -46,6 +47,9 @@ class Owner:
     created_at: datetime
     last_login_at: datetime | None = None
     locked_until: datetime | None = None
+    #: Changes with the password: part of the login session's id, so changing a
+    #: password signs out every session that was opened with the old one.
+    fingerprint: str = ""
 
 
 def normalize_email(email: str) -> str:
@@ -57,8 +61,21 @@ def valid_email(email: str) -> bool:
 
 
 def _owner(row: Any) -> Owner:
+    fingerprint = hashlib.sha256(row["password_hash"].encode()).hexdigest()[:16]
     return Owner(id=row["id"], email=row["email"], created_at=row["created_at"],
-                 last_login_at=row["last_login_at"], locked_until=row["locked_until"])
+                 last_login_at=row["last_login_at"], locked_until=row["locked_until"],
+                 fingerprint=fingerprint)
+
+
+def _check_password(password: str) -> str:
+    """The scrypt hash of an acceptable password, or :class:`OwnerError`."""
+    if len(password) < MIN_PASSWORD:
+        raise OwnerError(f"password too short: use at least {MIN_PASSWORD} characters")
+    if len(password) > MAX_PASSWORD:
+        raise OwnerError("password too long")
+    if password.strip() != password or not password.strip():
+        raise OwnerError("password must not start or end with spaces")
+    return generate_password_hash(password, method="scrypt")
 
 
 def create_owner(engine: Engine, email: str, password: str, *, actor: str = "cli") -> Owner:
@@ -66,13 +83,7 @@ def create_owner(engine: Engine, email: str, password: str, *, actor: str = "cli
     email = normalize_email(email)
     if not valid_email(email):
         raise OwnerError(f"not a valid email address: {email!r}")
-    if len(password) < MIN_PASSWORD:
-        raise OwnerError(f"password too short: use at least {MIN_PASSWORD} characters")
-    if len(password) > MAX_PASSWORD:
-        raise OwnerError("password too long")
-    if password.strip() != password or not password.strip():
-        raise OwnerError("password must not start or end with spaces")
-    hashed = generate_password_hash(password, method="scrypt")
+    hashed = _check_password(password)
     try:
         with st.transaction(engine) as conn:
             key = conn.execute(insert(st.owners).values(
@@ -85,6 +96,35 @@ def create_owner(engine: Engine, email: str, password: str, *, actor: str = "cli
         raise OwnerError(f"an owner with email {email} already exists") from None
     log.info("owner %s created", email)
     return get_owner(engine, int(new_id))  # type: ignore[return-value]
+
+
+def set_password(engine: Engine, email: str, password: str, *, actor: str = "cli") -> None:
+    """Replace an owner's password (which also unlocks the account and ends its
+    sessions); raise :class:`OwnerError` if there is no such owner or it is too weak."""
+    email = normalize_email(email)
+    hashed = _check_password(password)
+    with st.transaction(engine) as conn:
+        owner_id = conn.execute(select(st.owners.c.id).where(
+            st.owners.c.email == email)).scalar()
+        if owner_id is None:
+            raise OwnerError(f"no owner with email {email}")
+        conn.execute(update(st.owners).where(st.owners.c.id == owner_id).values(
+            password_hash=hashed, failed_logins=0, locked_until=None))
+        audit.record(conn, actor, "owner.password", f"owner:{owner_id}", new=email)
+    log.info("owner %s: password changed", email)
+
+
+def remove_owner(engine: Engine, email: str, *, actor: str = "cli") -> None:
+    """Delete an owner account (its sessions end with it); the audit log keeps its trail."""
+    email = normalize_email(email)
+    with st.transaction(engine) as conn:
+        owner_id = conn.execute(select(st.owners.c.id).where(
+            st.owners.c.email == email)).scalar()
+        if owner_id is None:
+            raise OwnerError(f"no owner with email {email}")
+        conn.execute(delete(st.owners).where(st.owners.c.id == owner_id))
+        audit.record(conn, actor, "owner.remove", f"owner:{owner_id}", old=email)
+    log.info("owner %s removed", email)
 
 
 def get_owner(engine: Engine, owner_id: int) -> Owner | None:

@@ -36,16 +36,47 @@ def owners_cli() -> None:
 def add_command(email: str, password_stdin: bool) -> None:
     """Create an owner account; the password is prompted for (twice)."""
     settings, engine = _context()
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
-        owner = owners.create_owner(engine, email, password)
+        owner = owners.create_owner(engine, email, _read_password(password_stdin))
     except owners.OwnerError as exc:
         click.echo(f"error: {exc}", err=True)
         raise click.exceptions.Exit(1) from None
     click.echo(f"owner {owner.email} created")
+
+
+def _read_password(password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+@owners_cli.command("passwd")
+@click.argument("email")
+@click.option("--password-stdin", is_flag=True,
+              help="Read the new password from the first line of standard input.")
+def passwd_command(email: str, password_stdin: bool) -> None:
+    """Set a new password for an owner (unlocks the account, ends its sessions)."""
+    _, engine = _context()
+    try:
+        owners.set_password(engine, email, _read_password(password_stdin))
+    except owners.OwnerError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise click.exceptions.Exit(1) from None
+    click.echo(f"password of {owners.normalize_email(email)} changed")
+
+
+@owners_cli.command("remove")
+@click.argument("email")
+@click.confirmation_option(prompt="Remove this owner account?")
+def remove_command(email: str) -> None:
+    """Remove an owner account (the audit log keeps its history)."""
+    _, engine = _context()
+    try:
+        owners.remove_owner(engine, email)
+    except owners.OwnerError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise click.exceptions.Exit(1) from None
+    click.echo(f"owner {owners.normalize_email(email)} removed")
 
 
 @owners_cli.command("list")

@@ -276,8 +276,43 @@ def test_digest_lists_overdue_requests(client, synced, owner, settings):
             st.join_requests.c.email == "ada@example.org").values(
             created_at=st.utcnow() - timedelta(days=10)))
     assert join_requests.digest(synced, settings, [OWNER]) == 1
-    [msg] = [m for m in mail.messages(synced) if m["to_addr"] == OWNER]
+    # (the owner also got one "new request" notice per request; this is the digest)
+    [msg] = [m for m in mail.messages(synced)
+             if m["to_addr"] == OWNER and "pending more than" in m["subject"]]
     assert "ada@example.org" in msg["body"] and "new@example.org" not in msg["body"]
     assert "more than 7 days" in msg["subject"]
     login(client)
     assert "overdue" in client.get("/-/admin/").get_data(as_text=True)
+
+
+def test_password_change_and_removal_end_open_sessions(client, owner, synced):
+    assert login(client).status_code == 303
+    assert client.get("/-/admin/").status_code == 200
+    owners.set_password(synced, OWNER, "a brand new passphrase")
+    assert client.get("/-/admin/").status_code == 303  # the old session is gone
+    assert login(client).status_code == 401  # the old password no longer works
+    assert login(client, password="a brand new passphrase").status_code == 303
+    assert client.get("/-/admin/").status_code == 200
+    owners.remove_owner(synced, OWNER)
+    assert client.get("/-/admin/").status_code == 303
+    actions = [e["action"] for e in audit.entries(synced)]
+    assert "owner.password" in actions and "owner.remove" in actions
+
+
+def test_owners_cli_passwd_and_remove(runner, owner, synced, tmp_path):
+    from biblio.cli import cli
+
+    env = {"BIBLIO_SETTINGS": str(tmp_path / "settings.toml"),
+           "BIBLIO_DATABASE__URL": str(synced.url)}
+    short = runner.invoke(cli, ["owners", "passwd", OWNER, "--password-stdin"],
+                          input="short\n", env=env)
+    assert short.exit_code == 1 and "too short" in short.output
+    done = runner.invoke(cli, ["owners", "passwd", OWNER, "--password-stdin"],
+                         input="another long passphrase\n", env=env)
+    assert done.exit_code == 0, done.output
+    assert owners.authenticate(synced, runner.app.config["BIBLIO"], OWNER,
+                               "another long passphrase")
+    gone = runner.invoke(cli, ["owners", "remove", OWNER, "--yes"], env=env)
+    assert gone.exit_code == 0 and owners.list_owners(synced) == []
+    again = runner.invoke(cli, ["owners", "remove", OWNER, "--yes"], env=env)
+    assert again.exit_code == 1 and "no owner" in again.output

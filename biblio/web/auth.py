@@ -9,6 +9,7 @@ guards every owner view.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -38,16 +39,21 @@ class OwnerUser(UserMixin):
 
     def __init__(self, owner: ow.Owner) -> None:
         self.owner = owner
-        self.id = str(owner.id)
+        # The fingerprint of the password hash is part of the id kept in the session:
+        # a changed password (or a removed account) ends every session opened before.
+        self.id = f"{owner.id}:{owner.fingerprint}"
         self.email = owner.email
 
 
 @login_manager.user_loader
 def _load(user_id: str) -> OwnerUser | None:
-    if not user_id.isdigit():
+    owner_id, _, fingerprint = user_id.partition(":")
+    if not owner_id.isdigit() or not fingerprint:
         return None
-    owner = ow.get_owner(db.engine(), int(user_id))
-    return OwnerUser(owner) if owner else None
+    owner = ow.get_owner(db.engine(), int(owner_id))
+    if owner is None or not hmac.compare_digest(owner.fingerprint, fingerprint):
+        return None
+    return OwnerUser(owner)
 
 
 @login_manager.unauthorized_handler
