@@ -34,6 +34,8 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -200,17 +202,15 @@ def _lis_library(n_items: int) -> Any:
                                      "items": items}, copy=False)
 
 
-def speed(n_items: int, lis: bool = False) -> float:
+@contextmanager
+def _synced(lib: Any) -> Iterator[tuple[Any, Any]]:
+    """(engine, settings) of a temporary SQLite cache after syncing ``lib`` through the
+    stand-in (the default rules; no settings file, no environment)."""
     from biblio import storage
-    from biblio.prongs import retag
     from biblio.settings import load_settings
     from biblio.sync.run import run_sync
     from biblio.sync.standin import StandinServer
-    from biblio.sync.standin_library import StandinLibrary
 
-    # n_items top-level items: the generator adds child notes/attachments (~15%) on top.
-    lib = (_lis_library(n_items) if lis
-           else StandinLibrary.synthetic(int(n_items / 0.85) + 1, seed=7))
     with tempfile.TemporaryDirectory() as tmp, StandinServer(lib) as server:
         path = Path(tmp) / "settings.toml"
         path.write_text(f"[zotero]\nlibrary_id = {lib.group_id}\n", encoding="utf-8")
@@ -220,11 +220,24 @@ def speed(n_items: int, lis: bool = False) -> float:
             "sync": {"lock_file": str(Path(tmp) / "sync.lock")}})
         engine = storage.open_database(settings["database"]["url"])
         run_sync(engine, settings)
+        try:
+            yield engine, settings
+        finally:
+            storage.dispose_all()
+
+
+def speed(n_items: int, lis: bool = False) -> float:
+    from biblio.prongs import retag
+    from biblio.sync.standin_library import StandinLibrary
+
+    # n_items top-level items: the generator adds child notes/attachments (~15%) on top.
+    lib = (_lis_library(n_items) if lis
+           else StandinLibrary.synthetic(int(n_items / 0.85) + 1, seed=7))
+    with _synced(lib) as (engine, settings):
         started, cpu = time.perf_counter(), time.process_time()
         result = retag(engine, settings)
         seconds = time.perf_counter() - started
         cpu = time.process_time() - cpu
-        storage.dispose_all()
     kind = "LIS works cloned from the sample library" if lis else "synthetic library"
     print(f"\nretag, {kind}: {result.items} top-level items (child notes and attachments "
           f"besides), {result.assignments} assignments, {seconds:.2f} s "
@@ -258,20 +271,8 @@ def _stored_rows(n_items: int) -> list[list[Any]]:
 
     from biblio import storage
     from biblio.prongs import retag
-    from biblio.settings import load_settings
-    from biblio.sync.run import run_sync
-    from biblio.sync.standin import StandinServer
 
-    lib = _lis_library(n_items)
-    with tempfile.TemporaryDirectory() as tmp, StandinServer(lib) as server:
-        path = Path(tmp) / "settings.toml"
-        path.write_text(f"[zotero]\nlibrary_id = {lib.group_id}\n", encoding="utf-8")
-        settings = load_settings(path, environ={}, overrides={
-            "zotero": {"base_url": server.url},
-            "database": {"url": f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"},
-            "sync": {"lock_file": str(Path(tmp) / "sync.lock")}})
-        engine = storage.open_database(settings["database"]["url"])
-        run_sync(engine, settings)
+    with _synced(_lis_library(n_items)) as (engine, settings):
         retag(engine, settings)
         ip, it = storage.item_prongs.c, storage.items.c
         with engine.connect() as conn:
@@ -280,7 +281,6 @@ def _stored_rows(n_items: int) -> list[list[Any]]:
                         select(it.title, ip.prong, ip.score, ip.source, ip.reasons,
                                ip.item_version).join_from(storage.item_prongs, storage.items,
                                it.key == ip.item_key))]
-        storage.dispose_all()
     return sorted(rows, key=lambda r: (r[0], r[1]))
 
 

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -98,16 +98,20 @@ def create_owner(engine: Engine, email: str, password: str, *, actor: str = "cli
     return get_owner(engine, int(new_id))  # type: ignore[return-value]
 
 
+def _owner_id(conn: Connection, email: str) -> int:
+    owner_id = conn.execute(select(st.owners.c.id).where(st.owners.c.email == email)).scalar()
+    if owner_id is None:
+        raise OwnerError(f"no owner with email {email}")
+    return int(owner_id)
+
+
 def set_password(engine: Engine, email: str, password: str, *, actor: str = "cli") -> None:
     """Replace an owner's password (which also unlocks the account and ends its
     sessions); raise :class:`OwnerError` if there is no such owner or it is too weak."""
     email = normalize_email(email)
     hashed = _check_password(password)
     with st.transaction(engine) as conn:
-        owner_id = conn.execute(select(st.owners.c.id).where(
-            st.owners.c.email == email)).scalar()
-        if owner_id is None:
-            raise OwnerError(f"no owner with email {email}")
+        owner_id = _owner_id(conn, email)
         conn.execute(update(st.owners).where(st.owners.c.id == owner_id).values(
             password_hash=hashed, failed_logins=0, locked_until=None))
         audit.record(conn, actor, "owner.password", f"owner:{owner_id}", new=email)
@@ -118,10 +122,7 @@ def remove_owner(engine: Engine, email: str, *, actor: str = "cli") -> None:
     """Delete an owner account (its sessions end with it); the audit log keeps its trail."""
     email = normalize_email(email)
     with st.transaction(engine) as conn:
-        owner_id = conn.execute(select(st.owners.c.id).where(
-            st.owners.c.email == email)).scalar()
-        if owner_id is None:
-            raise OwnerError(f"no owner with email {email}")
+        owner_id = _owner_id(conn, email)
         conn.execute(delete(st.owners).where(st.owners.c.id == owner_id))
         audit.record(conn, actor, "owner.remove", f"owner:{owner_id}", old=email)
     log.info("owner %s removed", email)
