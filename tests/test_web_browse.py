@@ -427,3 +427,16 @@ def test_item_page_shows_reason_weights_and_the_threshold(client):
                and (r.get("contribution") or 0) > 0]
     assert f"score {rule['score']:g}, threshold" in html
     assert f"(+{counted[0]['contribution']:g})" in html
+
+
+def test_page_cache_is_bounded_in_bytes(client, monkeypatch):
+    from biblio.web import browse
+
+    monkeypatch.setattr(browse, "_PAGES_MAX_BYTES", 150_000)
+    for size in (40, 60, 80, 100, 120, 140):
+        assert client.get(f"/items?_size={size}").status_code == 200
+    cached = sum(len(text) for text, _ in browse._PAGES.values())
+    assert 0 < cached <= 150_000
+    assert browse._PAGES_BYTES[0] == cached
+    # a cached page is still served whole
+    assert "Showing 1–140" in client.get("/items?_size=140").get_data(as_text=True)

@@ -66,6 +66,10 @@ def _list_args() -> Any:
 # pages never read the session), and every sync, retag and override moves the stamp on.
 _PAGES: OrderedDict[tuple[Any, ...], tuple[str, str]] = OrderedDict()
 _PAGES_MAX = 256
+# Bounded in bytes too: pages of up to [web] max_page_size rows are large, and a
+# crawler varying its queries must not be able to pin much memory in each worker.
+_PAGES_MAX_BYTES = 32 * 1024 * 1024
+_PAGES_BYTES = [0]
 _PAGES_LOCK = threading.Lock()
 
 
@@ -85,10 +89,14 @@ def items():  # type: ignore[no-untyped-def]
         return current_app.response_class(found[0], mimetype=found[1])
     response = _items()
     if response.status_code == 200 and not response.is_streamed:
+        text = response.get_data(as_text=True)
         with _PAGES_LOCK:
-            _PAGES[_page_key(g.list_stamp)] = (response.get_data(as_text=True), response.mimetype)
-            while len(_PAGES) > _PAGES_MAX:
-                _PAGES.popitem(last=False)
+            old = _PAGES.pop(_page_key(g.list_stamp), None)
+            _PAGES_BYTES[0] -= len(old[0]) if old else 0
+            _PAGES[_page_key(g.list_stamp)] = (text, response.mimetype)
+            _PAGES_BYTES[0] += len(text)
+            while len(_PAGES) > _PAGES_MAX or _PAGES_BYTES[0] > _PAGES_MAX_BYTES:
+                _PAGES_BYTES[0] -= len(_PAGES.popitem(last=False)[1][0])
     return response
 
 
