@@ -49,9 +49,10 @@ class Facet:
     name: str  # the query parameter
     label: str
     values: list[FacetValue] = field(default_factory=list)
+    truncated: bool = False  # more values than shown (``_facet_size=max`` shows them)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "label": self.label,
+        return {"name": self.name, "label": self.label, "truncated": self.truncated,
                 "values": [v.to_dict() for v in self.values]}
 
 
@@ -75,8 +76,9 @@ def _values(param: str, pairs: list[tuple[Any, int]], current: object, toggle: T
 class _Counter:
     """Masks of the current filters without one of them, each computed once."""
 
-    def __init__(self, index: Index, conn: Connection, filters: Filters) -> None:
-        self.index, self.conn, self.filters = index, conn, filters
+    def __init__(self, index: Index, conn: Connection, filters: Filters,
+                 limit: int = TOP) -> None:
+        self.index, self.conn, self.filters, self.limit = index, conn, filters, limit
         self._masks: dict[Filters, np.ndarray] = {}
 
     def mask(self, *without: str) -> np.ndarray:
@@ -112,24 +114,28 @@ def type_facet(counter: _Counter, toggle: Toggle) -> Facet:
     index = counter.index
     counts = np.bincount(index.types[counter.mask("item_type")],
                          minlength=len(index.type_codes.values))
-    pairs = _top(index.type_codes.values, counts)
-    labels = {str(t): type_label(str(t)) for t, _ in pairs}
-    return Facet("type", "Item type", _values("type", pairs, counter.filters.item_type, toggle,
-                                              labels))
+    pairs = _top(index.type_codes.values, counts, None)
+    labels = {str(t): type_label(str(t)) for t, _ in pairs[:counter.limit]}
+    return Facet("type", "Item type", _values("type", pairs[:counter.limit],
+                                              counter.filters.item_type, toggle, labels),
+                 truncated=len(pairs) > counter.limit)
 
 
 def tag_facet(counter: _Counter, toggle: Toggle) -> Facet:
     tags = counter.index.tags
-    pairs = _top(tags.codes.values, tags.counts(counter.mask("tag")))
-    facet = Facet("tag", "Tag", _values("tag", pairs, counter.filters.tag, toggle))
+    pairs = _top(tags.codes.values, tags.counts(counter.mask("tag")), None)
+    facet = Facet("tag", "Tag", _values("tag", pairs[:counter.limit], counter.filters.tag,
+                                        toggle), truncated=len(pairs) > counter.limit)
     _keep_selected(facet, counter.filters.tag, toggle)
     return facet
 
 
 def creator_facet(counter: _Counter, toggle: Toggle) -> Facet:
     creators = counter.index.creators
-    pairs = _top(creators.codes.values, creators.counts(counter.mask("creator")))
-    facet = Facet("creator", "Creator", _values("creator", pairs, counter.filters.creator, toggle))
+    pairs = _top(creators.codes.values, creators.counts(counter.mask("creator")), None)
+    facet = Facet("creator", "Creator", _values("creator", pairs[:counter.limit],
+                                                counter.filters.creator, toggle),
+                  truncated=len(pairs) > counter.limit)
     _keep_selected(facet, counter.filters.creator, toggle)
     return facet
 
@@ -187,12 +193,14 @@ def collection_facet(counter: _Counter, toggle: Toggle) -> Facet:
         return d
 
     values: list[FacetValue] = []
+    cut = [False]
 
     def shown(siblings: list[str]) -> set[str]:
-        # A large library has hundreds of collections: each level shows its TOP largest
+        # A large library has hundreds of collections: each level shows its largest
         # (in name order), plus the selected one and its ancestors, so it can be removed.
-        top = sorted((k for k in siblings if counts.get(k)), key=lambda k: -counts[k])[:TOP]
-        return {*top, *(k for k in siblings if k in shown_parents)}
+        ranked = sorted((k for k in siblings if counts.get(k)), key=lambda k: -counts[k])
+        cut[0] = cut[0] or len(ranked) > counter.limit
+        return {*ranked[:counter.limit], *(k for k in siblings if k in shown_parents)}
 
     def walk(p: str | None) -> None:
         siblings = children.get(p, [])
@@ -205,7 +213,7 @@ def collection_facet(counter: _Counter, toggle: Toggle) -> Facet:
                     walk(k)
 
     walk(None)
-    return Facet("collection", "Collection", values)
+    return Facet("collection", "Collection", values, truncated=cut[0])
 
 
 def collection_names(conn: Connection) -> dict[str, str]:
@@ -213,9 +221,10 @@ def collection_names(conn: Connection) -> dict[str, str]:
 
 
 def all_facets(index: Index, conn: Connection, filters: Filters, toggle: Toggle,
-               prongs: dict[str, str]) -> list[Facet]:
-    """Every facet of the list page, in display order, counted from ``index``."""
-    counter = _Counter(index, conn, filters)
+               prongs: dict[str, str], limit: int = TOP) -> list[Facet]:
+    """Every facet of the list page, in display order, counted from ``index``; at most
+    ``limit`` values each (per level for collections)."""
+    counter = _Counter(index, conn, filters, limit)
     return [prong_facet(counter, toggle, prongs), collection_facet(counter, toggle),
             type_facet(counter, toggle), decade_facet(counter, toggle),
             year_facet(counter, toggle), tag_facet(counter, toggle),

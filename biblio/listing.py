@@ -130,7 +130,8 @@ def _rows_of(conn: Any, keys: list[str]) -> list[dict[str, Any]]:
 
 
 def list_page(engine: Engine, filters: Filters, sort: str, size: int, offset: int,
-              settings: Mapping[str, Any], toggle: fc.Toggle | None = None) -> Page:
+              settings: Mapping[str, Any], toggle: fc.Toggle | None = None,
+              facet_size: int = fc.TOP) -> Page:
     """One page of live items; facets only when ``toggle`` (URL maker) is given.
 
     The count, the page's keys and the facets come from the in-memory index of the
@@ -148,7 +149,7 @@ def list_page(engine: Engine, filters: Filters, sort: str, size: int, offset: in
         facets: list[fc.Facet] = []
         if toggle is not None:
             prongs = {k: v["label"] for k, v in prong_labels(settings).items()}
-            facets = fc.all_facets(index, conn, filters, toggle, prongs)
+            facets = fc.all_facets(index, conn, filters, toggle, prongs, facet_size)
     return Page(rows=rows, count=count, offset=offset,
                 next_offset=offset + size if more else None, facets=facets, labels=labels,
                 stamp=now)

@@ -440,3 +440,18 @@ def test_page_cache_is_bounded_in_bytes(client, monkeypatch):
     assert browse._PAGES_BYTES[0] == cached
     # a cached page is still served whole
     assert "Showing 1–140" in client.get("/items?_size=140").get_data(as_text=True)
+
+
+def test_truncated_facets_link_to_all_their_values(client, sample_data):
+    page = client.get("/items").get_data(as_text=True)
+    distinct = {t["tag"] for d in sample_data["items"] if not d.get("parentItem")
+                for t in d.get("tags", []) if not t["tag"].startswith("prong:")}
+    assert len(distinct) > 15, "the sample library has more than 15 tags"
+    assert "Show all tag values" in page and "_facet_size=max" in page
+    full = client.get("/items?_facet_size=max").get_data(as_text=True)
+    assert "Show all tag values" not in full
+    assert full.count('class="facet facet-tag"') == 1
+    shown = full.split('class="facet facet-tag"')[1].split("</section>")[0].count("<li")
+    assert shown > 15
+    assert client.get("/items?_facet_size=abc").status_code == 400
+    assert client.get("/items?_facet_size=100000").status_code == 400

@@ -105,7 +105,8 @@ def _items() -> Response:
     offset = decode_next(args.next) if args.next else 0
     as_json = request.path.endswith(".json")
     page = listing.list_page(db.engine(), args.filters, args.sort, args.size, offset,
-                             db.settings(), toggle=None if as_json else urls.toggler())
+                             db.settings(), toggle=None if as_json else urls.toggler(),
+                             facet_size=args.facet_size)
     g.list_stamp = page.stamp
     next_url = urls.page_url(encode_next(page.next_offset)
                              if page.next_offset is not None else None)

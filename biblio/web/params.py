@@ -29,6 +29,8 @@ SORTS = {
     "-creator": "creator, Z to A",
 }
 MAX_TEXT = 500
+FACET_SIZE = 15
+MAX_FACET_SIZE = 1000
 
 
 class BadParameter(ValueError):
@@ -43,6 +45,7 @@ class ListArgs:
     sort: str
     size: int
     next: str | None
+    facet_size: int = 15  # values per facet (``_facet_size=max`` shows them all)
 
 
 def _text(args: MultiDict[str, str], name: str) -> str | None:
@@ -106,7 +109,13 @@ def parse_list_args(args: MultiDict[str, str], *, default_size: int, max_size: i
     nxt = _text(args, "_next")
     if nxt is not None:
         decode_next(nxt)  # garbage is a 400 now, not later
-    return ListArgs(filters=parse_filters(args), sort=sort, size=size or default_size, next=nxt)
+    facet_size = FACET_SIZE
+    if _text(args, "_facet_size") == "max":
+        facet_size = MAX_FACET_SIZE
+    elif args.get("_facet_size"):
+        facet_size = _int(args, "_facet_size", 1, MAX_FACET_SIZE) or FACET_SIZE
+    return ListArgs(filters=parse_filters(args), sort=sort, size=size or default_size, next=nxt,
+                    facet_size=facet_size)
 
 
 def encode_next(offset: int) -> str:
