@@ -66,7 +66,11 @@ def check_objects(objects: object, kind: str) -> list[dict[str, Any]]:
             raise MalformedResponse(f"{kind} {key}: malformed version {str(version)[:40]!r}")
         if not isinstance(obj.get("data"), dict):
             raise MalformedResponse(f"{kind} {key}: missing data object")
-    return objects  # type: ignore[return-value]
+    # Keep only what the cache stores: each object's `links` and `library` would
+    # otherwise stay in memory for the whole run (a large share of a full sync's).
+    return [{"key": o["key"], "version": o["version"], "data": o["data"],
+             "meta": o.get("meta") if isinstance(o.get("meta"), dict) else {}}
+            for o in objects]
 
 
 def check_versions(versions: object, kind: str) -> dict[str, int]:

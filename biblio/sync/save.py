@@ -151,6 +151,14 @@ def save_items(conn: Connection, objects: list[dict[str, Any]], full: bool,
     if full:
         gone = sorted(set(existing) - set(keys))
         counts.deleted += _delete_items(conn, gone)
+    # A chunk at a time: rows and their derived rows for 50k items at once would
+    # multiply the memory the fetched objects already take.
+    for chunk in _chunks(objects):
+        _save_item_chunk(conn, chunk, existing, now, counts)
+
+
+def _save_item_chunk(conn: Connection, objects: Sequence[dict[str, Any]],
+                     existing: dict[str, int], now: datetime, counts: Counts) -> None:
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     for obj in objects:
@@ -165,27 +173,26 @@ def save_items(conn: Connection, objects: list[dict[str, Any]], full: bool,
     counts.added += len(inserts)
     counts.updated += len(updates)
     if inserts:
-        for chunk in _chunks(inserts):
-            conn.execute(insert(st.items), list(chunk))
+        conn.execute(insert(st.items), inserts)
     if updates:
         # Bind names must differ from column names in an executemany UPDATE.
         stmt = update(st.items).where(st.items.c.key == bindparam("b_key")).values(
             {c: bindparam(f"b_{c}", type_=st.items.c[c].type) for c in updates[0] if c != "key"})
-        for chunk in _chunks(updates):
-            conn.execute(stmt, [{f"b_{k}": v for k, v in r.items()} for r in chunk])
+        conn.execute(stmt, [{f"b_{k}": v for k, v in r.items()} for r in updates])
         changed = [r["key"] for r in updates]
-        for chunk in _chunks(changed):
-            for table in (st.item_creators, st.item_tags, st.item_collections):
-                conn.execute(delete(table).where(table.c.item_key.in_(chunk)))
-    creators, tags, links = [], [], []
+        for table in (st.item_creators, st.item_tags, st.item_collections):
+            conn.execute(delete(table).where(table.c.item_key.in_(changed)))
+    creators: list[dict[str, Any]] = []
+    tags: list[dict[str, Any]] = []
+    links: list[dict[str, Any]] = []
     for row in inserts + updates:
         creators += _creator_rows(row["key"], row["data"])
         tags += _tag_rows(row["key"], row["data"])
         links += _collection_rows(row["key"], row["data"])
     for table, rows in ((st.item_creators, creators), (st.item_tags, tags),
                         (st.item_collections, links)):
-        for chunk in _chunks(rows):
-            conn.execute(insert(table), list(chunk))
+        if rows:
+            conn.execute(insert(table), rows)
 
 
 def save_collections(conn: Connection, objects: list[dict[str, Any]], full: bool,
