@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,23 +73,36 @@ def _top_level(keys: list[str] | None) -> Any:
     return query if keys is None else query.where(i.key.in_(keys))
 
 
+def _row_chunks(conn: Connection, keys: Iterable[str] | None) -> Iterator[list[Any]]:
+    """(key, version, data) of the items to retag, CHUNK at a time, their old
+    assignments deleted. All items stream from one scan: loading a large library's
+    data (and its assignments) at once would take hundreds of MB."""
+    if keys is None:
+        conn.execute(delete(st.item_prongs))
+        # The option goes on the statement: Connection.execution_options would make
+        # every later statement stream too (PostgreSQL then refuses executemany).
+        result = conn.execute(_top_level(None).execution_options(yield_per=CHUNK))
+        try:
+            for part in result.partitions():
+                yield list(part)
+        finally:
+            result.close()
+        return
+    key_list = sorted(set(keys))
+    for start in range(0, len(key_list), CHUNK):
+        chunk = key_list[start:start + CHUNK]
+        conn.execute(delete(st.item_prongs).where(st.item_prongs.c.item_key.in_(chunk)))
+        yield list(conn.execute(_top_level(chunk)).all())
+
+
 def retag_conn(conn: Connection, rules: Rules, keys: Iterable[str] | None = None) -> RetagResult:
     """Recompute the prongs of ``keys`` (all top-level items if None) inside ``conn``."""
     started = time.perf_counter()
     result = RetagResult()
-    key_list = None if keys is None else sorted(set(keys))
     colls = collection_map(conn)
     notes_for = _uses_notes(rules)
-    chunks: Iterable[list[str] | None] = (
-        [None] if key_list is None
-        else (key_list[s:s + CHUNK] for s in range(0, len(key_list), CHUNK)))
-    if key_list is None:
-        conn.execute(delete(st.item_prongs))
-    for chunk in chunks:
-        rows = conn.execute(_top_level(chunk)).all()
-        if chunk is not None:
-            conn.execute(delete(st.item_prongs).where(st.item_prongs.c.item_key.in_(chunk)))
-        notes = _notes(conn, None if chunk is None else [r[0] for r in rows]) if notes_for else {}
+    for rows in _row_chunks(conn, keys):
+        notes = _notes(conn, [r[0] for r in rows]) if notes_for else {}
         inserts = []
         for key, version, data in rows:
             for a in tag_item(data or {}, colls, rules, notes.get(key, ())):
