@@ -112,6 +112,16 @@ def rich_text(value: Any) -> MixedString | String:
             )
             buf = ""
 
+    def close() -> None:
+        """Close the innermost open tag (a nocase span ends its segment)."""
+        nonlocal nocase_depth
+        top = stack.pop()
+        if top == "nocase":
+            cut()
+            nocase_depth -= 1
+        else:
+            emit(top)
+
     for m in _TAG.finditer(text):
         emit(text[pos : m.start()])
         pos = m.end()
@@ -131,22 +141,12 @@ def rich_text(value: Any) -> MixedString | String:
                 emit(_TAG_PAIRS[tag][0])
                 stack.append(_TAG_PAIRS[tag][1])
         elif stack:
-            top = stack.pop()
-            if top == "nocase":
-                cut()
-                nocase_depth -= 1
-            else:
-                emit(top)
+            close()
         else:
             emit(m.group(0))  # stray closing tag: show what the user typed
     emit(text[pos:])
     while stack:
-        top = stack.pop()
-        if top == "nocase":
-            cut()
-            nocase_depth -= 1
-        else:
-            emit(top)
+        close()
     cut()
     if len(segments) == 1:
         return segments[0]
