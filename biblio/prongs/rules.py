@@ -20,7 +20,7 @@ import re._constants as _c
 import re._parser as _parser
 import tomllib
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -390,16 +390,21 @@ def _fields(value: Any, name: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+def _no_unknown_keys(raw: Mapping[str, Any], allowed: Iterable[str], name: str) -> None:
+    """A typo in the rules must be an error naming the key, not a silently ignored line."""
+    unknown = set(raw) - set(allowed)
+    if unknown:
+        raise SettingsError(f"{name} has unknown key {sorted(unknown)[0]!r} "
+                            f"(keys: {', '.join(sorted(allowed))})")
+
+
 def _pattern(raw: Any, name: str, default_fields: tuple[str, ...], index: int,
              weights: Mapping[str, float]) -> Pattern:
     if isinstance(raw, str):
         raw = {"phrase": raw}
     if not isinstance(raw, Mapping):
         raise SettingsError(f"{name} must be a table or a string, got {raw!r}")
-    unknown = set(raw) - _PATTERN_KEYS
-    if unknown:
-        raise SettingsError(f"{name} has unknown key {sorted(unknown)[0]!r} "
-                            f"(keys: {', '.join(sorted(_PATTERN_KEYS))})")
+    _no_unknown_keys(raw, _PATTERN_KEYS, name)
     if ("phrase" in raw) == ("regex" in raw):
         raise SettingsError(f"{name} needs exactly one of phrase or regex")
     kind = "phrase" if "phrase" in raw else "regex"
@@ -432,10 +437,7 @@ def _prong(pid: str, raw: Any, where: str, default_fields: tuple[str, ...],
         raise SettingsError(f"{name} is not a valid prong id (lower-case letters, digits, -)")
     if not isinstance(raw, Mapping):
         raise SettingsError(f"{name} must be a table, got {raw!r}")
-    unknown = set(raw) - _PRONG_KEYS
-    if unknown:
-        raise SettingsError(f"{name} has unknown key {sorted(unknown)[0]!r} "
-                            f"(keys: {', '.join(sorted(_PRONG_KEYS))})")
+    _no_unknown_keys(raw, _PRONG_KEYS, name)
     label = raw.get("label", pid)
     description = raw.get("description", "")
     for key, value in (("label", label), ("description", description)):
