@@ -24,6 +24,16 @@ better. Chosen: veto-or, C=10, assign 0.5, confirm 0.4 (DESIGN). Stop words remo
 function-word list; negations kept) so that reasons name content words; CV unchanged
 (model blind 0.890 vs 0.885 on the 400 works before train-5). Ship rule, fixed in
 advance: biblio ships the design if its holdout-5 macro-F1 is above the rules'.
+
+Holdout-5 (80 works, blind, scored once; model trained on the 535): rules 0.671
+[0.556, 0.755]; model 0.821 [0.749, 0.879]; design 0.842 [0.773, 0.898] (mlis-access P 0.83
+R 0.90 F1 0.864, pathways 0.80/0.80/0.800, worker-equity 0.86/0.86/0.864); design - rules
++0.176 [+0.084, +0.280] (bootstrap 95%). Shipped. The shipped model is then trained on
+every set (holdout-5 included), so later figures on these sets are in-sample.
+
+After holdout-5: terms seen in one training work only are dropped (min_df 2): 2,899 terms
+instead of 16,640 (the file shrinks from 2.6 to about 0.4 MB), CV unchanged within noise
+(design blind 0.869 vs 0.872; model 0.873 vs 0.868). Holdout-6 judges that version.
 """
 
 from __future__ import annotations
@@ -40,10 +50,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import numpy as np  # noqa: E402
-
 import prongs as bench  # noqa: E402
 
-from biblio.prongs import load_rules, tag_item  # noqa: E402
+from biblio.prongs import load_rules  # noqa: E402
 from biblio.prongs.model import model_text, parse_model, train  # noqa: E402
 
 PRONGS = ["mlis-access", "pathways", "worker-equity"]
@@ -54,8 +63,8 @@ SETS = {"h1": DATA / "prong_holdout.json", "h2": DATA / "prong_holdout2.json",
 
 Row = tuple[str, dict[str, Any], set[str], str]
 #: The shipped design (C of the logistic regressions; assign and confirm probabilities).
-DESIGN = {"C": 10.0, "assign": 0.5, "confirm": 0.4}
-TRAIN_SETS = "dev,h1,h2,h3,h4,t5"
+DESIGN = {"C": 10.0, "assign": 0.5, "confirm": 0.4, "min_df": 2}
+TRAIN_SETS = "dev,h1,h2,h3,h4,h5,t5"
 
 
 def load(name: str) -> list[Row]:
@@ -93,7 +102,7 @@ def f1s(gold: Any, pred: Any) -> Any:
 
 def fit_predict(train_rows: list[Row], test_rows: list[Row], c: float) -> Any:
     obj = train([model_text(d) for _k, d, _g, _s in train_rows],
-                [g for _k, _d, g, _s in train_rows], PRONGS, c=c)
+                [g for _k, _d, g, _s in train_rows], PRONGS, c=c, min_df=DESIGN["min_df"])
     model = parse_model(obj)
     out = []
     for _k, d, _g, _s in test_rows:
@@ -124,8 +133,9 @@ def cv(sets: list[str], blind: list[str], repeats: int, folds: int) -> None:
     bl = np.array([r[3] in blind for r in rows])
     print(f"rows {len(rows)} ({', '.join(sets)}), positives {gold.sum(0).tolist()}, "
           f"rules-blind rows ({', '.join(blind)}) {int(bl.sum())}")
-    print(f"rules: all {f1s(gold, rules).mean():.3f} {f1s(gold, rules).round(3).tolist()}  "
-          f"blind {f1s(gold[bl], rules[bl]).mean():.3f} {f1s(gold[bl], rules[bl]).round(3).tolist()}")
+    every, blind_f = f1s(gold, rules), f1s(gold[bl], rules[bl])
+    print(f"rules: all {every.mean():.3f} {every.round(3).tolist()}  "
+          f"blind {blind_f.mean():.3f} {blind_f.round(3).tolist()}")
     grid = [("model", t, 0.0) for t in (0.4, 0.5, 0.6)]
     grid += [("or", t, 0.0) for t in (0.6, 0.7)]
     grid += [("veto-or", t, lo) for t, lo in itertools.product((0.5, 0.6, 0.7), (0.2, 0.3, 0.4))]
@@ -148,12 +158,12 @@ def build(sets: list[str], c: float, out: Path) -> None:
     """Train the shipped model (biblio/data/prong_model.json) on every labelled set given."""
     rows = [r for s in sets for r in load(s)]
     obj = train([model_text(d) for _k, d, _g, _s in rows], [g for _k, _d, g, _s in rows],
-                PRONGS, c=c, threshold=DESIGN["assign"],
+                PRONGS, c=c, threshold=DESIGN["assign"], min_df=DESIGN["min_df"],
                 meta={"trained_on": {s: sum(1 for r in rows if r[3] == s) for s in sets},
                       "built_by": "bench/prong_model.py build",
                       "design": DESIGN})
-    out.write_text(json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":")) + "\n",
-                   encoding="utf-8")
+    text = json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    out.write_text(text + "\n", encoding="utf-8")
     print(f"{out}: {len(rows)} works, {len(obj['idf'])} terms, "
           f"{out.stat().st_size / 1e6:.2f} MB")
 
@@ -179,8 +189,9 @@ def holdout(name: str, sets: list[str], boot: int) -> None:
         fn = (gold & (1 - pred)).sum(0)
         boots[label] = np.array([f1s(gold[i], pred[i]).mean() for i in samples])
         lo, hi = np.percentile(boots[label], [2.5, 97.5])
-        per = "  ".join(f"{q} P {tp[j] / max(tp[j] + fp[j], 1):.2f} R {tp[j] / max(tp[j] + fn[j], 1):.2f}"
-                        f" F1 {f[j]:.3f}" for j, q in enumerate(PRONGS))
+        per = "  ".join(f"{q} P {tp[j] / max(tp[j] + fp[j], 1):.2f} "
+                        f"R {tp[j] / max(tp[j] + fn[j], 1):.2f} F1 {f[j]:.3f}"
+                        for j, q in enumerate(PRONGS))
         print(f"  {label:<7} macro-F1 {f.mean():.3f} [{lo:.3f}, {hi:.3f}]  {per}")
     for label in ("model", "design"):
         d = boots[label] - boots["rules"]

@@ -96,6 +96,14 @@ def reason_text(reason: object) -> str | None:
     if kind == "override":
         note = reason.get("note")
         return "set by a group owner" + (f": {note}" if note else "")
+    if kind == "model":
+        if not reason.get("counted"):
+            return None
+        terms = ", ".join(f"“{t}” +{c:g}" for t, c in (reason.get("terms") or [])[:4])
+        how = ("assigns at" if reason.get("verdict") == "assigns" else "confirms the rules at")
+        level = reason.get("assign" if reason.get("verdict") == "assigns" else "confirm")
+        return (f"learned vocabulary: probability {reason.get('probability', 0):.2f} "
+                f"({how} {level:g})" + (f"; its heaviest terms: {terms}" if terms else ""))
     if kind in ("phrase", "regex"):
         if not reason.get("counted", True) or (reason.get("contribution") or 0) <= 0:
             return None

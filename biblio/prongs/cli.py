@@ -55,6 +55,14 @@ def format_reason(reason: dict[str, Any]) -> str:
     if kind == "override":
         note = f": {reason['note']}" if reason.get("note") else ""
         return f"owner override by {reason.get('by')} at {reason.get('at')}{note}"
+    if kind == "model":
+        terms = ", ".join(f"{t!r} {c:+g}" for t, c in reason.get("terms") or [])
+        verdict = {"assigns": f"assigns (>= {reason.get('assign'):g})",
+                   "confirms": f"confirms the rules (>= {reason.get('confirm'):g})",
+                   "vetoes": f"vetoes the rules (< {reason.get('confirm'):g})",
+                   "silent": f"below {reason.get('assign'):g}"}.get(str(reason.get("verdict")), "")
+        return (f"learned vocabulary: probability {reason.get('probability', 0):.3f}, {verdict}"
+                + (f"; terms {terms}" if terms else ""))
     return str(reason)
 
 
@@ -106,7 +114,8 @@ def explain_command(key: str) -> None:
     click.echo("live scores with the current rules:")
     for e in info["live"]:
         verdict = "assigned" if e.assigned else "not assigned"
-        click.echo(f"  {e.prong}: {e.score:g} / threshold {e.threshold:g} -> {verdict}")
+        model = "" if e.probability is None else f", learned vocabulary p={e.probability:.3f}"
+        click.echo(f"  {e.prong}: {e.score:g} / threshold {e.threshold:g}{model} -> {verdict}")
         if not e.assigned:
             for reason in e.reasons:
                 click.echo(f"    - {format_reason(reason)}")
@@ -153,3 +162,89 @@ def list_command() -> None:
                              .where(Filters(prong=prong.id).where())).scalar_one()
             click.echo(f"{prong.id:<16}{n:>7}  {prong.label}")
     click.echo(f"{'(items)':<16}{total:>7}")
+
+
+def _labelled_file(path: str) -> list[tuple[dict[str, Any], set[str]]]:
+    """(Zotero data, labels) of every work in a labelled-set file (``bench/data`` format)."""
+    import json
+    from pathlib import Path
+
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _fail(f"{path}: cannot read labelled works ({exc})") from None
+    works = raw.get("items") if isinstance(raw, dict) else None
+    if not isinstance(works, list):
+        raise _fail(f"{path}: expected an object with an 'items' list")
+    out = []
+    for i, work in enumerate(works):
+        labels = work.get("labels") if isinstance(work, dict) else None
+        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+            raise _fail(f"{path}: items[{i}] needs 'labels', a list of prong ids")
+        out.append((work, set(labels)))
+    return out
+
+
+def _library_labels(engine: Any) -> list[tuple[dict[str, Any], set[str]]]:
+    """Works the group has decided on: a ground-truth tag/collection or an owner override.
+
+    Their effective prongs are their complete labels (a prong they lack is a negative).
+    """
+    from sqlalchemy import or_, select
+
+    from biblio import storage as st
+    from biblio.catalog import Filters, effective_prongs
+
+    with st.connect(engine) as conn:
+        decided = select(st.item_prongs.c.item_key).where(
+            st.item_prongs.c.source.in_(("zotero-tag", "zotero-collection")))
+        overridden = select(st.prong_overrides.c.item_key)
+        rows = conn.execute(select(st.items.c.key, st.items.c.data).where(
+            Filters().where(), st.items.c.parent_key.is_(None),
+            or_(st.items.c.key.in_(decided), st.items.c.key.in_(overridden)))).all()
+        prongs = effective_prongs(conn, [k for k, _d in rows])
+    return [(dict(data or {}), {p["prong"] for p in prongs[key]}) for key, data in rows]
+
+
+@prongs_cli.command("train")
+@click.option("--labels", "label_files", multiple=True, metavar="FILE",
+              help="Labelled works (JSON: {\"items\": [{Zotero fields..., \"labels\": [...]}]}),"
+                   " e.g. bench/data/prong_*.json; repeatable.")
+@click.option("--from-library/--no-from-library", default=True, show_default=True,
+              help="Also learn from cached items the group has decided on (prong tags, "
+                   "prong collections, owners' overrides).")
+@click.option("--out", "out", required=True, metavar="PATH",
+              help="Where to write the model; point [prongs] model at it, then retag.")
+@click.option("--c", "c", default=10.0, show_default=True,
+              help="Inverse regularisation strength of the logistic regressions.")
+def train_command(label_files: tuple[str, ...], from_library: bool, out: str, c: float) -> None:
+    """Train the learned vocabulary from labelled works (needs scikit-learn)."""
+    import json
+    from pathlib import Path
+
+    from biblio.prongs.model import ModelError, model_text, train
+
+    settings = _settings()
+    engine, rules = _engine_rules(settings)
+    works = [w for f in label_files for w in _labelled_file(f)]
+    if from_library:
+        works += _library_labels(engine)
+    ids = rules.ids()
+    unknown = sorted({p for _w, labels in works for p in labels} - set(ids))
+    if unknown:
+        raise _fail(f"unknown prong id {unknown[0]!r} in the labels (prongs: {', '.join(ids)})")
+    if not works:
+        raise _fail("no labelled works: give --labels FILE or decide on items in the library")
+    try:
+        obj = train([model_text(w, rules.tag_prefix) for w, _l in works],
+                    [labels for _w, labels in works], ids, c=c,
+                    threshold=rules.model_assign,
+                    meta={"trained_on": {"files": list(label_files),
+                                         "library": from_library}})
+    except ModelError as exc:
+        raise _fail(str(exc), 1) from None
+    Path(out).write_text(json.dumps(obj, ensure_ascii=False, sort_keys=True,
+                                    separators=(",", ":")) + "\n", encoding="utf-8")
+    counts = ", ".join(f"{p} {obj['prongs'][p]['positives']}" for p in ids)
+    click.echo(f"trained on {len(works)} works ({counts}); {len(obj['idf'])} terms -> {out}")
+    click.echo(f"next: set [prongs] model = \"{out}\" in settings.toml, then `biblio prongs retag`")

@@ -24,9 +24,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from biblio.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from biblio.prongs.model import TextModel
 
 DEFAULTS_FILE = Path(__file__).resolve().parent.parent / "data" / "prong_rules.toml"
 
@@ -34,7 +37,8 @@ DEFAULTS_FILE = Path(__file__).resolve().parent.parent / "data" / "prong_rules.t
 FIELDS = ("title", "abstract", "tags", "collections", "publication", "type", "notes")
 DEFAULT_FIELDS = ("title", "abstract", "tags", "publication")
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
-_TOP_KEYS = {"tag_prefix", "field_weights", "default_fields"}
+_TOP_KEYS = {"tag_prefix", "field_weights", "default_fields", "model", "model_assign",
+             "model_confirm"}
 _PRONG_KEYS = {"label", "description", "threshold", "tags", "collections", "patterns"}
 _PATTERN_KEYS = {"phrase", "regex", "weight", "fields", "group", "note"}
 _SEPARATOR = r"[\s\-\u2010-\u2015/]+"
@@ -102,6 +106,13 @@ class Rules:
     prongs: tuple[Prong, ...]
     tag_prefix: str  # casefolded; "" turns prefix tags off
     field_weights: Mapping[str, float] = field(default_factory=dict)
+    #: The learned vocabulary (None: rules only), and its two probabilities: at or above
+    #: ``model_assign`` it assigns a prong by itself; below ``model_confirm`` it vetoes
+    #: a rules match (ground-truth tags, collections and owners' overrides are never vetoed).
+    model: TextModel | None = None
+    model_assign: float = 0.5
+    model_confirm: float = 0.3
+    model_source: str = ""
 
     @cached_property
     def literals(self) -> tuple[str, ...]:
@@ -484,8 +495,40 @@ def parse_rules(table: Mapping[str, Any], where: str = "settings") -> Rules:
         prongs.append(_prong(key, value, where, default_fields, weights))
     if not prongs:
         raise SettingsError(f"{where}: [prongs] defines no prong")
+    model, source = _model(table.get("model", ""), where)
+    assign = _probability(table.get("model_assign", 0.5), f"{where}: [prongs] model_assign")
+    confirm = _probability(table.get("model_confirm", 0.3), f"{where}: [prongs] model_confirm")
+    if confirm > assign:
+        raise SettingsError(f"{where}: [prongs] model_confirm ({confirm:g}) must not be above "
+                            f"model_assign ({assign:g})")
     return Rules(prongs=tuple(prongs), tag_prefix=prefix.strip().casefold(),
-                 field_weights=weights)
+                 field_weights=weights, model=model, model_assign=assign,
+                 model_confirm=confirm, model_source=source)
+
+
+def _probability(value: Any, name: str) -> float:
+    number = _number(value, name)
+    if not 0 < number < 1:
+        raise SettingsError(f"{name} must be a probability between 0 and 1, got {value!r}")
+    return number
+
+
+def _model(value: Any, where: str) -> tuple[TextModel | None, str]:
+    """The learned vocabulary named by ``[prongs] model``: "builtin", a file, or "" (off)."""
+    if not isinstance(value, str):
+        raise SettingsError(f"{where}: [prongs] model must be a string (\"builtin\", a file "
+                            f"path, or \"\" for rules only), got {value!r}")
+    value = value.strip()
+    if not value:
+        return None, ""
+    from biblio.prongs.model import BUILTIN, ModelError, load_model
+    path = BUILTIN if value == "builtin" else Path(value).expanduser()
+    if not path.is_absolute() and where.endswith(".toml"):
+        path = Path(where).resolve().parent / path  # relative to the settings file
+    try:
+        return load_model(path), value
+    except ModelError as exc:
+        raise SettingsError(f"{where}: [prongs] model: {exc}") from None
 
 
 def load_rules(settings: Settings | Mapping[str, Any] | None) -> Rules:

@@ -31,6 +31,8 @@ PUBLICATION_FIELDS = ("publicationTitle", "bookTitle", "proceedingsTitle", "conf
                       "websiteTitle", "blogTitle", "forumTitle", "encyclopediaTitle",
                       "dictionaryTitle", "programTitle", "seriesTitle", "series")
 _SNIPPET = 80
+#: How many of the learned vocabulary's terms a model reason keeps.
+REASON_TERMS = 6
 
 
 @dataclass
@@ -40,7 +42,7 @@ class Assignment:
     prong: str
     score: float
     reasons: list[dict[str, Any]]
-    source: str  # rules | zotero-tag | zotero-collection
+    source: str  # rules | model | zotero-tag | zotero-collection
 
     def as_dict(self) -> dict[str, Any]:
         return {"prong": self.prong, "score": self.score, "source": self.source,
@@ -57,6 +59,7 @@ class Evaluation:
     assigned: bool
     source: str
     reasons: list[dict[str, Any]] = field(default_factory=list)
+    probability: float | None = None  # the learned vocabulary's, when there is one
 
 
 def normalise(value: Any) -> str:
@@ -160,7 +163,8 @@ def _search(pattern: Pattern, text: _Text) -> tuple[str, str] | None:
 
 
 def _evaluate(prong: Prong, candidates: list[Pattern], text: _Text, tags: list[str],
-              collection_names: list[str], rules: Rules) -> Evaluation:
+              collection_names: list[str], rules: Rules,
+              vector: Mapping[str, float] | None) -> Evaluation:
     reasons: list[dict[str, Any]] = []
     best: dict[str, tuple[float, int]] = {}  # group -> (contribution, reason index)
     for pattern in candidates:
@@ -194,9 +198,26 @@ def _evaluate(prong: Prong, candidates: list[Pattern], text: _Text, tags: list[s
     if in_collections and not explicit:
         source = "zotero-collection"
     explicit += in_collections
-    assigned = bool(explicit) or score >= prong.threshold
+    by_rules = score >= prong.threshold
+    assigned = bool(explicit) or by_rules
+    probability = None
+    pm = rules.model.prong(prong.id) if rules.model is not None and vector is not None else None
+    if pm is not None and rules.model is not None and vector is not None:
+        probability, parts = rules.model.score(vector, pm, REASON_TERMS)
+        probability = round(probability, 4)
+        confirmed = by_rules and probability >= rules.model_confirm
+        alone = probability >= rules.model_assign
+        if not explicit:
+            assigned = confirmed or alone
+            source = "rules" if confirmed or not alone else "model"
+        reasons.append({"kind": "model", "probability": probability,
+                        "assign": rules.model_assign, "confirm": rules.model_confirm,
+                        "terms": [[t, round(c, 3)] for t, c in parts],
+                        "verdict": ("assigns" if alone else "confirms" if confirmed
+                                    else "vetoes" if by_rules else "silent"),
+                        "counted": bool(alone or confirmed)})
     return Evaluation(prong=prong.id, score=score, threshold=prong.threshold, assigned=assigned,
-                      source=source, reasons=explicit + reasons)
+                      source=source, reasons=explicit + reasons, probability=probability)
 
 
 def evaluate_item(data: Mapping[str, Any], collections_by_key: Mapping[str, Any],
@@ -205,7 +226,11 @@ def evaluate_item(data: Mapping[str, Any], collections_by_key: Mapping[str, Any]
     names = collection_paths(collections_by_key, data.get("collections") or [])
     fields, tags = item_fields(data, names, notes, rules.tag_prefix)
     text = _Text(fields, rules)
-    return [_evaluate(p, found, text, tags, names, rules)
+    vector = None
+    if rules.model is not None:
+        from biblio.prongs.model import model_text
+        vector = rules.model.vector(model_text(data, rules.tag_prefix))
+    return [_evaluate(p, found, text, tags, names, rules, vector)
             for p, found in zip(rules.prongs, text.candidates, strict=True)]
 
 
