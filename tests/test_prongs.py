@@ -213,7 +213,8 @@ def test_bad_rules_in_the_settings_file_are_reported_by_the_cli(tmp_path, zotero
 
 
 HOLDOUTS = ["prong_holdout.json", "prong_holdout2.json", "prong_holdout3.json",
-            "prong_holdout4.json", "prong_train5.json", "prong_holdout5.json"]
+            "prong_holdout4.json", "prong_train5.json", "prong_holdout5.json",
+            "prong_train6.json", "prong_holdout6.json"]
 
 
 @pytest.mark.parametrize("position", range(len(HOLDOUTS)), ids=HOLDOUTS)
