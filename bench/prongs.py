@@ -63,6 +63,11 @@ HELD_OUT = [
     ("holdout5", ROOT / "bench" / "data" / "prong_holdout5.json",
      "Held-out set 5 (80; blind for rules; scored once blind by bench/prong_model.py" + _SEEN
      + ")"),
+    ("train6", ROOT / "bench" / "data" / "prong_train6.json",
+     "Training set 6 (135; rules never tuned on it" + _SEEN + ")"),
+    ("holdout6", ROOT / "bench" / "data" / "prong_holdout6.json",
+     "Held-out set 6 (81; blind for rules; scored once blind by bench/prong_model.py" + _SEEN
+     + ")"),
 ]
 #: The configuration scored: the shipped one (rules + learned vocabulary) unless --rules-only.
 RULES: Rules | None = None
