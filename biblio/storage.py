@@ -168,11 +168,24 @@ item_prongs = Table(  # computed by the tagger; rebuilt on retag
            primary_key=True),
     Column("prong", String(40), primary_key=True),
     Column("score", Float, nullable=False),
-    Column("source", String(20), nullable=False),  # rules | zotero-tag | zotero-collection
+    Column("source", String(20), nullable=False),  # rules | model | zotero-tag | -collection
     Column("reasons", JSON, nullable=False),
     Column("item_version", Integer, nullable=False),
 )
 Index("ix_item_prongs_prong", item_prongs.c.prong)
+
+prong_doubts = Table(  # borderline verdicts for owners to review; rebuilt with item_prongs
+    "prong_doubts", metadata,
+    Column("item_key", String(16), ForeignKey("items.key", ondelete="CASCADE"),
+           primary_key=True),
+    Column("prong", String(40), primary_key=True),
+    Column("verdict", String(12), nullable=False),  # model-only | vetoed | weak | near-miss
+    Column("probability", Float, nullable=False),
+    Column("score", Float, nullable=False),
+    Column("assigned", Boolean, nullable=False),
+    Column("item_version", Integer, nullable=False),
+)
+Index("ix_prong_doubts_prong", prong_doubts.c.prong)
 
 prong_overrides = Table(  # owners' decisions; never touched by sync or retag
     "prong_overrides", metadata,
@@ -318,11 +331,16 @@ def _m0003_data_changes(conn: Connection) -> None:
             conn.exec_driver_sql(sql)
 
 
+def _m0004_prong_doubts(conn: Connection) -> None:
+    prong_doubts.create(conn, checkfirst=True)
+
+
 #: Named, ordered migrations. Append only; never edit one that has shipped.
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_initial", _m0001_initial),
     ("0002_items_fts", _m0002_items_fts),
     ("0003_data_changes", _m0003_data_changes),
+    ("0004_prong_doubts", _m0004_prong_doubts),
 ]
 
 

@@ -66,7 +66,7 @@ def request_id(engine, email):
 
 OWNER_GETS = ["/-/admin/", "/-/admin/requests.json", "/-/admin/requests.csv",
               "/-/admin/requests/1", "/-/admin/requests/1.json", "/-/admin/audit",
-              "/-/admin/audit.json", "/-/admin/prongs"]
+              "/-/admin/audit.json", "/-/admin/prongs", "/-/admin/prongs/review"]
 OWNER_POSTS = ["/-/admin/requests/1/decide", "/-/admin/requests/1/note",
                "/-/admin/requests/bulk", "/-/admin/sync", "/-/admin/prongs"]
 
@@ -265,6 +265,38 @@ def test_prong_overrides_page(client, synced, owner):
     assert "no item" in client.get("/-/admin/prongs").get_data(as_text=True)
     assert any(e["action"] == "prong.add" and e["actor"] == OWNER
                for e in audit.entries(synced))
+
+
+def test_prong_review_page_decides_borderline_items(client, synced, owner):
+    from biblio.prongs.store import review_queue
+
+    login(client)
+    with st.connect(synced) as conn:
+        rows, total = review_queue(conn, limit=5)
+    assert total > 0, "the sample library has borderline verdicts under the shipped model"
+    page = client.get("/-/admin/prongs/review").get_data(as_text=True)
+    assert f"{total} to review" in page and rows[0]["item_key"] in page
+    first = rows[0]
+    target = f"/-/admin/prongs/review?prong={first['prong']}"
+    resp = post(client, "/-/admin/prongs", {"key": first["item_key"], "prong": first["prong"],
+                                             "action": "add", "note": "prong review",
+                                             "next": target}, target)
+    assert resp.status_code == 303 and resp.headers["Location"].endswith(target)
+    with st.connect(synced) as conn:
+        rows2, total2 = review_queue(conn, limit=500)
+    assert total2 == total - 1
+    assert (first["item_key"], first["prong"]) not in {(r["item_key"], r["prong"]) for r in rows2}
+    assert any(e["action"] == "prong.add" and first["item_key"] in e["subject"]
+               for e in audit.entries(synced))
+    # filters, paging and hostile parameters
+    vetoed = client.get("/-/admin/prongs/review?verdict=vetoed").get_data(as_text=True)
+    assert "model-only:" not in vetoed
+    for bad in ("prong=policy", "verdict=maybe", "_start=-1", "_start=abc"):
+        assert client.get(f"/-/admin/prongs/review?{bad}").status_code == 400, bad
+    evil = post(client, "/-/admin/prongs", {"key": first["item_key"], "prong": first["prong"],
+                                             "action": "clear", "next": "//evil.example/x"},
+                "/-/admin/prongs")
+    assert evil.headers["Location"].endswith("/-/admin/prongs")
 
 
 def test_digest_lists_overdue_requests(client, synced, owner, settings):

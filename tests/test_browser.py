@@ -207,3 +207,39 @@ def test_keyboard_reaches_search_and_facets(server, browser):
         focused.append(page.evaluate(
             "document.activeElement.id || document.activeElement.textContent.trim()"))
     assert "q" in focused and "sort" in focused
+
+
+def test_owner_reviews_borderline_prongs(server, browser, axe_script, synced):
+    """An owner signs in, opens Prong review, answers the most uncertain item, and it leaves
+    the list as an override (kept across retags)."""
+    import re
+
+    from playwright.sync_api import expect
+
+    from biblio import owners
+    from biblio import storage as st
+
+    owners.create_owner(synced, "owner@example.org", "a long owner passphrase")
+    page, problems = _page(browser, server)
+    page.goto("/-/admin/prongs/review")
+    page.get_by_label("Email").fill("owner@example.org")
+    page.get_by_label("Password").fill("a long owner passphrase")
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("link", name="Prong review").click()
+    expect(page.get_by_role("heading", name="Prong review")).to_be_visible()
+    _accessible(page, axe_script)
+    _shot(page, "admin-review")
+    total = int(re.search(r"(\d+) to review", page.content()).group(1))
+    assert total > 0
+    first = page.get_by_role("button", name=re.compile(r"^Belongs: ")).first
+    label = first.get_attribute("aria-label")
+    key = label.rsplit(" ", 1)[-1]
+    first.click()
+    expect(page.get_by_text(f"{total - 1} to review")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"Override add .* saved\."))).to_be_visible()
+    with st.connect(synced) as conn:
+        actions = conn.execute(st.prong_overrides.select().where(
+            st.prong_overrides.c.item_key == key)).mappings().all()
+    assert [a["action"] for a in actions] == ["add"]
+    assert actions[0]["note"].startswith("prong review:")
+    assert not [p for p in problems if "Content Security Policy" in p], problems

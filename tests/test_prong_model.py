@@ -239,3 +239,64 @@ def test_item_page_shows_the_model_reason(client, synced, library):
     key = keyed[0][0]
     page = client.get(f"/items/{key}").get_data(as_text=True)
     assert "learned vocabulary: probability" in page
+
+
+# -- borderline verdicts: stored at retag, reviewed by owners -------------------------
+
+
+def test_doubt_kinds(tmp_path):
+    from biblio.prongs.tagger import doubt
+
+    rules = _rules(_tiny_model(tmp_path, {"makerspace": 8.0, "zine": 3.5}))
+    cases = {"A makerspace for every branch": "model-only",
+             "Career ladders for the reading room": "vetoed",
+             "Career ladders and zine making": "weak",
+             "Opening hours": None}
+    for title, kind in cases.items():
+        [ev] = evaluate_item({"title": title}, {}, rules)
+        assert doubt(ev, rules) == kind, title
+    near = _rules(_tiny_model(tmp_path, {"zine": 3.95}))  # p = 0.4875, just under 0.5
+    [ev] = evaluate_item({"title": "Zine day"}, {}, near)
+    assert not ev.assigned and doubt(ev, near) == "near-miss"
+    [ev] = evaluate_item({"title": "Zine day", "tags": [{"tag": "prong:pathways"}]}, {}, near)
+    assert doubt(ev, near) is None, "ground truth is never doubtful"
+
+
+def test_retag_stores_doubts_and_the_review_queue_skips_decided_items(
+        synced, tmp_path, zotero, library):
+    from biblio import storage as st
+    from biblio.prongs.store import review_queue
+
+    tiny = _tiny_model(tmp_path, {"makerspace": 8.0, "zine": 3.5})
+    settings = make_settings(tmp_path, zotero, prongs={"model": str(tiny), "model_confirm": 0.3,
+                                                       "pathways": {"patterns": [
+                                                           {"phrase": "career ladder*",
+                                                            "weight": 4}]}})
+    keys = {library.add_item({"title": t}): kind for t, kind in (
+        ("A makerspace for every branch", "model-only"),
+        ("Career ladders for the reading room", "vetoed"),
+        ("Career ladders and zine making", "weak"))}
+    run_sync(synced, settings)
+    result = retag(synced, settings)
+    assert result.doubts >= 3 and "borderline for owners to review" in result.summary()
+    with st.connect(synced) as conn:
+        rows, total = review_queue(conn, prong="pathways", limit=500)
+    found = {r["item_key"]: r["verdict"] for r in rows}
+    assert {k: found.get(k) for k in keys} == keys
+    assert total == len(rows)
+    assert [r["item_key"] for r in rows][:1] == [
+        min(rows, key=lambda r: abs(r["probability"] - 0.5))["item_key"]], "most uncertain first"
+    decided = next(iter(keys))
+    set_override(synced, decided, "pathways", "remove", "owner@example.org", settings=settings)
+    with st.connect(synced) as conn:
+        rows, total2 = review_queue(conn, prong="pathways", limit=500)
+        only_vetoed, _n = review_queue(conn, verdict="vetoed", limit=500)
+    assert decided not in {r["item_key"] for r in rows} and total2 == total - 1
+    assert {r["verdict"] for r in only_vetoed} == {"vetoed"}
+    # an edit in Zotero retags the item and rebuilds its doubts
+    vetoed = next(k for k, v in keys.items() if v == "vetoed")
+    library.update_item(vetoed, title="Opening hours")
+    run_sync(synced, settings)
+    with st.connect(synced) as conn:
+        rows, _n = review_queue(conn, prong="pathways", limit=500)
+    assert vetoed not in {r["item_key"] for r in rows}

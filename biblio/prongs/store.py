@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from biblio import storage as st
 from biblio.prongs.rules import Rules, load_rules
-from biblio.prongs.tagger import evaluate_item, tag_item
+from biblio.prongs.tagger import doubt, evaluate_item
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +35,13 @@ class RetagResult:
     assignments: int = 0
     per_prong: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
+    doubts: int = 0
 
     def summary(self) -> str:
         counts = ", ".join(f"{p} {n}" for p, n in sorted(self.per_prong.items())) or "none"
+        review = f"; {self.doubts} borderline for owners to review" if self.doubts else ""
         return (f"retagged {self.items} items: {self.assignments} prong assignments "
-                f"({counts}) in {self.seconds:.2f} s")
+                f"({counts}){review} in {self.seconds:.2f} s")
 
 
 def collection_map(conn: Connection) -> dict[str, dict[str, Any]]:
@@ -79,6 +81,7 @@ def _row_chunks(conn: Connection, keys: Iterable[str] | None) -> Iterator[list[A
     data (and its assignments) at once would take hundreds of MB."""
     if keys is None:
         conn.execute(delete(st.item_prongs))
+        conn.execute(delete(st.prong_doubts))
         # The option goes on the statement: Connection.execution_options would make
         # every later statement stream too (PostgreSQL then refuses executemany).
         result = conn.execute(_top_level(None).execution_options(yield_per=CHUNK))
@@ -92,6 +95,7 @@ def _row_chunks(conn: Connection, keys: Iterable[str] | None) -> Iterator[list[A
     for start in range(0, len(key_list), CHUNK):
         chunk = key_list[start:start + CHUNK]
         conn.execute(delete(st.item_prongs).where(st.item_prongs.c.item_key.in_(chunk)))
+        conn.execute(delete(st.prong_doubts).where(st.prong_doubts.c.item_key.in_(chunk)))
         yield list(conn.execute(_top_level(chunk)).all())
 
 
@@ -103,17 +107,26 @@ def retag_conn(conn: Connection, rules: Rules, keys: Iterable[str] | None = None
     notes_for = _uses_notes(rules)
     for rows in _row_chunks(conn, keys):
         notes = _notes(conn, [r[0] for r in rows]) if notes_for else {}
-        inserts = []
+        inserts, doubts = [], []
         for key, version, data in rows:
-            for a in tag_item(data or {}, colls, rules, notes.get(key, ())):
-                inserts.append({"item_key": key, "prong": a.prong, "score": a.score,
-                                "source": a.source, "reasons": a.reasons,
+            for e in evaluate_item(data or {}, colls, rules, notes.get(key, ())):
+                why = doubt(e, rules)
+                if why is not None:
+                    doubts.append({"item_key": key, "prong": e.prong, "verdict": why,
+                                   "probability": e.probability, "score": e.score,
+                                   "assigned": e.assigned, "item_version": version})
+                if not e.assigned:
+                    continue
+                inserts.append({"item_key": key, "prong": e.prong, "score": e.score,
+                                "source": e.source, "reasons": e.reasons,
                                 "item_version": version})
-                result.per_prong[a.prong] += 1
+                result.per_prong[e.prong] += 1
         result.items += len(rows)
         result.assignments += len(inserts)
-        for start in range(0, len(inserts), CHUNK):
-            conn.execute(insert(st.item_prongs), inserts[start:start + CHUNK])
+        result.doubts += len(doubts)
+        for table, rows_out in ((st.item_prongs, inserts), (st.prong_doubts, doubts)):
+            for start in range(0, len(rows_out), CHUNK):
+                conn.execute(insert(table), rows_out[start:start + CHUNK])
     result.seconds = time.perf_counter() - started
     return result
 
@@ -175,6 +188,27 @@ def sync_hook(conn: Connection, settings: Mapping[str, Any], changed_keys: set[s
     log.info("sync: %s", result.summary())
 
 
+def review_queue(conn: Connection, prong: str | None = None, verdict: str | None = None,
+                 limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    """Borderline verdicts no owner has decided yet, most uncertain first, and their count."""
+    from sqlalchemy import and_, func
+
+    d, o, i = st.prong_doubts.c, st.prong_overrides.c, st.items.c
+    undecided = ~select(o.item_key).where(and_(o.item_key == d.item_key,
+                                               o.prong == d.prong)).exists()
+    where = [undecided, i.deleted == false()]
+    if prong:
+        where.append(d.prong == prong)
+    if verdict:
+        where.append(d.verdict == verdict)
+    base = select(st.prong_doubts, i.title, i.creator_summary, i.year).join_from(
+        st.prong_doubts, st.items, i.key == d.item_key).where(*where)
+    total = conn.execute(select(func.count()).select_from(base.subquery())).scalar_one()
+    rows = conn.execute(base.order_by(func.abs(d.probability - 0.5), d.item_key, d.prong)
+                        .limit(limit).offset(offset)).mappings().all()
+    return [dict(r) for r in rows], int(total)
+
+
 def explain_item(conn: Connection, settings: Mapping[str, Any], key: str) -> dict[str, Any]:
     """Stored effective prongs of one item and a live evaluation of every prong."""
     from biblio.catalog import effective_prongs, get_item
@@ -193,4 +227,4 @@ def explain_item(conn: Connection, settings: Mapping[str, Any], key: str) -> dic
             "live": live, "labels": {p.id: p.label for p in rules.prongs}}
 
 
-__all__ = ["RetagResult", "explain_item", "retag", "retag_conn", "sync_hook"]
+__all__ = ["RetagResult", "explain_item", "retag", "retag_conn", "review_queue", "sync_hook"]

@@ -220,6 +220,31 @@ def _evaluate(prong: Prong, candidates: list[Pattern], text: _Text, tags: list[s
                       source=source, reasons=explicit + reasons, probability=probability)
 
 
+#: How far below ``model_assign`` a probability still counts as a near miss.
+NEAR_MISS = 0.1
+
+
+def doubt(e: Evaluation, rules: Rules) -> str | None:
+    """Why a verdict deserves an owner's look, or None when rules and model agree firmly.
+
+    ``model-only``: the learned vocabulary assigned a prong no rule reached; ``vetoed``:
+    it dropped a rules match; ``weak``: a rules match it only just confirmed; ``near-miss``:
+    neither assigned it, but the model came close. Zotero's own tags and collections are
+    ground truth and never doubtful.
+    """
+    p = e.probability
+    if p is None or e.source not in ("rules", "model"):
+        return None
+    by_rules = e.score >= e.threshold
+    if e.assigned:
+        if not by_rules:
+            return "model-only"
+        return "weak" if p < rules.model_assign else None
+    if by_rules:
+        return "vetoed"
+    return "near-miss" if p >= rules.model_assign - NEAR_MISS else None
+
+
 def evaluate_item(data: Mapping[str, Any], collections_by_key: Mapping[str, Any],
                   rules: Rules, notes: Iterable[str] = ()) -> list[Evaluation]:
     """Every prong's verdict for one item (assigned or not), in rules order."""

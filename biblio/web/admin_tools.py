@@ -67,10 +67,7 @@ def sync_now() -> ResponseReturnValue:
             audit.record(conn, actor(), "sync.now", f"sync:{result.run_id}",
                          new=result.status, detail=result.summary())
         flash(result.summary(), "ok")
-    target = request.form.get("next") or ""
-    if not target.startswith("/-/admin/") or "//" in target or "\\" in target:
-        target = _url_for("admin.queue")
-    return redirect(target, code=303)
+    return redirect(_admin_target(_url_for("admin.queue")), code=303)
 
 
 @bp.get("/-/admin/prongs")
@@ -99,4 +96,47 @@ def overrides_post() -> ResponseReturnValue:
     else:
         flash(f"Override {action} {prong} on {key} saved." if changed else "Nothing changed.",
               "ok")
-    return redirect(_url_for("admin_tools.overrides_page"), code=303)
+    return redirect(_admin_target(_url_for("admin_tools.overrides_page")), code=303)
+
+
+def _admin_target(default: str) -> str:
+    """The form's ``next`` when it is a local owners' page, else ``default``."""
+    target = request.form.get("next") or ""
+    if not target.startswith("/-/admin/") or "//" in target or "\\" in target:
+        return default
+    return target
+
+
+#: What each kind of borderline verdict means, for the review page.
+VERDICTS = {
+    "model-only": "assigned by the learned vocabulary; no rule reached the threshold",
+    "vetoed": "a rule matched, but the learned vocabulary found it unlikely, so it was dropped",
+    "weak": "a rule matched and the learned vocabulary only just agreed",
+    "near-miss": "not assigned, but the learned vocabulary came close",
+}
+
+
+@bp.get("/-/admin/prongs/review")
+def review_page():  # type: ignore[no-untyped-def]
+    from biblio.prongs.store import review_queue
+
+    rules = prongs.load_rules(db.settings())
+    prong = request.args.get("prong") or None
+    verdict = request.args.get("verdict") or None
+    if prong is not None and prong not in rules.ids():
+        abort(400, "unknown prong")
+    if verdict is not None and verdict not in VERDICTS:
+        abort(400, "unknown verdict")
+    raw = request.args.get("_start", "0")
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
+        abort(400, "_start must be a whole number")
+    start = int(raw)
+    with st.connect(db.engine()) as conn:
+        rows, total = review_queue(conn, prong, verdict, limit=PAGE // 2, offset=start)
+    labels = {p.id: p.label for p in rules.prongs}
+    more = start + len(rows) < total
+    return render_template("admin/review.html", rows=rows, total=total, start=start,
+                           next_start=start + len(rows) if more else None, labels=labels,
+                           verdicts=VERDICTS, prong=prong, verdict=verdict,
+                           model_on=rules.model is not None,
+                           thresholds={p.id: p.threshold for p in rules.prongs})
