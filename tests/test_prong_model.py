@@ -300,3 +300,39 @@ def test_retag_stores_doubts_and_the_review_queue_skips_decided_items(
     with st.connect(synced) as conn:
         rows, _n = review_queue(conn, prong="pathways", limit=500)
     assert vetoed not in {r["item_key"] for r in rows}
+
+
+def test_evaluate_cli_scores_labelled_files_and_the_librarys_decisions(
+        synced, settings, library, tmp_path):
+    cfg = tmp_path / "cli-settings.toml"
+    z, d, s = settings["zotero"], settings["database"], settings["sync"]
+    cfg.write_text(
+        f"[zotero]\nlibrary_id = {z['library_id']}\nbase_url = \"{z['base_url']}\"\n"
+        f"[database]\nurl = \"{d['url']}\"\n[sync]\nlock_file = \"{s['lock_file']}\"\n",
+        encoding="utf-8")
+    env = {"BIBLIO_SETTINGS": str(cfg)}
+    labels = tmp_path / "labels.json"
+    labels.write_text(json.dumps({"items": [
+        {"key": "AAAAAAAA", "title": "Unionization of academic librarians and pay equity "
+         "with teaching faculty", "labels": ["worker-equity"]},
+        {"key": "BBBBBBBB", "title": "Weeding the picture-book collection", "labels": []},
+        {"key": "CCCCCCCC", "title": "Weeding the picture-book collection again",
+         "labels": ["pathways"]},
+    ]}), encoding="utf-8")
+    runner = CliRunner()
+    res = runner.invoke(cli, ["prongs", "evaluate", "--labels", str(labels)], env=env)
+    assert res.exit_code == 0, res.output
+    assert "3 labelled works; rules + learned vocabulary" in res.output
+    line = next(x for x in res.output.splitlines() if x.startswith("pathways"))
+    assert line.split()[-3:] == ["0", "0", "1"], line  # tp fp fn: the made-up label is missed
+    assert "CCCCCCCC +[] -['pathways']" in res.output
+    rules_only = runner.invoke(cli, ["prongs", "evaluate", "--labels", str(labels),
+                                     "--rules-only", "--no-show-errors"], env=env)
+    assert "rules only" in rules_only.output and "disagreements" not in rules_only.output
+    # the library's decided items: prong: tags are hidden, so the tagger must find them
+    lib = runner.invoke(cli, ["prongs", "evaluate", "--from-library"], env=env)
+    assert lib.exit_code == 0, lib.output
+    n = int(lib.output.split(" labelled works")[0])
+    assert n >= 1 and "macro-F1" in lib.output
+    none = runner.invoke(cli, ["prongs", "evaluate"], env=env)
+    assert none.exit_code == 2 and "no labelled works" in none.output

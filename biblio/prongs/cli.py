@@ -248,3 +248,70 @@ def train_command(label_files: tuple[str, ...], from_library: bool, out: str, c:
     counts = ", ".join(f"{p} {obj['prongs'][p]['positives']}" for p in ids)
     click.echo(f"trained on {len(works)} works ({counts}); {len(obj['idf'])} terms -> {out}")
     click.echo(f"next: set [prongs] model = \"{out}\" in settings.toml, then `biblio prongs retag`")
+
+
+def _without_ground_truth(data: dict[str, Any], rules: Any) -> dict[str, Any]:
+    """The item as the tagger would see it if the group had not filed it: no collections,
+    no tags that name a prong."""
+    named = {t for p in rules.prongs for t in p.tags}
+
+    def names_prong(tag: Any) -> bool:
+        folded = str(tag.get("tag", "") if isinstance(tag, dict) else "").strip().casefold()
+        return bool(rules.tag_prefix and folded.startswith(rules.tag_prefix)) or folded in named
+
+    return {**data, "collections": [],
+            "tags": [t for t in data.get("tags") or [] if not names_prong(t)]}
+
+
+@prongs_cli.command("evaluate")
+@click.option("--labels", "label_files", multiple=True, metavar="FILE",
+              help="Labelled works, as for train; repeatable.")
+@click.option("--from-library/--no-from-library", default=False, show_default=True,
+              help="Also score the cached items the group has decided on (their prong "
+                   "tags and collections are hidden from the tagger, so it must find them).")
+@click.option("--rules-only", is_flag=True, help="Score the rules without the learned vocabulary.")
+@click.option("--show-errors/--no-show-errors", default=True, show_default=True)
+def evaluate_command(label_files: tuple[str, ...], from_library: bool, rules_only: bool,
+                     show_errors: bool) -> None:
+    """Precision, recall and F1 of the current rules (and model) on labelled works."""
+    import dataclasses
+
+    settings = _settings()
+    engine, rules = _engine_rules(settings)
+    if rules_only:
+        rules = dataclasses.replace(rules, model=None)
+    works = [w for f in label_files for w in _labelled_file(f)]
+    if from_library:
+        works += _library_labels(engine)
+    if not works:
+        raise _fail("no labelled works: give --labels FILE or --from-library")
+    ids = rules.ids()
+    from biblio.prongs.tagger import tag_item
+
+    counts = {p: [0, 0, 0] for p in ids}  # tp, fp, fn
+    errors = []
+    for data, gold in works:
+        got = {a.prong for a in tag_item(_without_ground_truth(data, rules), {}, rules)}
+        for p in ids:
+            counts[p][0] += p in got and p in gold
+            counts[p][1] += p in got and p not in gold
+            counts[p][2] += p in gold and p not in got
+        if got != gold:
+            errors.append((data.get("key", "?"), sorted(got - gold), sorted(gold - got),
+                           str(data.get("title") or "")[:70]))
+    click.echo(f"{len(works)} labelled works; "
+               f"{'rules only' if rules.model is None else 'rules + learned vocabulary'}")
+    click.echo(f"{'prong':<16}{'P':>7}{'R':>7}{'F1':>7}{'tp':>5}{'fp':>5}{'fn':>5}")
+    f1s = []
+    for p in ids:
+        tp, fp, fn = counts[p]
+        prec = tp / (tp + fp) if tp + fp else 0.0
+        rec = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
+        f1s.append(f1)
+        click.echo(f"{p:<16}{prec:>7.3f}{rec:>7.3f}{f1:>7.3f}{tp:>5}{fp:>5}{fn:>5}")
+    click.echo(f"macro-F1 {sum(f1s) / len(f1s):.3f}")
+    if show_errors and errors:
+        click.echo("disagreements (+ assigned wrongly, - missed):")
+        for key, plus, minus, title in errors:
+            click.echo(f"  {key} +{plus} -{minus}  {title}")
