@@ -25,6 +25,7 @@ from biblio.prongs.model import (
 from biblio.settings import SettingsError
 from biblio.sync.run import run_sync
 from tests.conftest import make_settings
+from tests.test_prongs import _cli_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -176,14 +177,8 @@ def test_hostile_text_scores_without_errors():
 def test_train_cli_learns_from_files_and_the_library_then_retag_uses_it(
         synced, settings, library, tmp_path):
     pytest.importorskip("sklearn")
-    cfg = tmp_path / "cli-settings.toml"
-    z, d, s = settings["zotero"], settings["database"], settings["sync"]
     out = tmp_path / "our-model.json"
-    cfg.write_text(
-        f"[zotero]\nlibrary_id = {z['library_id']}\nbase_url = \"{z['base_url']}\"\n"
-        f"[database]\nurl = \"{d['url']}\"\n[sync]\nlock_file = \"{s['lock_file']}\"\n",
-        encoding="utf-8")
-    env = {"BIBLIO_SETTINGS": str(cfg)}
+    env = _cli_env(tmp_path, settings)
     keys = [library.add_item({"title": "Zine libraries run by volunteers"}),
             library.add_item({"title": "Volunteer zine librarians"})]
     run_sync(synced, settings)
@@ -304,13 +299,7 @@ def test_retag_stores_doubts_and_the_review_queue_skips_decided_items(
 
 def test_evaluate_cli_scores_labelled_files_and_the_librarys_decisions(
         synced, settings, library, tmp_path):
-    cfg = tmp_path / "cli-settings.toml"
-    z, d, s = settings["zotero"], settings["database"], settings["sync"]
-    cfg.write_text(
-        f"[zotero]\nlibrary_id = {z['library_id']}\nbase_url = \"{z['base_url']}\"\n"
-        f"[database]\nurl = \"{d['url']}\"\n[sync]\nlock_file = \"{s['lock_file']}\"\n",
-        encoding="utf-8")
-    env = {"BIBLIO_SETTINGS": str(cfg)}
+    env = _cli_env(tmp_path, settings)
     labels = tmp_path / "labels.json"
     labels.write_text(json.dumps({"items": [
         {"key": "AAAAAAAA", "title": "Unionization of academic librarians and pay equity "
