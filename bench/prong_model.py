@@ -78,7 +78,7 @@ import numpy as np  # noqa: E402
 import prongs as bench  # noqa: E402
 
 from biblio.prongs import load_rules  # noqa: E402
-from biblio.prongs.model import model_text, parse_model, train  # noqa: E402
+from biblio.prongs.model import dump_model, model_text, parse_model, train  # noqa: E402
 
 PRONGS = ["mlis-access", "pathways", "worker-equity"]
 DATA = ROOT / "bench" / "data"
@@ -188,8 +188,7 @@ def build(sets: list[str], c: float, out: Path) -> None:
                 meta={"trained_on": {s: sum(1 for r in rows if r[3] == s) for s in sets},
                       "built_by": "bench/prong_model.py build",
                       "design": DESIGN})
-    text = json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    out.write_text(text + "\n", encoding="utf-8")
+    dump_model(obj, out)
     print(f"{out}: {len(rows)} works, {len(obj['idf'])} terms, "
           f"{out.stat().st_size / 1e6:.2f} MB")
 

@@ -219,10 +219,7 @@ def _library_labels(engine: Any) -> list[tuple[dict[str, Any], set[str]]]:
               help="Inverse regularisation strength of the logistic regressions.")
 def train_command(label_files: tuple[str, ...], from_library: bool, out: str, c: float) -> None:
     """Train the learned vocabulary from labelled works (needs scikit-learn)."""
-    import json
-    from pathlib import Path
-
-    from biblio.prongs.model import ModelError, model_text, train
+    from biblio.prongs.model import ModelError, dump_model, model_text, train
 
     settings = _settings()
     engine, rules = _engine_rules(settings)
@@ -243,8 +240,7 @@ def train_command(label_files: tuple[str, ...], from_library: bool, out: str, c:
                                          "library": from_library}})
     except ModelError as exc:
         raise _fail(str(exc), 1) from None
-    Path(out).write_text(json.dumps(obj, ensure_ascii=False, sort_keys=True,
-                                    separators=(",", ":")) + "\n", encoding="utf-8")
+    dump_model(obj, out)
     counts = ", ".join(f"{p} {obj['prongs'][p]['positives']}" for p in ids)
     click.echo(f"trained on {len(works)} works ({counts}); {len(obj['idf'])} terms -> {out}")
     click.echo(f"next: set [prongs] model = \"{out}\" in settings.toml, then `biblio prongs retag`")
@@ -253,11 +249,13 @@ def train_command(label_files: tuple[str, ...], from_library: bool, out: str, c:
 def _without_ground_truth(data: dict[str, Any], rules: Any) -> dict[str, Any]:
     """The item as the tagger would see it if the group had not filed it: no collections,
     no tags that name a prong."""
+    from biblio.prongs.tagger import is_prefix_tag
+
     named = {t for p in rules.prongs for t in p.tags}
 
     def names_prong(tag: Any) -> bool:
-        folded = str(tag.get("tag", "") if isinstance(tag, dict) else "").strip().casefold()
-        return bool(rules.tag_prefix and folded.startswith(rules.tag_prefix)) or folded in named
+        name = str(tag.get("tag", "") if isinstance(tag, dict) else "")
+        return is_prefix_tag(name, rules.tag_prefix) or name.strip().casefold() in named
 
     return {**data, "collections": [],
             "tags": [t for t in data.get("tags") or [] if not names_prong(t)]}

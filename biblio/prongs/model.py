@@ -27,7 +27,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from biblio.prongs.tagger import PUBLICATION_FIELDS, normalise
+from biblio.prongs.tagger import PUBLICATION_FIELDS, is_prefix_tag, normalise
 
 FORMAT = "biblio-prong-model"
 VERSION = 1
@@ -70,8 +70,7 @@ def model_text(data: Mapping[str, Any], tag_prefix: str = "prong:") -> list[str]
     parts += [data.get(f) for f in PUBLICATION_FIELDS]
     for tag in data.get("tags") or []:
         name = tag.get("tag") if isinstance(tag, Mapping) else None
-        if isinstance(name, str) and not (tag_prefix and name.strip().casefold()
-                                          .startswith(tag_prefix)):
+        if isinstance(name, str) and not is_prefix_tag(name, tag_prefix):
             parts.append(name)
     return [p for p in parts if isinstance(p, str) and p.strip()]
 
@@ -173,6 +172,12 @@ def _load_cached(path: str, mtime_ns: int, size: int) -> TextModel:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelError(f"{path}: cannot read the model ({exc})") from exc
     return parse_model(raw, path)
+
+
+def dump_model(obj: Mapping[str, Any], path: str | Path) -> None:
+    """Write a model object (from :func:`train`) as compact, key-sorted JSON."""
+    text = json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    Path(path).write_text(text + "\n", encoding="utf-8")
 
 
 def load_model(path: str | Path) -> TextModel:

@@ -47,6 +47,8 @@ _WORD_RE = re.compile(r"\w+")
 _TOKEN_CACHE = 200_000
 #: The tagger's field separator (see biblio.prongs.tagger): no literal spans it.
 _JOIN = "\n\x00\n"
+#: The learned vocabulary's probabilities when the settings do not name them.
+MODEL_ASSIGN, MODEL_CONFIRM = 0.5, 0.3
 #: At most this many literal sets from one alternation (see _branch_requirements).
 _MAX_BRANCH_SETS = 16
 
@@ -110,9 +112,8 @@ class Rules:
     #: ``model_assign`` it assigns a prong by itself; below ``model_confirm`` it vetoes
     #: a rules match (ground-truth tags, collections and owners' overrides are never vetoed).
     model: TextModel | None = None
-    model_assign: float = 0.5
-    model_confirm: float = 0.3
-    model_source: str = ""
+    model_assign: float = MODEL_ASSIGN
+    model_confirm: float = MODEL_CONFIRM
 
     @cached_property
     def literals(self) -> tuple[str, ...]:
@@ -495,15 +496,17 @@ def parse_rules(table: Mapping[str, Any], where: str = "settings") -> Rules:
         prongs.append(_prong(key, value, where, default_fields, weights))
     if not prongs:
         raise SettingsError(f"{where}: [prongs] defines no prong")
-    model, source = _model(table.get("model", ""), where)
-    assign = _probability(table.get("model_assign", 0.5), f"{where}: [prongs] model_assign")
-    confirm = _probability(table.get("model_confirm", 0.3), f"{where}: [prongs] model_confirm")
+    model = _model(table.get("model", ""), where)
+    assign = _probability(table.get("model_assign", MODEL_ASSIGN),
+                          f"{where}: [prongs] model_assign")
+    confirm = _probability(table.get("model_confirm", MODEL_CONFIRM),
+                           f"{where}: [prongs] model_confirm")
     if confirm > assign:
         raise SettingsError(f"{where}: [prongs] model_confirm ({confirm:g}) must not be above "
                             f"model_assign ({assign:g})")
     return Rules(prongs=tuple(prongs), tag_prefix=prefix.strip().casefold(),
                  field_weights=weights, model=model, model_assign=assign,
-                 model_confirm=confirm, model_source=source)
+                 model_confirm=confirm)
 
 
 def _probability(value: Any, name: str) -> float:
@@ -513,20 +516,20 @@ def _probability(value: Any, name: str) -> float:
     return number
 
 
-def _model(value: Any, where: str) -> tuple[TextModel | None, str]:
+def _model(value: Any, where: str) -> TextModel | None:
     """The learned vocabulary named by ``[prongs] model``: "builtin", a file, or "" (off)."""
     if not isinstance(value, str):
         raise SettingsError(f"{where}: [prongs] model must be a string (\"builtin\", a file "
                             f"path, or \"\" for rules only), got {value!r}")
     value = value.strip()
     if not value:
-        return None, ""
+        return None
     from biblio.prongs.model import BUILTIN, ModelError, load_model
     path = BUILTIN if value == "builtin" else Path(value).expanduser()
     if not path.is_absolute() and where.endswith(".toml"):
         path = Path(where).resolve().parent / path  # relative to the settings file
     try:
-        return load_model(path), value
+        return load_model(path)
     except ModelError as exc:
         raise SettingsError(f"{where}: [prongs] model: {exc}") from None
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, false, insert, select
+from sqlalchemy import and_, delete, false, func, insert, select
 from sqlalchemy.engine import Connection, Engine
 
 from biblio import storage as st
@@ -191,8 +191,6 @@ def sync_hook(conn: Connection, settings: Mapping[str, Any], changed_keys: set[s
 def review_queue(conn: Connection, prong: str | None = None, verdict: str | None = None,
                  limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
     """Borderline verdicts no owner has decided yet, most uncertain first, and their count."""
-    from sqlalchemy import and_, func
-
     d, o, i = st.prong_doubts.c, st.prong_overrides.c, st.items.c
     undecided = ~select(o.item_key).where(and_(o.item_key == d.item_key,
                                                o.prong == d.prong)).exists()

@@ -76,6 +76,11 @@ def normalise(value: Any) -> str:
     return _SPACE_RE.sub(" ", text).strip().casefold()
 
 
+def is_prefix_tag(name: str, tag_prefix: str) -> bool:
+    """Whether a Zotero tag names a prong by the prefix ("prong:pathways"); "" turns it off."""
+    return bool(tag_prefix) and name.strip().casefold().startswith(tag_prefix)
+
+
 def collection_paths(collections: Mapping[str, Any], keys: Iterable[str]) -> list[str]:
     """Names of the item's collections and all their ancestors, in order, no repeats."""
     names: dict[str, None] = {}
@@ -99,8 +104,7 @@ def item_fields(data: Mapping[str, Any], collection_names: list[str], notes: Ite
     """The searchable fields of an item, and its raw tag names."""
     raw = [t.get("tag") for t in data.get("tags") or [] if isinstance(t, Mapping)]
     tags: list[str] = [t for t in raw if isinstance(t, str) and t.strip()]
-    text_tags = [t for t in tags if not (tag_prefix and t.strip().casefold()
-                                         .startswith(tag_prefix))]
+    text_tags = [t for t in tags if not is_prefix_tag(t, tag_prefix)]
     pubs = [data.get(f) for f in PUBLICATION_FIELDS]
     fields = {
         "title": normalise(" ".join(str(v) for v in (data.get("title"), data.get("shortTitle"))
@@ -201,9 +205,9 @@ def _evaluate(prong: Prong, candidates: list[Pattern], text: _Text, tags: list[s
     by_rules = score >= prong.threshold
     assigned = bool(explicit) or by_rules
     probability = None
-    pm = rules.model.prong(prong.id) if rules.model is not None and vector is not None else None
-    if pm is not None and rules.model is not None and vector is not None:
-        probability, parts = rules.model.score(vector, pm, REASON_TERMS)
+    model = rules.model
+    if model is not None and vector is not None and (pm := model.prong(prong.id)) is not None:
+        probability, parts = model.score(vector, pm, REASON_TERMS)
         probability = round(probability, 4)
         confirmed = by_rules and probability >= rules.model_confirm
         alone = probability >= rules.model_assign
