@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from biblio.prongs import load_rules, tag_item  # noqa: E402
+from biblio.prongs.metrics import scores, table_lines  # noqa: E402
 from biblio.prongs.rules import Rules  # noqa: E402
 
 SAMPLE = ROOT / "biblio" / "data" / "sample_library.json"
@@ -99,29 +100,10 @@ def predict(items: dict[str, dict[str, Any]], collections: dict[str, Any], notes
     return out
 
 
-def scores(pred: dict[str, set[str]], gold: dict[str, set[str]], prongs: list[str],
-           keys: list[str]) -> dict[str, Any]:
-    table = {}
-    for p in prongs:
-        tp = sum(1 for k in keys if p in pred[k] and p in gold[k])
-        fp = sum(1 for k in keys if p in pred[k] and p not in gold[k])
-        fn = sum(1 for k in keys if p not in pred[k] and p in gold[k])
-        prec = tp / (tp + fp) if tp + fp else 1.0
-        rec = tp / (tp + fn) if tp + fn else 1.0
-        f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
-        table[p] = {"tp": tp, "fp": fp, "fn": fn, "precision": prec, "recall": rec, "f1": f1,
-                    "support": tp + fn}
-    macro = sum(v["f1"] for v in table.values()) / len(table)
-    return {"per_prong": table, "macro_f1": macro, "n": len(keys)}
-
-
 def _print_table(title: str, result: dict[str, Any]) -> None:
     print(f"\n{title} (n={result['n']})")
-    print(f"  {'prong':<14}{'P':>7}{'R':>7}{'F1':>7}{'tp':>5}{'fp':>5}{'fn':>5}{'support':>9}")
-    for p, v in result["per_prong"].items():
-        print(f"  {p:<14}{v['precision']:>7.3f}{v['recall']:>7.3f}{v['f1']:>7.3f}"
-              f"{v['tp']:>5}{v['fp']:>5}{v['fn']:>5}{v['support']:>9}")
-    print(f"  macro-F1 {result['macro_f1']:.3f}")
+    for line in table_lines(result):
+        print(f"  {line}")
 
 
 def load_dev() -> tuple[dict, dict, dict, dict, dict]:

@@ -283,33 +283,20 @@ def evaluate_command(label_files: tuple[str, ...], from_library: bool, rules_onl
         works += _library_labels(engine)
     if not works:
         raise _fail("no labelled works: give --labels FILE or --from-library")
-    ids = rules.ids()
+    from biblio.prongs.metrics import scores, table_lines
     from biblio.prongs.tagger import tag_item
 
-    counts = {p: [0, 0, 0] for p in ids}  # tp, fp, fn
-    errors = []
-    for data, gold in works:
-        got = {a.prong for a in tag_item(_without_ground_truth(data, rules), {}, rules)}
-        for p in ids:
-            counts[p][0] += p in got and p in gold
-            counts[p][1] += p in got and p not in gold
-            counts[p][2] += p in gold and p not in got
-        if got != gold:
-            errors.append((data.get("key", "?"), sorted(got - gold), sorted(gold - got),
-                           str(data.get("title") or "")[:70]))
+    keys = [str(i) for i in range(len(works))]
+    gold = {k: labels for k, (_d, labels) in zip(keys, works, strict=True)}
+    pred = {k: {a.prong for a in tag_item(_without_ground_truth(data, rules), {}, rules)}
+            for k, (data, _l) in zip(keys, works, strict=True)}
     click.echo(f"{len(works)} labelled works; "
                f"{'rules only' if rules.model is None else 'rules + learned vocabulary'}")
-    click.echo(f"{'prong':<16}{'P':>7}{'R':>7}{'F1':>7}{'tp':>5}{'fp':>5}{'fn':>5}")
-    f1s = []
-    for p in ids:
-        tp, fp, fn = counts[p]
-        prec = tp / (tp + fp) if tp + fp else 0.0
-        rec = tp / (tp + fn) if tp + fn else 0.0
-        f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
-        f1s.append(f1)
-        click.echo(f"{p:<16}{prec:>7.3f}{rec:>7.3f}{f1:>7.3f}{tp:>5}{fp:>5}{fn:>5}")
-    click.echo(f"macro-F1 {sum(f1s) / len(f1s):.3f}")
+    for line in table_lines(scores(pred, gold, rules.ids(), keys)):
+        click.echo(line)
+    errors = [(data, k) for k, (data, _l) in zip(keys, works, strict=True) if pred[k] != gold[k]]
     if show_errors and errors:
         click.echo("disagreements (+ assigned wrongly, - missed):")
-        for key, plus, minus, title in errors:
-            click.echo(f"  {key} +{plus} -{minus}  {title}")
+        for data, k in errors:
+            click.echo(f"  {data.get('key', '?')} +{sorted(pred[k] - gold[k])} "
+                       f"-{sorted(gold[k] - pred[k])}  {str(data.get('title') or '')[:70]}")
