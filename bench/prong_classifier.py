@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -53,26 +52,12 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     sys.exit(f"bench/prong_classifier.py needs scikit-learn and numpy ({exc}); "
              "install with: .venv/bin/pip install scikit-learn")
 
-import prongs as bench  # noqa: E402
+from prong_model import PRONGS, confusion, f1s, gold_matrix, load  # noqa: E402
 
 from biblio.prongs import load_rules, tag_item  # noqa: E402
 
-PRONGS = ["mlis-access", "pathways", "worker-equity"]
-HOLDOUTS = {"h1": bench.HOLDOUT, "h2": bench.HOLDOUT2, "h3": bench.HOLDOUT3,
-            "h4": ROOT / "bench" / "data" / "prong_holdout4.json"}
 #: The design fixed by CV before holdout-4 was scored (see the module docstring).
 CHOSEN = {"stop": None, "C": 10.0, "threshold": 0.4, "mode": "clf"}
-
-
-def load(name: str) -> list[tuple[str, dict[str, Any], set[str], str]]:
-    """(key, item data, gold prongs, set name) for the dev set or a holdout."""
-    if name == "dev":
-        items, _colls, _notes, gold, _titles = bench.load_dev()
-        return [(k, bench._strip_prefix_tags(items[k], "prong:"), gold[k], "dev")
-                for k in sorted(gold)]
-    data = json.loads(Path(HOLDOUTS[name]).read_text(encoding="utf-8"))
-    return [(it["key"], {k: v for k, v in it.items() if k not in ("labels", "source")},
-             set(it["labels"]), name) for it in data["items"]]
 
 
 def text(data: dict[str, Any], tags: bool) -> str:
@@ -85,24 +70,13 @@ def text(data: dict[str, Any], tags: bool) -> str:
 
 
 def rules_matrix(rows: list) -> Any:
-    rules = load_rules(None)
+    rules = load_rules({"prongs": {"model": ""}})  # the rules alone, as recorded above
     out = []
     for _k, data, _g, _s in rows:
         bare = {**data, "tags": [], "collections": []}
         assigned = {a.prong for a in tag_item(bare, {}, rules, [])}
         out.append([int(p in assigned) for p in PRONGS])
     return np.array(out)
-
-
-def gold_matrix(rows: list) -> Any:
-    return np.array([[int(p in g) for p in PRONGS] for _k, _d, g, _s in rows])
-
-
-def f1s(gold: Any, pred: Any) -> tuple[Any, Any, Any, Any]:
-    tp = (gold & pred).sum(0)
-    fp = ((1 - gold) & pred).sum(0)
-    fn = (gold & (1 - pred)).sum(0)
-    return 2 * tp / np.maximum(2 * tp + fp + fn, 1), tp, fp, fn
 
 
 def fit(texts: list[str], gold: Any, stop: str | None, c: float) -> tuple[Any, list[Any]]:
@@ -138,8 +112,8 @@ def cross_validate(train: list[str], blind: str, repeats: int, folds: int) -> No
     blind_rows = np.array([s == blind for *_x, s in rows])
     print(f"training rows {len(rows)} ({', '.join(train)}); positives {gold.sum(0).tolist()}; "
           f"rules-blind rows ({blind}) {int(blind_rows.sum())}")
-    print(f"rules only: all rows {f1s(gold, rules)[0].mean():.3f} (in-sample where tuned); "
-          f"{blind} rows {f1s(gold[blind_rows], rules[blind_rows])[0].mean():.3f}")
+    print(f"rules only: all rows {f1s(gold, rules).mean():.3f} (in-sample where tuned); "
+          f"{blind} rows {f1s(gold[blind_rows], rules[blind_rows]).mean():.3f}")
     grid = {"clf": (0.3, 0.4, 0.5, 0.6), "or": (0.4, 0.5, 0.6, 0.7, 0.8),
             "fallback": (0.3, 0.4, 0.5, 0.6)}
     print(f"\n{'stop':<8}{'C':>5}  {'mode':<9}{'t':>4}  {'CV macro':>14}  {blind + ' rows':>14}")
@@ -152,8 +126,8 @@ def cross_validate(train: list[str], blind: str, repeats: int, folds: int) -> No
         for mode, ts in grid.items():
             for t in ts:
                 preds = [combine(mode, p, rules, t) for p in probs]
-                allm = np.array([f1s(gold, q)[0].mean() for q in preds])
-                blm = np.array([f1s(gold[blind_rows], q[blind_rows])[0].mean() for q in preds])
+                allm = np.array([f1s(gold, q).mean() for q in preds])
+                blm = np.array([f1s(gold[blind_rows], q[blind_rows]).mean() for q in preds])
                 print(f"{stop or 'none':<8}{c:>5g}  {mode:<9}{t:>4}  "
                       f"{allm.mean():.3f}+-{allm.std():.3f}   {blm.mean():.3f}+-{blm.std():.3f}")
 
@@ -170,12 +144,13 @@ def score_holdout(train: list[str], holdout: str, boot: int) -> None:
     rng = np.random.default_rng(0)
     n = len(test)
     samples = [rng.integers(0, n, n) for _ in range(boot)]
-    boots = {name: np.array([f1s(gold[i], pred[i])[0].mean() for i in samples])
+    boots = {name: np.array([f1s(gold[i], pred[i]).mean() for i in samples])
              for name, pred in (("rules", rules), ("design", design))}
     used = ", ".join(t for t in train if t != holdout)
     print(f"{holdout}: {n} works; trained on {len(rows)} ({used}); design {CHOSEN}")
     for name, pred in (("rules", rules), ("design", design)):
-        f, tp, fp, fn = f1s(gold, pred)
+        f = f1s(gold, pred)
+        tp, fp, fn = confusion(gold, pred)
         lo, hi = np.percentile(boots[name], [2.5, 97.5])
         per = "  ".join(f"{p} {f[j]:.3f} ({tp[j]}/{fp[j]}/{fn[j]})" for j, p in enumerate(PRONGS))
         print(f"  {name:<7} macro-F1 {f.mean():.3f} [{lo:.3f}, {hi:.3f}]  {per}  (tp/fp/fn)")

@@ -119,10 +119,13 @@ def gold_matrix(rows: list[Row]) -> Any:
     return np.array([[int(p in g) for p in PRONGS] for _k, _d, g, _s in rows])
 
 
+def confusion(gold: Any, pred: Any) -> tuple[Any, Any, Any]:
+    """Per prong (tp, fp, fn) of 0/1 matrices."""
+    return (gold & pred).sum(0), ((1 - gold) & pred).sum(0), (gold & (1 - pred)).sum(0)
+
+
 def f1s(gold: Any, pred: Any) -> Any:
-    tp = (gold & pred).sum(0)
-    fp = ((1 - gold) & pred).sum(0)
-    fn = (gold & (1 - pred)).sum(0)
+    tp, fp, fn = confusion(gold, pred)
     return 2 * tp / np.maximum(2 * tp + fp + fn, 1)
 
 
@@ -209,9 +212,7 @@ def holdout(name: str, sets: list[str], boot: int) -> None:
     boots = {}
     for label, pred in preds.items():
         f = f1s(gold, pred)
-        tp = (gold & pred).sum(0)
-        fp = ((1 - gold) & pred).sum(0)
-        fn = (gold & (1 - pred)).sum(0)
+        tp, fp, fn = confusion(gold, pred)
         boots[label] = np.array([f1s(gold[i], pred[i]).mean() for i in samples])
         lo, hi = np.percentile(boots[label], [2.5, 97.5])
         per = "  ".join(f"{q} P {tp[j] / max(tp[j] + fp[j], 1):.2f} "

@@ -70,8 +70,6 @@ HELD_OUT = [
      "Held-out set 6 (81; blind for rules; scored once blind by bench/prong_model.py" + _SEEN
      + ")"),
 ]
-#: The configuration scored: the shipped one (rules + learned vocabulary) unless --rules-only.
-RULES: Rules | None = None
 
 
 def _strip_prefix_tags(data: dict[str, Any], prefix: str) -> dict[str, Any]:
@@ -122,8 +120,8 @@ def load_dev() -> tuple[dict, dict, dict, dict, dict]:
     return items, collections, notes, gold, titles
 
 
-def accuracy(show_confusions: bool = True) -> dict[str, Any]:
-    rules = RULES or load_rules(None)
+def accuracy(show_confusions: bool = True, rules: Rules | None = None) -> dict[str, Any]:
+    rules = rules or load_rules(None)
     prongs = rules.ids()
     items, collections, notes, gold, titles = load_dev()
     missing = sorted(set(json.loads(LABELS.read_text())["labels"]) - set(items))
@@ -319,8 +317,8 @@ def main() -> None:
     parser.add_argument("--snapshot-check", type=Path, default=None, metavar="PATH")
     parser.add_argument("--snapshot-items", type=int, default=2_000)
     args = parser.parse_args()
-    global RULES
-    RULES = load_rules({"prongs": {"model": ""}}) if args.rules_only else load_rules(None)
+    # the shipped configuration (rules + learned vocabulary) unless --rules-only
+    rules = load_rules({"prongs": {"model": ""}}) if args.rules_only else load_rules(None)
     if args.snapshot_write or args.snapshot_check:
         text = snapshot(args.snapshot_items)
         if args.snapshot_write:
@@ -337,10 +335,10 @@ def main() -> None:
         return
     out: dict[str, Any] = {}
     if not args.no_accuracy:
-        out["accuracy"] = accuracy()
+        out["accuracy"] = accuracy(rules=rules)
     for name, path, title in HELD_OUT if not args.no_holdout else ():
         if path.exists():
-            out[name] = holdout(path=path, title=title, rules=RULES)
+            out[name] = holdout(path=path, title=title, rules=rules)
     if not args.no_speed:
         out["retag_seconds"] = speed(args.items)
         out["retag_seconds_lis"] = speed(args.items, lis=True)
