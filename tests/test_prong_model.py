@@ -175,7 +175,7 @@ def test_hostile_text_scores_without_errors():
 
 
 def test_train_cli_learns_from_files_and_the_library_then_retag_uses_it(
-        synced, settings, library, tmp_path):
+        synced, settings, library, zotero, tmp_path):
     pytest.importorskip("sklearn")
     out = tmp_path / "our-model.json"
     env = _cli_env(tmp_path, settings)
@@ -196,7 +196,7 @@ def test_train_cli_learns_from_files_and_the_library_then_retag_uses_it(
     assert model["prongs"]["pathways"]["weights"]["zine"] > 0, "the owners' decisions count"
     assert f"model = \"{out}\"" in res.output
     # point the settings at it and retag: assignments now carry its reasons
-    own = make_settings(tmp_path, settings_zotero(settings), prongs={"model": str(out)})
+    own = make_settings(tmp_path, zotero, prongs={"model": str(out)})
     retag(synced, own)
     from tests.test_prongs import _computed
     reasons = [r for row in _computed(synced).values() for r in row["reasons"]]
@@ -209,15 +209,6 @@ def test_train_cli_learns_from_files_and_the_library_then_retag_uses_it(
     res = runner.invoke(cli, ["prongs", "train", "--labels", str(tmp_path / "none.json"),
                               "--out", str(out)], env=env)
     assert res.exit_code == 2 and "cannot read labelled works" in res.output
-
-
-def settings_zotero(settings):
-    class _Z:  # make_settings needs .url and .library.group_id
-        url = settings["zotero"]["base_url"]
-
-        class library:
-            group_id = settings["zotero"]["library_id"]
-    return _Z
 
 
 def test_item_page_shows_the_model_reason(client, synced, library):
