@@ -187,7 +187,7 @@ def holdout(show_confusions: bool = True, path: Path = HOLDOUT,
 
 def _lis_library(n_items: int) -> Any:
     """n_items top-level works cloned from the sample library's (LIS text: many matches)."""
-    from biblio.sync.standin_library import StandinLibrary
+    from biblio.standin.library import StandinLibrary
 
     lib = json.loads(SAMPLE.read_text(encoding="utf-8"))
     works = [d for d in lib["items"] if not d.get("parentItem")]
@@ -208,8 +208,8 @@ def _synced(lib: Any) -> Iterator[tuple[Any, Any]]:
     stand-in (the default rules; no settings file, no environment)."""
     from biblio import storage
     from biblio.settings import load_settings
+    from biblio.standin.server import StandinServer
     from biblio.sync.run import run_sync
-    from biblio.sync.standin import StandinServer
 
     with tempfile.TemporaryDirectory() as tmp, StandinServer(lib) as server:
         path = Path(tmp) / "settings.toml"
@@ -228,7 +228,7 @@ def _synced(lib: Any) -> Iterator[tuple[Any, Any]]:
 
 def speed(n_items: int, lis: bool = False) -> float:
     from biblio.prongs import retag
-    from biblio.sync.standin_library import StandinLibrary
+    from biblio.standin.library import StandinLibrary
 
     # n_items top-level items: the generator adds child notes/attachments (~15%) on top.
     lib = (_lis_library(n_items) if lis

@@ -16,13 +16,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from biblio import exports, rendercache
+from biblio import exports
 from biblio import storage as st
-from biblio.catalog import iter_items
+from biblio.catalog.items import iter_items
+from biblio.citations import cache as rendercache
 from biblio.settings import load_settings
+from biblio.standin.library import StandinLibrary
+from biblio.standin.server import StandinServer
 from biblio.sync.run import run_sync
-from biblio.sync.standin import StandinServer
-from biblio.sync.standin_library import StandinLibrary
 
 STYLES = ("apa", "chicago-author-date")
 

@@ -31,12 +31,12 @@ def rss_mb() -> float:
 def measure(n: int) -> dict:
     from biblio import storage
     from biblio.settings import load_settings
+    from biblio.standin.library import StandinLibrary
+    from biblio.standin.server import StandinServer
     from biblio.sync.client import ZoteroClient
     from biblio.sync.fetch import fetch_changes
     from biblio.sync.run import run_sync
     from biblio.sync.save import save_changes
-    from biblio.sync.standin import StandinServer
-    from biblio.sync.standin_library import StandinLibrary
 
     library = StandinLibrary.synthetic(n, seed=7)
     # The stand-in's library shares this process: keep the collector from walking its

@@ -39,9 +39,9 @@ def build(n: int) -> Path:
     """The settings file of a synced cache of ``n`` synthetic items (built once)."""
     from biblio import storage
     from biblio.settings import load_settings
+    from biblio.standin.library import StandinLibrary
+    from biblio.standin.server import StandinServer
     from biblio.sync.run import run_sync
-    from biblio.sync.standin import StandinServer
-    from biblio.sync.standin_library import StandinLibrary
 
     folder = SCRATCH / f"web-{n}"
     conf = folder / "settings.toml"
@@ -73,7 +73,8 @@ def build(n: int) -> Path:
 def prerender(conf: Path, folder: Path) -> None:
     """Pre-render the default citation style once, as a production sync does
     (``[sync] prerender`` defaults on); the build itself skips it to stay simple."""
-    from biblio import rendercache, storage
+    from biblio import storage
+    from biblio.citations import cache as rendercache
     from biblio.settings import load_settings
 
     done = folder / "prerendered"

@@ -69,7 +69,7 @@ def create_app(
         JSON_SORT_KEYS=False,
     )
 
-    from biblio import db
+    from biblio.storage import app as db
 
     db.init_app(app)
 

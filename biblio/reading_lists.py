@@ -21,7 +21,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from biblio import storage as st
-from biblio.catalog import NON_REGULAR, effective_prongs
+from biblio.catalog.items import NON_REGULAR, effective_prongs
 
 MAX_TITLE = 200
 MAX_INTRO = 4000

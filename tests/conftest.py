@@ -15,9 +15,9 @@ import pytest
 
 from biblio import create_app, storage
 from biblio.settings import load_settings
+from biblio.standin.library import StandinLibrary
+from biblio.standin.server import StandinServer
 from biblio.sync.run import run_sync
-from biblio.sync.standin import StandinServer
-from biblio.sync.standin_library import StandinLibrary
 from tests.smtp_server import SMTPServer
 
 #: The library the tests sync; BIBLIO_TEST_LIBRARY runs the suite against another one.

@@ -12,8 +12,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from biblio import audit, create_app, join_requests, mail, owners
+from biblio import audit, create_app, mail
 from biblio import storage as st
+from biblio.membership import owners
+from biblio.membership import requests as join_requests
 from biblio.sync.run import run_sync, sync_lock
 from tests.conftest import make_settings
 

@@ -216,8 +216,8 @@ def test_owner_reviews_borderline_prongs(server, browser, axe_script, synced):
 
     from playwright.sync_api import expect
 
-    from biblio import owners
     from biblio import storage as st
+    from biblio.membership import owners
 
     owners.create_owner(synced, "owner@example.org", "a long owner passphrase")
     page, problems = _page(browser, server)

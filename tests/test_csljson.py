@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from biblio.csljson import parse_date, schema_item_types, to_csl
+from biblio.zotero.csljson import parse_date, schema_item_types, to_csl
 
 SCHEMA = json.loads(
     (Path(__file__).resolve().parents[1] / "biblio" / "data" / "zotero-schema.json").read_text()

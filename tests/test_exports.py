@@ -18,13 +18,13 @@ from bibtexparser.bparser import BibTexParser
 
 from biblio import create_app
 from biblio import storage as st
-from biblio.catalog import Filters, iter_items
+from biblio.catalog.items import Filters, iter_items
 from biblio.cli import cli
-from biblio.csljson import schema_item_types, to_csl
 from biblio.exports import bibtex, documents, ris
+from biblio.standin.library import StandinLibrary
+from biblio.standin.server import StandinServer
 from biblio.sync.run import run_sync
-from biblio.sync.standin import StandinServer
-from biblio.sync.standin_library import StandinLibrary
+from biblio.zotero.csljson import schema_item_types, to_csl
 from tests.conftest import make_settings
 
 HOSTILE = '<script>alert("x")</script> {\\rtf1 \\par} & Ünïcødé 😀 = 1+1 \x07'

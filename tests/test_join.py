@@ -9,8 +9,9 @@ import re
 import pytest
 from sqlalchemy import select
 
-from biblio import create_app, join_requests, mail
+from biblio import create_app, mail
 from biblio import storage as st
+from biblio.membership import requests as join_requests
 from tests.conftest import make_settings
 
 TOKEN_RE = re.compile(r'name="csrf_token" value="([^"]+)"')

@@ -10,7 +10,8 @@ import re
 
 import pytest
 
-from biblio import create_app, mail, owners
+from biblio import create_app, mail
+from biblio.membership import owners
 from tests import browser as browsing
 from tests.conftest import make_settings
 from tests.smtp_server import body

@@ -183,7 +183,7 @@ def test_crashed_sender_lease_expires_and_message_is_retried(engine, settings, s
 
 
 def test_scheduler_has_digest_and_outbox_jobs(engine, settings):
-    from biblio.notifications import DIGEST_JOB_ID, OUTBOX_JOB_ID
+    from biblio.membership.digests import DIGEST_JOB_ID, OUTBOX_JOB_ID
     from biblio.sync.schedule import build_scheduler
 
     scheduler = build_scheduler(engine, settings, blocking=False, run_now=False)
@@ -219,7 +219,7 @@ def test_cli_owners_digest(tmp_path, zotero, smtp, synced):
 
 
 def test_owners_hear_of_a_new_request_without_its_details(tmp_path, zotero, synced, smtp):
-    from biblio import owners
+    from biblio.membership import owners
 
     conf = make_settings(tmp_path, zotero, mail={"host": "127.0.0.1", "port": smtp.port},
                          web={"public_url": "https://biblio.example.org/"})
@@ -243,7 +243,7 @@ def test_owners_hear_of_a_new_request_without_its_details(tmp_path, zotero, sync
 
 
 def test_owner_notification_can_be_switched_off(tmp_path, zotero, synced):
-    from biblio import owners
+    from biblio.membership import owners
 
     conf = make_settings(tmp_path, zotero, mail={"enabled": False},
                          join={"notify_owners": False})

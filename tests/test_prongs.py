@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from biblio import storage as st
-from biblio.catalog import effective_prongs
+from biblio.catalog.items import effective_prongs
 from biblio.cli import cli
 from biblio.prongs import (
     OverrideError,

@@ -12,7 +12,7 @@ import rispy
 
 from biblio import create_app
 from biblio import storage as st
-from biblio.catalog import iter_items
+from biblio.catalog.items import iter_items
 from biblio.sync.run import run_sync
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')

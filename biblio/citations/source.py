@@ -25,7 +25,8 @@ from citeproc.source import (
 )
 from citeproc.string import MixedString, NoCase, String
 
-from ..csljson import CSL_DATE_VARS, CSL_NAME_VARS, SEASONS, parse_date
+from biblio.zotero.csljson import CSL_DATE_VARS, CSL_NAME_VARS, SEASONS, parse_date
+
 from .markup import BOLD, ITALIC, QUOTE, SMALLCAPS, SUB, SUP, scrub_input
 
 NAME_PARTS = ("family", "given", "dropping-particle", "non-dropping-particle", "suffix")

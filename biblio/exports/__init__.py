@@ -1,10 +1,10 @@
 """Exports of any selection of cached items, shared by the web and the CLI.
 
 :data:`FORMATS` names every export format with its file suffix and media types;
-:func:`export` turns item rows (as :func:`biblio.catalog.iter_items` yields them) into
+:func:`export` turns item rows (as :func:`biblio.catalog.items.iter_items` yields them) into
 the chunks of one format. Data formats (BibTeX, RIS, CSL-JSON, CSV) stream item by item;
 XLSX is built whole; formatted bibliographies (HTML, plain text, RTF, DOCX) are
-rendered through the render cache (:mod:`biblio.rendercache`), since order and
+rendered through the render cache (:mod:`biblio.citations.cache`), since order and
 disambiguation are set-level, then written out. :func:`filename` makes the meaningful
 download names (``biblio-pathways-apa-2026-11-23.docx``).
 """
@@ -22,10 +22,10 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from biblio import rendercache
-from biblio.csljson import to_csl
+from biblio.citations import cache as rendercache
 from biblio.exports import bibtex, documents, ris, tables
 from biblio.exports.documents import Bibliography
+from biblio.zotero.csljson import to_csl
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from biblio import storage as st
-from biblio.catalog import NON_REGULAR, get_item
+from biblio.catalog.items import NON_REGULAR, get_item
 from biblio.citations import list_styles, render_citation
 from biblio.citations.styles import resolve_locale
-from biblio.csljson import to_csl
+from biblio.zotero.csljson import to_csl
 
 #: Offered first in style pickers.
 COMMON_STYLES = ("apa", "chicago-author-date", "chicago-notes-bibliography",

@@ -30,8 +30,8 @@ def _fail(message: str, code: int = 2) -> click.exceptions.Exit:
 
 
 def _engine_rules(settings: Settings) -> tuple[Any, Any]:
-    from biblio.db import engine_for
     from biblio.prongs.rules import load_rules
+    from biblio.storage.app import engine_for
 
     try:
         rules = load_rules(settings)
@@ -149,7 +149,7 @@ def list_command() -> None:
     """Print each prong with its label and how many items have it (overrides applied)."""
     from sqlalchemy import func, select
 
-    from biblio.catalog import Filters
+    from biblio.catalog.items import Filters
     from biblio.storage import connect, items
 
     settings = _settings()
@@ -193,7 +193,7 @@ def _library_labels(engine: Any) -> list[tuple[dict[str, Any], set[str]]]:
     from sqlalchemy import or_, select
 
     from biblio import storage as st
-    from biblio.catalog import Filters, effective_prongs
+    from biblio.catalog.items import Filters, effective_prongs
 
     with st.connect(engine) as conn:
         decided = select(st.item_prongs.c.item_key).where(

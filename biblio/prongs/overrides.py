@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from biblio import audit
 from biblio import storage as st
-from biblio.catalog import effective_prongs
+from biblio.catalog.items import effective_prongs
 from biblio.prongs.rules import load_rules
 
 ACTIONS = ("add", "remove")

@@ -209,7 +209,7 @@ def review_queue(conn: Connection, prong: str | None = None, verdict: str | None
 
 def explain_item(conn: Connection, settings: Mapping[str, Any], key: str) -> dict[str, Any]:
     """Stored effective prongs of one item and a live evaluation of every prong."""
-    from biblio.catalog import effective_prongs, get_item
+    from biblio.catalog.items import effective_prongs, get_item
 
     item = get_item(conn, key)
     if item is None:

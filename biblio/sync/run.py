@@ -227,7 +227,9 @@ def install_domain_hooks() -> None:
     inside the sync's transaction, so the cache and all that is derived from it change
     together; the emails the membership check queued go out after the commit.
     """
-    from biblio import join_requests, prongs, search
+    from biblio import prongs
+    from biblio.catalog import search
+    from biblio.membership import requests as join_requests
 
     register_after_save(prongs.sync_hook)
     register_after_save(search.after_save)

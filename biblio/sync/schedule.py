@@ -48,7 +48,7 @@ def build_scheduler(engine: Engine, settings: Settings, *, blocking: bool,
         max_instances=1, coalesce=True, next_run_time=datetime.now() if run_now else None,
         misfire_grace_time=minutes * 30,
     )
-    from biblio.notifications import add_jobs  # owners' digest and outbox retries
+    from biblio.membership.digests import add_jobs  # owners' digest and outbox retries
 
     add_jobs(scheduler, engine, settings)
     return scheduler

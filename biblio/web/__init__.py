@@ -17,9 +17,9 @@ BLUEPRINTS: list[str] = [
     "biblio.web.browse",
     "biblio.web.feeds",
     "biblio.web.join",
-    "biblio.web.auth",
-    "biblio.web.admin",
-    "biblio.web.admin_tools",
+    "biblio.web.admin.auth",
+    "biblio.web.admin.queue",
+    "biblio.web.admin.tools",
     "biblio.web.export",
     "biblio.web.lists",
 ]

@@ -1,7 +1,7 @@
 """Public browsing: the landing page, the item list, item pages and the prong overview.
 
 Thin views: each parses its arguments (:mod:`biblio.web.params`), calls one domain
-function (:mod:`biblio.listing`, :mod:`biblio.records`) and renders a template or
+function (:mod:`biblio.catalog.listing`, :mod:`biblio.catalog.record`) and renders a template or
 the JSON envelope picked by the URL's suffix (``/items`` and ``/items.json``,
 ``/items/<KEY>`` and ``/items/<KEY>.json``, ``/prongs`` and ``/prongs.json``). Public
 pages never touch the session, so they set no cookie.
@@ -29,9 +29,13 @@ from flask import (
 )
 from markupsafe import Markup
 
-from biblio import charts, coins, db, listing, records, richtext
+from biblio.catalog import charts, listing
+from biblio.catalog import record as records
+from biblio.storage import app as db
 from biblio.web import responses, urls
 from biblio.web.params import SORTS, BadParameter, decode_next, encode_next, parse_list_args
+from biblio.zotero import connector as coins
+from biblio.zotero import richtext
 
 bp = Blueprint("browse", __name__)
 
@@ -237,7 +241,7 @@ def prongs():  # type: ignore[no-untyped-def]
 
 def _site_name() -> dict[str, str]:
     with db.engine().connect() as conn:
-        from biblio.catalog import group
+        from biblio.catalog.items import group
 
         info = group(conn) or {}
     return {"site_name": info.get("name") or "biblio"}

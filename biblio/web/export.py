@@ -17,11 +17,13 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, render_template, request, stream_with_context
 
-from biblio import db, exports, rendercache
-from biblio.catalog import Filters, iter_items
+from biblio import exports
+from biblio.catalog.items import Filters, iter_items
 from biblio.citations import ATTRIBUTION, StyleError, list_locales
+from biblio.citations import cache as rendercache
 from biblio.citations.styles import resolve_locale
 from biblio.exports import cite as cite_mod
+from biblio.storage import app as db
 from biblio.web import responses, urls
 from biblio.web.params import PRONG_IDS, BadParameter, parse_filters
 

@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, Response, render_template, request, url_for
 
-from biblio import db, listing
+from biblio.catalog import listing
+from biblio.storage import app as db
 from biblio.web import urls
 from biblio.web.params import parse_filters
 
@@ -31,7 +32,7 @@ def items_atom() -> Response:
     rows = listing.recent_changes(db.engine(), filters, FEED_SIZE)
     phrase = filters.phrase()
     with db.engine().connect() as conn:
-        from biblio.catalog import group
+        from biblio.catalog.items import group
 
         info = group(conn) or {}
     name = info.get("name") or "biblio"

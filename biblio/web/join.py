@@ -4,7 +4,7 @@
 rate-limited per address and per email, with a honeypot field and length
 limits); ``/join/status/<token>`` (and its ``.json`` twin) shows that one
 request and nothing else, and offers withdrawal while it is open. The views
-parse the form and call :mod:`biblio.join_requests`.
+parse the form and call :mod:`biblio.membership.requests`.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from flask import (
     url_for,
 )
 
-from biblio import db
-from biblio import join_requests as jr
-from biblio.owners import normalize_email
+from biblio.membership import requests as jr
+from biblio.membership.owners import normalize_email
+from biblio.storage import app as db
 from biblio.web.extensions import limiter
 
 bp = Blueprint("join", __name__)

@@ -23,10 +23,11 @@ from flask import (
     url_for,
 )
 
-from biblio import db, exports
+from biblio import exports
 from biblio import reading_lists as rl
 from biblio.citations import ATTRIBUTION, StyleError, list_locales
 from biblio.exports import cite as cite_mod
+from biblio.storage import app as db
 from biblio.web import export as web_export
 from biblio.web import responses
 from biblio.web.extensions import limiter

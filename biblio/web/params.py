@@ -14,8 +14,8 @@ from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
-from biblio import search
-from biblio.catalog import Filters
+from biblio.catalog import search
+from biblio.catalog.items import Filters
 
 PRONG_IDS = ("mlis-access", "pathways", "worker-equity")
 SORTS = {

@@ -7,8 +7,9 @@ from typing import Any
 from flask import Blueprint, jsonify, render_template
 from sqlalchemy import select
 
-from biblio import __version__, db
+from biblio import __version__
 from biblio import storage as st
+from biblio.storage import app as db
 from biblio.sync.run import read_state, recent_runs
 
 bp = Blueprint("status", __name__)

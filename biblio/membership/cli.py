@@ -14,7 +14,9 @@ import sys
 
 import click
 
-from biblio import join_requests, mail, owners
+from biblio import mail
+from biblio.membership import owners
+from biblio.membership import requests as join_requests
 
 
 def _context():  # type: ignore[no-untyped-def]

@@ -1,7 +1,7 @@
 """Owners' login and logout under ``/-/admin/``, with Flask-Login sessions.
 
 Login is rate-limited per address (``[auth] login_rate_limit``) and, per
-account, locked after repeated failures (:mod:`biblio.owners`). A successful
+account, locked after repeated failures (:mod:`biblio.membership.owners`). A successful
 login starts a fresh session (no fixation); logout is a POST. ``next`` targets
 are accepted only as local paths under ``/-/admin/``. :func:`owner_required`
 guards every owner view.
@@ -26,8 +26,8 @@ from flask import (
 )
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 
-from biblio import db
-from biblio import owners as ow
+from biblio.membership import owners as ow
+from biblio.storage import app as db
 from biblio.web.extensions import limiter
 
 bp = Blueprint("auth", __name__)

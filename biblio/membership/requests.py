@@ -26,9 +26,10 @@ from typing import Any
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from biblio import audit, join_messages, mail
+from biblio import audit, mail
 from biblio import storage as st
-from biblio.owners import valid_email
+from biblio.membership import messages as join_messages
+from biblio.membership.owners import valid_email
 from biblio.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -38,8 +38,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from biblio import storage as st
 from biblio.citations import Entry, StyleError, render_bibliography
 from biblio.citations.styles import resolve_locale, style_path
-from biblio.csljson import to_csl
 from biblio.settings import Settings
+from biblio.zotero.csljson import to_csl
 
 log = logging.getLogger(__name__)
 
@@ -94,11 +94,11 @@ def renderer_stamp() -> str:
     from importlib.metadata import version
 
     import biblio.citations
-    import biblio.csljson
+    import biblio.zotero.csljson
 
     digest = hashlib.sha1(usedforsecurity=False)
     sources = sorted(Path(biblio.citations.__file__).parent.glob("*.py"))
-    for source in [*sources, Path(biblio.csljson.__file__)]:
+    for source in [*sources, Path(biblio.zotero.csljson.__file__)]:
         digest.update(source.read_bytes())
     digest.update(version("citeproc-py").encode())
     return digest.hexdigest()[:16]
@@ -306,7 +306,7 @@ def clear(engine: Engine, style: str | None = None) -> int:
 
 def prerender(engine: Engine, settings: Settings, formats: tuple[str, ...] = ("html",)) -> int:
     """Render the default style for every live item now; returns how many were rendered."""
-    from biblio.catalog import iter_items
+    from biblio.catalog.items import iter_items
 
     cit = settings["citations"]
     rows = list(iter_items(engine))

@@ -11,7 +11,7 @@ URLs), ``since``, ``itemKey``, ``includeTrashed``, 304 on ``If-Modified-Since-Ve
 for list requests, and 400/403/404 bodies in plain text. Tests can count requests and
 inject faults (error statuses with ``Retry-After``, ``Backoff``, dropped or truncated
 responses, slow responses, and hooks that edit the library mid-sync). Run it alone
-with ``python -m biblio.sync.standin --library FILE --port N``.
+with ``python -m biblio.standin.server --library FILE --port N``.
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from biblio.sync.standin_api import Response, StandinApi
-from biblio.sync.standin_library import StandinLibrary
-from biblio.sync.standin_params import ApiError
+from biblio.standin.api import Response, StandinApi
+from biblio.standin.library import StandinLibrary
+from biblio.standin.params import ApiError
 
 __all__ = ["ApiError", "RequestRecord", "StandinLibrary", "StandinServer", "http_date"]
 
@@ -393,7 +393,7 @@ def _status_text(status: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m biblio.sync.standin --library FILE --port N [--host H]``."""
+    """``python -m biblio.standin.server --library FILE --port N [--host H]``."""
     ap = argparse.ArgumentParser(description="Serve a Zotero library on loopback (API v3).")
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--library", help="library JSON file")

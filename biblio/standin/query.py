@@ -3,7 +3,7 @@
 What Zotero's server computes from item data rather than stores: which items a list
 request matches (scope, trash, ``since``, ``itemKey``, ``itemType``, ``tag``, ``q``),
 their order for ``sort``/``direction``, and ``meta.creatorSummary`` and
-``meta.parsedDate``. Kept apart from :mod:`biblio.sync.standin_library` so the model
+``meta.parsedDate``. Kept apart from :mod:`biblio.standin.library` so the model
 holds state and versioning only.
 """
 

@@ -16,7 +16,7 @@ import re
 from typing import Any
 from urllib.parse import urlencode
 
-from biblio.sync.standin_library import is_valid_key
+from biblio.standin.library import is_valid_key
 
 WWW = "https://www.zotero.org"
 MAX_LIMIT = 100

@@ -4,7 +4,7 @@
 dict the item page, its ``.json`` twin and the Connector metadata share. Field and
 type labels come from Zotero's own schema (``biblio/data/zotero-schema.json``).
 The "cite as" text uses the citation layer (:mod:`biblio.citations`,
-:mod:`biblio.csljson`) and its render cache when present; if either is missing or
+:mod:`biblio.zotero.csljson`) and its render cache when present; if either is missing or
 fails, the record simply has no citation, so the page still renders.
 """
 
@@ -20,12 +20,12 @@ from typing import Any
 from sqlalchemy import false, select
 from sqlalchemy.engine import Engine
 
-from biblio import catalog
 from biblio import storage as st
+from biblio.catalog import items as catalog
 
 log = logging.getLogger(__name__)
 
-SCHEMA = Path(__file__).resolve().parent / "data" / "zotero-schema.json"
+SCHEMA = Path(__file__).resolve().parent.parent / "data" / "zotero-schema.json"
 # Shown in their own sections (or not at all), not in the field table.
 SPECIAL_FIELDS = {"key", "version", "itemType", "creators", "tags", "collections",
                   "relations", "abstractNote", "note", "parentItem", "deleted", "dateAdded",
@@ -73,7 +73,7 @@ def _citation(key: str, version: int, data: dict[str, Any], settings: Mapping[st
         return str(cached)
     try:
         from biblio.citations import render_citation
-        from biblio.csljson import to_csl
+        from biblio.zotero.csljson import to_csl
     except ImportError:  # the citation layer is optional for browsing
         return None
     try:

@@ -1,6 +1,6 @@
 """The plain-text emails of the join process: confirmation, decisions, welcome, digest.
 
-Each function returns ``(subject, body)``; :mod:`biblio.join_requests` queues
+Each function returns ``(subject, body)``; :mod:`biblio.membership.requests` queues
 them in the outbox in the same transaction as the change they announce. Bodies
 are plain text (never HTML), so applicant-supplied values cannot inject markup;
 subjects are reduced to one line by :mod:`biblio.mail`.

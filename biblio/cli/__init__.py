@@ -27,7 +27,7 @@ from biblio.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger(__name__)
 
-SAMPLE_LIBRARY = Path(__file__).parent / "data" / "sample_library.json"
+SAMPLE_LIBRARY = Path(__file__).resolve().parent.parent / "data" / "sample_library.json"
 
 
 def _settings() -> Settings:
@@ -43,7 +43,7 @@ def _fail(message: str, code: int = 2) -> int:
 
 
 def _engine(settings: Settings):  # type: ignore[no-untyped-def]
-    from biblio.db import engine_for
+    from biblio.storage.app import engine_for
 
     return engine_for(settings)
 
@@ -109,7 +109,7 @@ def sync_command(full: bool) -> None:
 @cli.command("scheduler", with_appcontext=False)
 def scheduler_command() -> None:
     """Run the scheduled sync every [sync] interval_minutes (the only scheduler)."""
-    from biblio import rendercache
+    from biblio.citations import cache as rendercache
     from biblio.sync.schedule import build_scheduler
 
     settings = _settings()
@@ -181,9 +181,9 @@ def run_command(host: str | None, port: int | None, workers: int) -> None:
 @click.option("--no-serve", is_flag=True, help="Set up and sync, then exit (for checks).")
 def demo_command(port: int, library: str | None, instance: str | None, no_serve: bool) -> None:
     """Start the Zotero stand-in with the sample library, sync, and serve it all on loopback."""
+    from biblio.standin.library import StandinLibrary
+    from biblio.standin.server import StandinServer
     from biblio.sync.schedule import build_scheduler
-    from biblio.sync.standin import StandinServer
-    from biblio.sync.standin_library import StandinLibrary
 
     lib = StandinLibrary.from_file(Path(library) if library else SAMPLE_LIBRARY)
     folder = Path(instance) if instance else Path(tempfile.mkdtemp(prefix="biblio-demo-"))
@@ -243,7 +243,7 @@ def export_command(fmt: str, style: str | None, locale: str | None, prong: str |
                    list_slug: str | None, output: str | None) -> None:
     """Export cached items (all matching, or a reading list) in any format."""
     from biblio import exports
-    from biblio.catalog import Filters, iter_items
+    from biblio.catalog.items import Filters, iter_items
     from biblio.citations import StyleError
 
     settings = _settings()
@@ -304,7 +304,7 @@ from biblio.prongs.cli import prongs_cli  # noqa: E402
 
 cli.add_command(prongs_cli)
 
-from biblio.owners_cli import mail_cli, owners_cli  # noqa: E402
+from biblio.membership.cli import mail_cli, owners_cli  # noqa: E402
 
 cli.add_command(owners_cli)
 cli.add_command(mail_cli)

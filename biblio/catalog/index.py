@@ -5,7 +5,7 @@ and seven facets, each counting the items that match every *other* filter. Asked
 SQL, a broad filter on a large library (a decade, a prong, a common search word)
 costs hundreds of milliseconds of GROUP BYs. This module loads the few columns those
 answers need (type, year, tags, creators, collections with their ancestors, effective
-prongs) once per data stamp (:func:`biblio.listing.data_stamp`, which every sync,
+prongs) once per data stamp (:func:`biblio.catalog.listing.data_stamp`, which every sync,
 retag and override changes) into numpy arrays, so a filter is a boolean mask, a count
 is a sum and a facet is one ``bincount``. Sort orders are read from SQL (so they
 match the database's collation exactly) the first time each is asked for.
@@ -25,9 +25,9 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from biblio import search
 from biblio import storage as st
-from biblio.catalog import Filters
+from biblio.catalog import search
+from biblio.catalog.items import Filters
 
 _SEARCH_CACHE = 256
 
@@ -204,7 +204,7 @@ class Index:
         """Item indexes in ``sort`` order, read once per stamp from SQL."""
         found = self._orders.get(sort)
         if found is None:
-            from biblio.listing import SORT_ORDER
+            from biblio.catalog.listing import SORT_ORDER
 
             keys = conn.execute(select(st.items.c.key).where(Filters().where())
                                 .order_by(*SORT_ORDER[sort])).scalars()
@@ -276,7 +276,7 @@ def _fts_positions(conn: Connection, position: dict[str, int]) -> np.ndarray | N
 
 
 def _prongs(conn: Connection, position: dict[str, int]) -> _Pairs:
-    """Effective prongs, by the rule of :func:`biblio.catalog.prong_clause`: computed
+    """Effective prongs, by the rule of :func:`biblio.catalog.items.prong_clause`: computed
     or added by an owner, and not removed by one."""
     p, o = st.item_prongs.c, st.prong_overrides.c
     pairs = {(k, v) for k, v in conn.execute(select(p.item_key, p.prong))}

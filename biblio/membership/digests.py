@@ -15,7 +15,9 @@ from datetime import datetime, timedelta
 from apscheduler.schedulers.base import BaseScheduler
 from sqlalchemy.engine import Engine
 
-from biblio import join_requests, mail, owners
+from biblio import mail
+from biblio.membership import owners
+from biblio.membership import requests as join_requests
 from biblio.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 Every view requires a logged-in owner (the blueprint's ``before_request``), every
 POST is CSRF-checked app-wide and answers with a 303 redirect (POST-redirect-GET)
-and a flash message. Views parse arguments and call :mod:`biblio.join_requests`;
+and a flash message. Views parse arguments and call :mod:`biblio.membership.requests`;
 the audit and outbox writes happen there, in the same transaction as the change.
 """
 
@@ -23,9 +23,11 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 
-from biblio import audit, db, join_messages, mail
-from biblio import join_requests as jr
-from biblio.web.auth import actor, owner_required
+from biblio import audit, mail
+from biblio.membership import messages as join_messages
+from biblio.membership import requests as jr
+from biblio.storage import app as db
+from biblio.web.admin.auth import actor, owner_required
 
 bp = Blueprint("admin", __name__)
 SORTS = {"age": "oldest first", "-age": "newest first"}

@@ -1,6 +1,6 @@
 """Deterministic synthetic Zotero group libraries for tests, benchmarks and the demo.
 
-:func:`synthetic` builds a :class:`~biblio.sync.standin_library.StandinLibrary` of N
+:func:`synthetic` builds a :class:`~biblio.standin.library.StandinLibrary` of N
 items (top-level items plus child notes and attachments) in nested collections, with
 varied item types, creators (two-part and single-field names), tags (manual and
 automatic), free-text dates and the odd hostile value a real library holds (HTML in a
@@ -15,7 +15,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from biblio.sync.standin_library import KEY_ALPHABET, LOAD_BATCH, StandinLibrary
+from biblio.standin.library import KEY_ALPHABET, LOAD_BATCH, StandinLibrary
 
 _LAST = [
     "Smith",

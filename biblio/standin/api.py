@@ -15,8 +15,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from biblio.sync.standin_library import StandinLibrary, is_valid_key
-from biblio.sync.standin_params import (
+from biblio.standin.library import StandinLibrary, is_valid_key
+from biblio.standin.params import (
     ITEM_SORTS,
     WWW,
     ApiError,
@@ -26,7 +26,7 @@ from biblio.sync.standin_params import (
     link_header,
     parse_params,
 )
-from biblio.sync.standin_query import ItemQuery, creator_summary, parsed_date
+from biblio.standin.query import ItemQuery, creator_summary, parsed_date
 
 
 @dataclass

@@ -3,7 +3,7 @@
 Each facet counts the live items matching every *other* current filter, grouped by
 its own field (so a visitor can switch from one prong or type to another without
 first removing the filter), counted from the in-memory index of
-:mod:`biblio.facetindex` (one mask per left-out filter, one ``bincount`` per facet). The
+:mod:`biblio.catalog.index` (one mask per left-out filter, one ``bincount`` per facet). The
 collection facet is hierarchical: a collection's count includes its sub-collections'
 items (counted once), and the tree shows the roots, the selected collection's
 ancestors and its children, at most ``TOP`` per level. Year values are shown within
@@ -23,9 +23,9 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from biblio import storage as st
-from biblio.catalog import Filters
-from biblio.facetindex import Index
-from biblio.records import type_label
+from biblio.catalog.index import Index
+from biblio.catalog.items import Filters
+from biblio.catalog.record import type_label
 
 Toggle = Callable[[str, object], str]
 TOP = 15

@@ -309,7 +309,7 @@ def _m0001_initial(conn: Connection) -> None:
 
 
 def _m0002_items_fts(conn: Connection) -> None:
-    from biblio.search import create_index  # the search module owns its FTS5 table
+    from biblio.catalog.search import create_index  # the search module owns its FTS5 table
 
     create_index(conn)
 

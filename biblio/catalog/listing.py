@@ -2,7 +2,7 @@
 
 :func:`list_page` answers a list request (filters, sort, size, offset) with a count
 and the facets from the in-memory index of the current data stamp
-(:mod:`biblio.facetindex`), and the page's rows from ``items``; :func:`landing` gathers what the
+(:mod:`biblio.catalog.index`), and the page's rows from ``items``; :func:`landing` gathers what the
 front page shows (group, prongs with counts, recent additions, last sync, chart
 data). Prong labels and descriptions come from the tagger's rules
 (:mod:`biblio.prongs`). Rows are plain dicts; the web layer turns them into HTML,
@@ -20,10 +20,11 @@ from typing import Any
 from sqlalchemy import desc, func, select
 from sqlalchemy.engine import Engine
 
-from biblio import catalog, facetindex
-from biblio import facets as fc
 from biblio import storage as st
-from biblio.catalog import Filters, prong_clause
+from biblio.catalog import facets as fc
+from biblio.catalog import index as facetindex
+from biblio.catalog import items as catalog
+from biblio.catalog.items import Filters, prong_clause
 
 LIST_COLUMNS = ("key", "version", "item_type", "title", "creator_summary", "date", "year",
                 "date_added", "date_modified", "data")
@@ -135,7 +136,7 @@ def list_page(engine: Engine, filters: Filters, sort: str, size: int, offset: in
     """One page of live items; facets only when ``toggle`` (URL maker) is given.
 
     The count, the page's keys and the facets come from the in-memory index of the
-    current data stamp (:mod:`biblio.facetindex`); the rows themselves from SQL.
+    current data stamp (:mod:`biblio.catalog.index`); the rows themselves from SQL.
     """
     with st.connect(engine) as conn:
         now = data_stamp(conn)

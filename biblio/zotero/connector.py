@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from biblio.richtext import plain
+from biblio.zotero.richtext import plain
 
 _GENRES = {"journalArticle": ("journal", "article"), "magazineArticle": ("journal", "article"),
            "newspaperArticle": ("journal", "article"), "book": ("book", "book"),

@@ -12,12 +12,13 @@ from flask import Blueprint, abort, flash, jsonify, redirect, render_template, r
 from flask import url_for as _url_for
 from flask.typing import ResponseReturnValue
 
-from biblio import audit, db, prongs
+from biblio import audit, prongs
 from biblio import storage as st
+from biblio.storage import app as db
 from biblio.sync.client import SyncError
 from biblio.sync.run import SyncBusy, run_sync
-from biblio.web.admin import _iso
-from biblio.web.auth import actor, owner_required
+from biblio.web.admin.auth import actor, owner_required
+from biblio.web.admin.queue import _iso
 
 bp = Blueprint("admin_tools", __name__)
 PAGE = 100

@@ -17,8 +17,8 @@ from sqlalchemy import and_, exists, false, or_, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql import ColumnElement
 
-from biblio import search
 from biblio import storage as st
+from biblio.catalog import search
 
 NON_REGULAR = ("note", "attachment", "annotation")
 

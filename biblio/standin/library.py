@@ -8,7 +8,7 @@ that version — so tests can simulate edits between and during syncs. Data dict
 never changed in place (a write replaces the dict), which lets the server serialize
 outside the lock and cache JSON per ``(key, version)``. Queries return the ordered key
 list of a filter, cached per library version, so paging a 50k library stays cheap.
-The synthetic generator lives in :mod:`biblio.sync.standin_synthetic`.
+The synthetic generator lives in :mod:`biblio.standin.synthetic`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from biblio.sync.standin_query import ItemQuery, QueryResult, select_items
+from biblio.standin.query import ItemQuery, QueryResult, select_items
 
 KEY_ALPHABET = "23456789ABCDEFGHIJKLMNPQRSTUVWXYZ"
 _KEY_RE = re.compile(f"^[{KEY_ALPHABET}]{{8}}$")
@@ -128,8 +128,8 @@ class StandinLibrary:
         seed: int = 0,
         children_ratio: float = 0.15,
     ) -> StandinLibrary:
-        """A deterministic synthetic library (see :mod:`biblio.sync.standin_synthetic`)."""
-        from biblio.sync.standin_synthetic import synthetic  # noqa: PLC0415 (import cycle)
+        """A deterministic synthetic library (see :mod:`biblio.standin.synthetic`)."""
+        from biblio.standin.synthetic import synthetic  # noqa: PLC0415 (import cycle)
 
         return synthetic(n_items, n_collections, seed=seed, children_ratio=children_ratio)
 
