@@ -206,7 +206,7 @@ def _lis_library(n_items: int) -> Any:
 def _synced(lib: Any) -> Iterator[tuple[Any, Any]]:
     """(engine, settings) of a temporary SQLite cache after syncing ``lib`` through the
     stand-in (the default rules; no settings file, no environment)."""
-    from biblio import storage
+    from biblio import storage, subscribe_packages
     from biblio.settings import load_settings
     from biblio.standin.server import StandinServer
     from biblio.sync.run import run_sync
@@ -219,6 +219,7 @@ def _synced(lib: Any) -> Iterator[tuple[Any, Any]]:
             "database": {"url": f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"},
             "sync": {"lock_file": str(Path(tmp) / "sync.lock")}})
         engine = storage.open_database(settings["database"]["url"])
+        subscribe_packages()  # tagging and search follow every sync
         run_sync(engine, settings)
         try:
             yield engine, settings

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from biblio import exports
+from biblio import exports, subscribe_packages
 from biblio import storage as st
 from biblio.catalog.items import iter_items
 from biblio.citations import cache as rendercache
@@ -37,6 +37,7 @@ def main(n: int = 1000) -> int:
             "database": {"url": f"sqlite:///{folder / 'bench.sqlite3'}"},
             "sync": {"lock_file": str(folder / "sync.lock"), "prerender": False}})
         engine = st.open_database(settings["database"]["url"])
+        subscribe_packages()  # tagging and search follow every sync
         run_sync(engine, settings)
     rows = list(iter_items(engine))[:n]
     print(f"{len(rows)} items, synthetic library synced through the stand-in")

@@ -29,7 +29,7 @@ def rss_mb() -> float:
 
 
 def measure(n: int) -> dict:
-    from biblio import storage
+    from biblio import storage, subscribe_packages
     from biblio.settings import load_settings
     from biblio.standin.library import StandinLibrary
     from biblio.standin.server import StandinServer
@@ -57,6 +57,7 @@ def measure(n: int) -> dict:
         engine = storage.open_database(settings["database"]["url"])
 
         started = time.perf_counter()
+        subscribe_packages()  # tagging and search follow every sync
         full = run_sync(engine, settings)
         out["full_seconds"] = time.perf_counter() - started
         out["full_requests"] = full.requests

@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 def build(n: int) -> Path:
     """The settings file of a synced cache of ``n`` synthetic items (built once)."""
-    from biblio import storage
+    from biblio import storage, subscribe_packages
     from biblio.settings import load_settings
     from biblio.standin.library import StandinLibrary
     from biblio.standin.server import StandinServer
@@ -61,6 +61,7 @@ def build(n: int) -> Path:
             encoding="utf-8")
         settings = load_settings(conf, environ={})
         started = time.monotonic()
+        subscribe_packages()  # tagging and search follow every sync
         result = run_sync(storage.open_database(settings["database"]["url"]), settings)
         print(f"built {n}: {result.summary()} ({time.monotonic() - started:.0f} s)",
               file=sys.stderr)

@@ -8,6 +8,7 @@ Nothing reads configuration at import time.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import secrets
@@ -16,11 +17,27 @@ from typing import Any
 
 from flask import Flask
 
+from biblio import web
 from biblio.settings import Settings, load_settings
+from biblio.storage import app as storage_app
 
 __version__ = "0.1.0"
 
 log = logging.getLogger(__name__)
+
+#: Modules that react to :mod:`biblio.events`; each has a ``subscribe()``.
+SUBSCRIBERS = (
+    "biblio.prongs",  # tag what a sync changed
+    "biblio.catalog.search",  # keep the search index in step
+    "biblio.membership.requests",  # reconcile join requests with the group's members
+    "biblio.citations.cache",  # pre-render citations after a sync
+)
+
+
+def subscribe_packages() -> None:
+    """Connect every package to the events it reacts to (idempotent)."""
+    for name in SUBSCRIBERS:
+        importlib.import_module(name).subscribe()
 
 
 def configure_logging(level: str | None = None) -> None:
@@ -69,11 +86,7 @@ def create_app(
         JSON_SORT_KEYS=False,
     )
 
-    from biblio.storage import app as db
-
-    db.init_app(app)
-
-    from biblio import web
-
+    subscribe_packages()
+    storage_app.init_app(app)
     web.init_app(app)
     return app

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from biblio import create_app, storage
+from biblio import create_app, storage, subscribe_packages
 from biblio.settings import load_settings
 from biblio.standin.library import StandinLibrary
 from biblio.standin.server import StandinServer
@@ -23,6 +23,12 @@ from tests.smtp_server import SMTPServer
 #: The library the tests sync; BIBLIO_TEST_LIBRARY runs the suite against another one.
 SAMPLE = Path(os.environ.get("BIBLIO_TEST_LIBRARY") or Path(__file__).resolve().parent.parent
               / "biblio" / "data" / "sample_library.json")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _subscribed() -> None:
+    """Every package listens to sync events, as in the app and the CLI."""
+    subscribe_packages()
 
 
 @pytest.fixture(scope="session")

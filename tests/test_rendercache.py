@@ -7,13 +7,14 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from biblio import events
 from biblio import storage as st
 from biblio.catalog.items import iter_items
 from biblio.citations import StyleError, render_bibliography
 from biblio.citations import cache as rendercache
 from biblio.standin.library import StandinLibrary
 from biblio.standin.server import StandinServer
-from biblio.sync.run import _after_commit, run_sync
+from biblio.sync.run import run_sync
 from biblio.zotero.csljson import to_csl
 from tests.conftest import make_settings
 
@@ -140,8 +141,7 @@ def test_unknown_and_broken_styles_raise_style_error(synced, tmp_path):
 def test_prerender_runs_in_the_background_after_a_sync(tmp_path, zotero, library):
     settings = make_settings(tmp_path, zotero, sync={"prerender": True})
     engine = st.open_database(settings["database"]["url"])
-    rendercache.install()
-    assert rendercache.after_sync in _after_commit
+    assert rendercache.on_sync_committed in events.sync_committed.receivers_for(settings)
     run_sync(engine, settings)
     assert rendercache.wait_for_prerender(timeout=120)
     live = len(list(iter_items(engine)))
@@ -163,7 +163,6 @@ def test_prerender_can_be_switched_off(tmp_path, zotero):
     settings = make_settings(tmp_path, zotero, sync={"prerender": False})
     engine = st.open_database(settings["database"]["url"])
     try:
-        rendercache.install()
         run_sync(engine, settings)
         assert rendercache.wait_for_prerender(timeout=60)
         assert _count(engine) == 0

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from biblio import events
 from biblio import storage as st
 from biblio.standin.server import http_date
 from biblio.sync import run as sync_run
@@ -189,15 +190,15 @@ def test_error_in_save_rolls_back_everything(synced, settings, library):
     before = cache_snapshot(synced)
     library.update_item(next(iter(library.snapshot()["items"])), title="half-saved")
 
-    def explode(conn, settings, keys, full):
+    def explode(settings, **_kwargs):
         raise RuntimeError("disk on fire")
 
-    sync_run.register_after_save(explode)
+    events.sync_saved.connect(explode)
     try:
         with pytest.raises(SyncError, match="disk on fire"):
             run_sync(synced, settings)
     finally:
-        sync_run._after_save.remove(explode)
+        events.sync_saved.disconnect(explode)
     assert cache_snapshot(synced) == before
 
 

@@ -24,12 +24,14 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import expression
 
+from biblio import events
 from biblio import storage as st
 from biblio.settings import Settings
+from biblio.storage import ddl
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ("title", "creators", "abstract", "publication", "tags", "notes")
+COLUMNS = ddl.FTS_COLUMNS
 # Zotero fields that name where an item appeared, in order of preference.
 PUBLICATION_FIELDS = ("publicationTitle", "bookTitle", "proceedingsTitle", "websiteTitle",
                       "blogTitle", "forumTitle", "encyclopediaTitle", "dictionaryTitle",
@@ -147,27 +149,12 @@ def _match_default(element: text_match, compiler: Any, **kw: Any) -> str:
 
 # -- the index ------------------------------------------------------------------------
 
-def ensure_browse_indexes(conn: Connection) -> None:
-    """A covering index for "live items" counts and the type/year facets: without it
-    every count reads the wide ``items`` rows (their JSON) of the whole library."""
-    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_items_live "
-                         "ON items (parent_key, deleted, item_type, year)")
-    # The default list order (newest additions first) walks this index and stops early.
-    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_items_live_added "
-                         "ON items (parent_key, deleted, date_added)")
-
-
 def create_index(conn: Connection) -> None:
-    """Create the FTS5 table (SQLite only) and fill it from the cache."""
-    ensure_browse_indexes(conn)
-    if conn.dialect.name != "sqlite":
-        log.info("not SQLite: search falls back to ILIKE over title and creators")
-        return
-    conn.exec_driver_sql(
-        "CREATE VIRTUAL TABLE IF NOT EXISTS items_fts USING fts5("
-        "key UNINDEXED, title, creators, abstract, publication, tags, notes, "
-        "tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3')")
-    reindex(conn, None)
+    """Create the browse indexes and the FTS5 table (SQLite only), filled from the cache."""
+    ddl.create_browse_indexes(conn)
+    ddl.create_fts(conn)
+    if ddl.has_fts(conn):
+        reindex(conn, None)
 
 
 def note_text(note_html: str) -> str:
@@ -238,19 +225,18 @@ def reindex(conn: Connection, keys: Iterable[str] | None) -> int:
     return len(docs)
 
 
-def after_save(conn: Connection, settings: Settings, changed: set[str], full: bool) -> None:
-    """Sync hook: keep the index in step with the cache, in the sync's transaction."""
-    if conn.dialect.name == "sqlite" and not conn.exec_driver_sql(
-            "SELECT 1 FROM sqlite_master WHERE name = 'items_fts'").first():
+def on_sync_saved(_settings: Settings, *, conn: Connection, changed: set[str],
+                  full: bool) -> None:
+    """Keep the index in step with the cache, in the sync's transaction; a receiver of
+    :data:`biblio.events.sync_saved`."""
+    if conn.dialect.name == "sqlite" and not ddl.has_fts(conn):
         create_index(conn)  # a database from before migration 0002: build it whole
         full = True
-    ensure_browse_indexes(conn)
+    ddl.create_browse_indexes(conn)
     rows = reindex(conn, None if full else changed)
     log.info("search index: %d item(s) re-indexed%s", rows, " (full)" if full else "")
 
 
-def register() -> None:
-    """Register the sync hook (idempotent); ``biblio.sync`` calls this on import."""
-    from biblio.sync.run import register_after_save
-
-    register_after_save(after_save)
+def subscribe() -> None:
+    """Keep the index in step with every sync (idempotent)."""
+    events.sync_saved.connect(on_sync_saved)

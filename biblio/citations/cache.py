@@ -35,6 +35,7 @@ from sqlalchemy import and_, delete, insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from biblio import events
 from biblio import storage as st
 from biblio.citations import Entry, StyleError, render_bibliography
 from biblio.citations.styles import resolve_locale, style_path
@@ -364,14 +365,12 @@ def wait_for_prerender(timeout: float | None = None) -> bool:
             return False
 
 
-def after_sync(engine: Engine, settings: Settings, changed_keys: set[str]) -> None:
-    """The sync's after-commit hook: pre-render when something changed."""
-    if settings["sync"]["prerender"] and changed_keys:
+def on_sync_committed(settings: Settings, *, engine: Engine, changed: set[str]) -> None:
+    """Pre-render when something changed; a receiver of :data:`biblio.events.sync_committed`."""
+    if settings["sync"]["prerender"] and changed:
         prerender_in_background(engine, settings)
 
 
-def install() -> None:
-    """Hook pre-rendering into every sync of this process (idempotent)."""
-    from biblio.sync.run import register_after_commit
-
-    register_after_commit(after_sync)
+def subscribe() -> None:
+    """Pre-render after every sync that changed items, if ``[sync] prerender`` (idempotent)."""
+    events.sync_committed.connect(on_sync_committed)

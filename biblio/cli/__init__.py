@@ -22,7 +22,7 @@ from typing import Any
 import click
 from flask.cli import FlaskGroup
 
-from biblio import configure_logging, create_app
+from biblio import configure_logging, create_app, subscribe_packages
 from biblio.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,7 @@ def _set_settings_path(_ctx: click.Context, _param: click.Parameter, value: str 
 def cli() -> None:
     """biblio: a Zotero-backed research bibliography service."""
     configure_logging()
+    subscribe_packages()
 
 
 def _progress_bar():  # type: ignore[no-untyped-def]
@@ -109,11 +110,9 @@ def sync_command(full: bool) -> None:
 @cli.command("scheduler", with_appcontext=False)
 def scheduler_command() -> None:
     """Run the scheduled sync every [sync] interval_minutes (the only scheduler)."""
-    from biblio.citations import cache as rendercache
     from biblio.sync.schedule import build_scheduler
 
     settings = _settings()
-    rendercache.install()  # pre-render the default style after each scheduled sync
     scheduler = build_scheduler(_engine(settings), settings, blocking=True)
     click.echo(f"scheduler: syncing every {settings['sync']['interval_minutes']} min; "
                "Ctrl+C stops")

@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from biblio import audit, mail
+from biblio import audit, events, mail
 from biblio import storage as st
 from biblio.membership import messages as join_messages
 from biblio.membership.owners import valid_email
@@ -427,14 +427,17 @@ def unrequested_members(engine: Engine) -> list[int]:
         return _unrequested(conn, group_summary(conn))
 
 
-def after_sync(engine: Engine, settings: Settings, _changed: set[str]) -> None:
-    """After-commit hook: send the welcome emails the reconciliation queued, if any."""
+def on_sync_committed(settings: Settings, *, engine: Engine, changed: set[str]) -> None:
+    """Send the welcome emails the reconciliation queued, if any; a receiver of
+    :data:`biblio.events.sync_committed`."""
     if settings["mail"]["enabled"] and mail.outbox_counts(engine)["pending"]:
         mail.send_soon(engine, settings)
 
 
-def reconcile_hook(conn: Connection, settings: Settings, changed: set[str], full: bool) -> None:
-    """Sync hook (see ``biblio.sync.run.install_domain_hooks``)."""
+def on_sync_saved(settings: Settings, *, conn: Connection, changed: set[str],
+                  full: bool) -> None:
+    """Reconcile requests with the group's members in the sync's transaction; a receiver
+    of :data:`biblio.events.sync_saved`."""
     reconcile(conn, settings, changed, full)
 
 
@@ -487,3 +490,9 @@ def export_csv(engine: Engine, *, status: str | None = None) -> str:
     for column in CSV_COLUMNS:
         frame[column] = frame[column].map(_cell)
     return frame.to_csv(index=False)
+
+
+def subscribe() -> None:
+    """Reconcile requests with every sync and send what it queued (idempotent)."""
+    events.sync_saved.connect(on_sync_saved)
+    events.sync_committed.connect(on_sync_committed)

@@ -3,12 +3,13 @@
 ``rules`` reads and validates the ``[prongs]`` settings (shipped defaults in
 ``biblio/data/prong_rules.toml``), ``tagger`` scores one item, ``store`` retags the
 cache and hooks into every sync, ``overrides`` records owners' audited decisions,
-and ``cli`` is ``biblio prongs``. Nothing here imports the sync package, which
-registers :func:`sync_hook` itself.
+and ``cli`` is ``biblio prongs``. :func:`subscribe` connects the tagger to every
+sync (:data:`biblio.events.sync_saved`); nothing here imports the sync package.
 """
 
 from __future__ import annotations
 
+from biblio import events
 from biblio.prongs.overrides import (
     OverrideError,
     clear_override,
@@ -16,11 +17,17 @@ from biblio.prongs.overrides import (
     set_override,
 )
 from biblio.prongs.rules import Pattern, Prong, Rules, load_rules, parse_rules
-from biblio.prongs.store import RetagResult, explain_item, retag, retag_conn, sync_hook
+from biblio.prongs.store import RetagResult, explain_item, on_sync_saved, retag, retag_conn
 from biblio.prongs.tagger import Assignment, Evaluation, evaluate_item, tag_item
+
+
+def subscribe() -> None:
+    """Tag what every sync changed, in its transaction (idempotent)."""
+    events.sync_saved.connect(on_sync_saved)
+
 
 __all__ = [
     "Assignment", "Evaluation", "OverrideError", "Pattern", "Prong", "RetagResult", "Rules",
     "clear_override", "evaluate_item", "explain_item", "list_overrides", "load_rules",
-    "parse_rules", "retag", "retag_conn", "set_override", "sync_hook", "tag_item",
+    "parse_rules", "retag", "retag_conn", "set_override", "subscribe", "tag_item",
 ]

@@ -2,7 +2,7 @@
 
 :func:`retag` recomputes the prongs of some or all top-level items from the rules
 in the settings and rebuilds their ``item_prongs`` rows in one transaction (owners'
-overrides live in ``prong_overrides`` and are never touched here). :func:`sync_hook`
+overrides live in ``prong_overrides`` and are never touched here). :func:`on_sync_saved`
 runs inside each sync's transaction: it retags the items that changed, the parents
 of changed notes, and the items in collections that changed in this run.
 """
@@ -172,9 +172,11 @@ def _affected_keys(conn: Connection, changed: set[str]) -> set[str]:
     return keys
 
 
-def sync_hook(conn: Connection, settings: Mapping[str, Any], changed_keys: set[str],
-              full: bool) -> None:
-    """Tag what a sync changed, inside the sync's transaction (all items on a full sync)."""
+def on_sync_saved(settings: Mapping[str, Any], *, conn: Connection, changed: set[str],
+                  full: bool) -> None:
+    """Tag what a sync changed, inside the sync's transaction (all items on a full sync);
+    a receiver of :data:`biblio.events.sync_saved`."""
+    changed_keys = changed
     rules = load_rules(settings)
     if full:
         result = retag_conn(conn, rules, None)
@@ -225,4 +227,4 @@ def explain_item(conn: Connection, settings: Mapping[str, Any], key: str) -> dic
             "live": live, "labels": {p.id: p.label for p in rules.prongs}}
 
 
-__all__ = ["RetagResult", "explain_item", "retag", "retag_conn", "review_queue", "sync_hook"]
+__all__ = ["RetagResult", "explain_item", "retag", "retag_conn", "on_sync_saved", "review_queue"]

@@ -1,442 +1,83 @@
-"""The database: engine, schema and named migrations, owned here alone.
+"""The database: schema, named migrations and engines, owned by this package alone.
 
 SQLAlchemy Core keeps the same code on SQLite (the default: WAL journal, foreign
 keys on, a busy timeout so the web app and a sync can share the file) and on
 PostgreSQL. Migrations are named and ordered; each applied one is recorded in the
 ``migrations`` table, so ``open_database`` brings any older file up to date.
-Domain modules import the ``Table`` objects below and run Core statements through
+Domain modules import the ``Table`` objects and run Core statements through
 :func:`transaction` / :func:`connect`; nothing else creates tables.
+Modules: ``schema`` (tables), ``ddl`` (indexes and the FTS5 table), ``migrations``,
+``engine`` (engines and transactions) and ``app`` (the Flask side).
 """
 
-from __future__ import annotations
+from sqlalchemy import text
 
-import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime
-from pathlib import Path
-
-from sqlalchemy import (
-    JSON,
-    Boolean,
-    Column,
-    DateTime,
-    Float,
-    ForeignKey,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-    create_engine,
-    event,
-    select,
-    text,
+from biblio.storage.engine import (
+    connect,
+    create_db_engine,
+    dispose_all,
+    is_sqlite,
+    open_database,
+    sqlite_path,
+    transaction,
 )
-from sqlalchemy.engine import Connection, Engine, make_url
-
-log = logging.getLogger(__name__)
-
-metadata = MetaData()
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-migrations_table = Table(
-    "migrations", metadata,
-    Column("name", String(200), primary_key=True),
-    Column("applied_at", DateTime, nullable=False),
+from biblio.storage.migrations import MIGRATIONS, migrate
+from biblio.storage.schema import (
+    audit_log,
+    collections,
+    data_changes,
+    group_info,
+    item_collections,
+    item_creators,
+    item_prongs,
+    item_tags,
+    items,
+    join_requests,
+    metadata,
+    migrations_table,
+    outbox,
+    owners,
+    prong_doubts,
+    prong_overrides,
+    reading_list_items,
+    reading_lists,
+    rendered_citations,
+    sync_runs,
+    sync_state,
+    utcnow,
 )
-
-# -- sync ---------------------------------------------------------------------------
-
-sync_state = Table(
-    "sync_state", metadata,
-    Column("id", Integer, primary_key=True),  # always 1
-    Column("library", String(100), nullable=False),  # "groups/12345"
-    Column("library_version", Integer, nullable=False, default=0),
-    Column("group_version", Integer, nullable=True),
-    Column("backoff_until", DateTime, nullable=True),
-    Column("last_success_at", DateTime, nullable=True),
-)
-
-sync_runs = Table(
-    "sync_runs", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("started_at", DateTime, nullable=False),
-    Column("finished_at", DateTime, nullable=True),
-    Column("status", String(20), nullable=False),  # running | ok | unchanged | failed
-    Column("trigger", String(20), nullable=False, default="manual"),
-    Column("full", Boolean, nullable=False, default=False),
-    Column("from_version", Integer, nullable=True),
-    Column("to_version", Integer, nullable=True),
-    Column("added", Integer, nullable=False, default=0),
-    Column("updated", Integer, nullable=False, default=0),
-    Column("deleted", Integer, nullable=False, default=0),
-    Column("trashed", Integer, nullable=False, default=0),
-    Column("collections_changed", Integer, nullable=False, default=0),
-    Column("requests", Integer, nullable=False, default=0),
-    Column("restarts", Integer, nullable=False, default=0),
-    Column("error", Text, nullable=True),
-)
-
-group_info = Table(
-    "group_info", metadata,
-    Column("id", Integer, primary_key=True),  # the Zotero group ID
-    Column("version", Integer, nullable=False),
-    Column("name", Text, nullable=False, default=""),
-    Column("description", Text, nullable=False, default=""),  # HTML from Zotero
-    Column("type", String(20), nullable=True),
-    Column("url", Text, nullable=True),
-    Column("owner", Integer, nullable=True),
-    Column("admins", JSON, nullable=False, default=list),
-    Column("members", JSON, nullable=False, default=list),
-    Column("data", JSON, nullable=False),
-    Column("fetched_at", DateTime, nullable=False),
-)
-
-# -- library cache ------------------------------------------------------------------
-
-items = Table(
-    "items", metadata,
-    Column("key", String(16), primary_key=True),
-    Column("version", Integer, nullable=False),
-    Column("item_type", String(40), nullable=False),
-    Column("parent_key", String(16), nullable=True, index=True),  # notes/attachments
-    Column("title", Text, nullable=False, default=""),
-    Column("creator_summary", Text, nullable=False, default=""),
-    Column("date", Text, nullable=False, default=""),  # Zotero's free-text date
-    Column("parsed_date", String(10), nullable=True),  # meta.parsedDate
-    Column("year", Integer, nullable=True, index=True),
-    Column("date_added", String(25), nullable=True, index=True),
-    Column("date_modified", String(25), nullable=True),
-    Column("deleted", Boolean, nullable=False, default=False),  # in Zotero's trash
-    Column("data", JSON, nullable=False),  # the full Zotero `data` object
-    Column("meta", JSON, nullable=False, default=dict),
-    Column("synced_at", DateTime, nullable=False),
-)
-Index("ix_items_type_deleted", items.c.item_type, items.c.deleted)
-
-item_creators = Table(
-    "item_creators", metadata,
-    Column("item_key", String(16), ForeignKey("items.key", ondelete="CASCADE"),
-           primary_key=True),
-    Column("position", Integer, primary_key=True),
-    Column("creator_type", String(40), nullable=False),
-    Column("name", Text, nullable=False),  # "Last, First" or the single-field name
-    Column("last_name", Text, nullable=True),
-    Column("first_name", Text, nullable=True),
-)
-Index("ix_item_creators_name", item_creators.c.name)
-
-item_tags = Table(
-    "item_tags", metadata,
-    Column("item_key", String(16), ForeignKey("items.key", ondelete="CASCADE"),
-           primary_key=True),
-    Column("tag", String(255), primary_key=True),
-    Column("type", Integer, nullable=False, default=0),
-)
-Index("ix_item_tags_tag", item_tags.c.tag)
-
-collections = Table(
-    "collections", metadata,
-    Column("key", String(16), primary_key=True),
-    Column("version", Integer, nullable=False),
-    Column("name", Text, nullable=False),
-    Column("parent_key", String(16), nullable=True),
-    Column("deleted", Boolean, nullable=False, default=False),
-    Column("data", JSON, nullable=False),
-    Column("synced_at", DateTime, nullable=False),
-)
-
-item_collections = Table(
-    "item_collections", metadata,
-    Column("item_key", String(16), ForeignKey("items.key", ondelete="CASCADE"),
-           primary_key=True),
-    Column("collection_key", String(16), primary_key=True, index=True),
-)
-
-# -- prongs -------------------------------------------------------------------------
-
-item_prongs = Table(  # computed by the tagger; rebuilt on retag
-    "item_prongs", metadata,
-    Column("item_key", String(16), ForeignKey("items.key", ondelete="CASCADE"),
-           primary_key=True),
-    Column("prong", String(40), primary_key=True),
-    Column("score", Float, nullable=False),
-    Column("source", String(20), nullable=False),  # rules | model | zotero-tag | -collection
-    Column("reasons", JSON, nullable=False),
-    Column("item_version", Integer, nullable=False),
-)
-Index("ix_item_prongs_prong", item_prongs.c.prong)
-
-prong_doubts = Table(  # borderline verdicts for owners to review; rebuilt with item_prongs
-    "prong_doubts", metadata,
-    Column("item_key", String(16), ForeignKey("items.key", ondelete="CASCADE"),
-           primary_key=True),
-    Column("prong", String(40), primary_key=True),
-    Column("verdict", String(12), nullable=False),  # model-only | vetoed | weak | near-miss
-    Column("probability", Float, nullable=False),
-    Column("score", Float, nullable=False),
-    Column("assigned", Boolean, nullable=False),
-    Column("item_version", Integer, nullable=False),
-)
-Index("ix_prong_doubts_prong", prong_doubts.c.prong)
-
-prong_overrides = Table(  # owners' decisions; never touched by sync or retag
-    "prong_overrides", metadata,
-    Column("item_key", String(16), primary_key=True),  # no FK: survives deletion/re-sync
-    Column("prong", String(40), primary_key=True),
-    Column("action", String(10), nullable=False),  # add | remove
-    Column("by", String(255), nullable=False),
-    Column("at", DateTime, nullable=False),
-    Column("note", Text, nullable=True),
-)
-
-data_changes = Table(  # one row; SQLite triggers count every write to prongs and overrides
-    "data_changes", metadata,
-    Column("id", Integer, primary_key=True),  # always 1
-    Column("n", Integer, nullable=False, default=0),
-)
-
-# -- citations and reading lists ----------------------------------------------------
-
-rendered_citations = Table(
-    "rendered_citations", metadata,
-    Column("item_key", String(16), ForeignKey("items.key", ondelete="CASCADE"),
-           primary_key=True),
-    Column("style", String(200), primary_key=True),
-    Column("locale", String(20), primary_key=True),
-    Column("fmt", String(10), primary_key=True),  # html | text
-    Column("item_version", Integer, nullable=False),
-    Column("text", Text, nullable=False),
-    Column("sort_key", Text, nullable=True),
-    Column("context", String(64), nullable=False, default=""),  # style file + set context
-    Column("group_key", Text, nullable=False, default=""),  # items that render together
-    Column("error", Text, nullable=True),  # set when the fallback rendering was used
-)
-
-reading_lists = Table(
-    "reading_lists", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("slug", String(40), nullable=False, unique=True),
-    Column("title", Text, nullable=False),
-    Column("intro", Text, nullable=False, default=""),
-    Column("edit_token_hash", String(128), nullable=False),
-    Column("created_at", DateTime, nullable=False),
-    Column("updated_at", DateTime, nullable=False),
-)
-
-reading_list_items = Table(
-    "reading_list_items", metadata,
-    Column("list_id", Integer, ForeignKey("reading_lists.id", ondelete="CASCADE"),
-           primary_key=True),
-    Column("item_key", String(16), primary_key=True),  # no FK: shows "removed" if gone
-    Column("position", Integer, nullable=False),
-    Column("note", Text, nullable=False, default=""),
-    Column("label", Text, nullable=False, default=""),  # "Title (Year)", kept if removed
-)
-
-# -- owners, join requests, audit, outbox -------------------------------------------
-
-owners = Table(
-    "owners", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("email", String(320), nullable=False, unique=True),
-    Column("password_hash", String(512), nullable=False),
-    Column("created_at", DateTime, nullable=False),
-    Column("failed_logins", Integer, nullable=False, default=0),
-    Column("locked_until", DateTime, nullable=True),
-    Column("last_login_at", DateTime, nullable=True),
-)
-
-join_requests = Table(
-    "join_requests", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("token_hash", String(128), nullable=False, unique=True),
-    Column("status", String(20), nullable=False, index=True),
-    Column("name", Text, nullable=False),
-    Column("email", String(320), nullable=False, index=True),
-    Column("zotero_username", String(255), nullable=True),
-    Column("zotero_user_id", Integer, nullable=True, index=True),
-    Column("affiliation", Text, nullable=False, default=""),
-    Column("prongs", JSON, nullable=False, default=list),
-    Column("reason", Text, nullable=False),
-    Column("decision_reason", Text, nullable=True),
-    Column("owner_note", Text, nullable=True),
-    Column("created_at", DateTime, nullable=False),
-    Column("updated_at", DateTime, nullable=False),
-    Column("decided_at", DateTime, nullable=True),
-    Column("decided_by", String(320), nullable=True),
-)
-
-audit_log = Table(  # append-only: no code path updates or deletes rows
-    "audit_log", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("at", DateTime, nullable=False),
-    Column("actor", String(320), nullable=False),
-    Column("action", String(60), nullable=False),
-    Column("subject", String(100), nullable=False),  # e.g. "request:12", "item:ABCD1234"
-    Column("old", Text, nullable=True),
-    Column("new", Text, nullable=True),
-    Column("detail", Text, nullable=True),
-)
-
-outbox = Table(
-    "outbox", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("created_at", DateTime, nullable=False),
-    Column("to_addr", String(320), nullable=False),
-    Column("subject", Text, nullable=False),
-    Column("body", Text, nullable=False),
-    Column("status", String(10), nullable=False, default="pending"),  # pending|sent|failed
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("next_attempt_at", DateTime, nullable=False),
-    Column("last_error", Text, nullable=True),
-    Column("sent_at", DateTime, nullable=True),
-    UniqueConstraint("id"),
-)
-
-
-# -- migrations ---------------------------------------------------------------------
-
-def _m0001_initial(conn: Connection) -> None:
-    metadata.create_all(conn)
-
-
-def _m0002_items_fts(conn: Connection) -> None:
-    from biblio.catalog.search import create_index  # the search module owns its FTS5 table
-
-    create_index(conn)
-
-
-def _m0003_data_changes(conn: Connection) -> None:
-    # Browse pages cache what they compute per "data stamp"; a retag that moves items
-    # between prongs keeps their count and versions, so the stamp needs a counter that
-    # every write bumps. PostgreSQL keeps the aggregate stamp (no triggers made here).
-    data_changes.create(conn, checkfirst=True)
-    if not conn.execute(select(data_changes.c.id)).first():
-        conn.execute(data_changes.insert().values(id=1, n=0))
-    if conn.dialect.name != "sqlite":
-        return
-    for table in ("item_prongs", "prong_overrides"):
-        for event_name in ("INSERT", "UPDATE", "DELETE"):
-            name = f"tr_{table}_{event_name.lower()}_stamp"
-            sql = (f"CREATE TRIGGER IF NOT EXISTS {name} AFTER {event_name} ON {table} "  # noqa: S608
-                   "BEGIN UPDATE data_changes SET n = n + 1 WHERE id = 1; END")
-            conn.exec_driver_sql(sql)
-
-
-def _m0004_prong_doubts(conn: Connection) -> None:
-    prong_doubts.create(conn, checkfirst=True)
-
-
-#: Named, ordered migrations. Append only; never edit one that has shipped.
-MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
-    ("0001_initial", _m0001_initial),
-    ("0002_items_fts", _m0002_items_fts),
-    ("0003_data_changes", _m0003_data_changes),
-    ("0004_prong_doubts", _m0004_prong_doubts),
-]
-
-
-def migrate(engine: Engine) -> list[str]:
-    """Apply pending migrations in order, each in its own transaction."""
-    applied: list[str] = []
-    with engine.begin() as conn:
-        migrations_table.create(conn, checkfirst=True)
-        done = set(conn.execute(select(migrations_table.c.name)).scalars())
-    for name, upgrade in MIGRATIONS:
-        if name in done:
-            continue
-        with engine.begin() as conn:
-            upgrade(conn)
-            conn.execute(migrations_table.insert().values(name=name, applied_at=utcnow()))
-        log.info("applied migration %s", name)
-        applied.append(name)
-    return applied
-
-
-def _sqlite_on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
-    # pysqlite's own transaction handling defers BEGIN; turn it off and emit BEGIN
-    # ourselves (the "begin" listener) so a sync's reads and writes form one transaction.
-    dbapi_conn.isolation_level = None
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.close()
-
-
-def create_db_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite files get their folder, WAL and foreign keys."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        database = parsed.database
-        if database and database != ":memory:":
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
-        event.listen(engine, "connect", _sqlite_on_connect)
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
-        return engine
-    return create_engine(url, pool_pre_ping=True)
-
-
-_engines: dict[str, Engine] = {}
-
-
-def open_database(url: str) -> Engine:
-    """The (cached) engine for ``url``, migrated to the newest schema."""
-    engine = _engines.get(url)
-    if engine is None:
-        engine = create_db_engine(url)
-        migrate(engine)
-        _engines[url] = engine
-    return engine
-
-
-def dispose_all() -> None:
-    """Close every cached engine (tests, forked processes)."""
-    for engine in _engines.values():
-        engine.dispose()
-    _engines.clear()
-
-
-@contextmanager
-def transaction(engine: Engine) -> Iterator[Connection]:
-    """One transaction: committed on success, rolled back on any exception."""
-    with engine.begin() as conn:
-        yield conn
-
-
-@contextmanager
-def connect(engine: Engine) -> Iterator[Connection]:
-    """A read connection."""
-    with engine.connect() as conn:
-        yield conn
-
-
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"
-
-
-def sqlite_path(url: str) -> Path | None:
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        return Path(parsed.database)
-    return None
-
 
 __all__ = [
-    "audit_log", "collections", "connect", "create_db_engine", "data_changes", "group_info",
+    "MIGRATIONS",
+    "audit_log",
+    "collections",
+    "connect",
+    "create_db_engine",
+    "data_changes",
+    "dispose_all",
+    "group_info",
+    "is_sqlite",
     "item_collections",
-    "item_creators", "item_prongs", "item_tags", "items", "join_requests", "metadata",
-    "migrate", "open_database", "outbox", "owners", "prong_overrides", "reading_list_items",
-    "reading_lists", "rendered_citations", "sync_runs", "sync_state", "text", "transaction",
+    "item_creators",
+    "item_prongs",
+    "item_tags",
+    "items",
+    "join_requests",
+    "metadata",
+    "migrate",
+    "migrations_table",
+    "open_database",
+    "outbox",
+    "owners",
+    "prong_doubts",
+    "prong_overrides",
+    "reading_list_items",
+    "reading_lists",
+    "rendered_citations",
+    "sqlite_path",
+    "sync_runs",
+    "sync_state",
+    "text",
+    "transaction",
     "utcnow",
 ]

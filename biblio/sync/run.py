@@ -14,7 +14,7 @@ import fcntl
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
+from biblio import events
 from biblio import storage as st
 from biblio.settings import Settings
 from biblio.sync.client import SyncError, ZoteroClient
@@ -31,24 +32,6 @@ from biblio.sync.fetch import LibraryChanged, Progress, fetch_changes
 from biblio.sync.save import Counts, save_changes, wipe_library
 
 log = logging.getLogger(__name__)
-
-#: Called inside the run's transaction with the keys of items that changed (tagging).
-AfterSave = Callable[[Connection, Settings, set[str], bool], None]
-_after_save: list[AfterSave] = []
-#: Called after a successful commit (e.g. background pre-rendering of citations).
-AfterCommit = Callable[[Engine, Settings, set[str]], None]
-_after_commit: list[AfterCommit] = []
-
-
-def register_after_save(hook: AfterSave) -> None:
-    if hook not in _after_save:
-        _after_save.append(hook)
-
-
-def register_after_commit(hook: AfterCommit) -> None:
-    if hook not in _after_commit:
-        _after_commit.append(hook)
-
 
 class SyncBusy(SyncError):
     """Another sync holds the lock."""
@@ -131,7 +114,10 @@ def _persist_backoff(engine: Engine, library: str, deadline: float) -> None:
 def run_sync(engine: Engine, settings: Settings, *, full: bool = False,
              trigger: str = "manual", progress: Progress | None = None) -> SyncResult:
     """Sync the configured library into the cache; raise :class:`SyncError` on failure."""
-    install_domain_hooks()
+    if not events.sync_saved.receivers:
+        # Without its subscribers a sync would save items nobody tags or indexes.
+        raise RuntimeError("no package listens to biblio.events.sync_saved; "
+                           "call biblio.subscribe_packages() before syncing")
     with sync_lock(settings):
         return _run_locked(engine, settings, full=full, trigger=trigger, progress=progress)
 
@@ -174,8 +160,8 @@ def _run_locked(engine: Engine, settings: Settings, *, full: bool, trigger: str,
             if not same_library:
                 wipe_library(conn)
             counts = save_changes(conn, changes, st.utcnow())
-            for hook in _after_save:
-                hook(conn, settings, counts.changed_item_keys, changes.full)
+            events.sync_saved.send(settings, conn=conn, changed=counts.changed_item_keys,
+                                   full=changes.full)
             status = "unchanged" if changes.not_modified else "ok"
             _write_state(conn, library=library, library_version=changes.version,
                          group_version=(changes.group or {}).get("version"),
@@ -204,11 +190,11 @@ def _run_locked(engine: Engine, settings: Settings, *, full: bool, trigger: str,
                         requests=client.stats.requests, restarts=restarts,
                         seconds=time.monotonic() - started)
     log.info("%s (%s)", result.summary(), library)
-    for after in _after_commit:
+    for receiver in list(events.sync_committed.receivers_for(settings)):
         try:
-            after(engine, settings, counts.changed_item_keys)
+            receiver(settings, engine=engine, changed=counts.changed_item_keys)
         except Exception:  # a follow-up task never fails a committed sync
-            log.exception("after-sync task %r failed", after)
+            log.exception("after-sync task %r failed", receiver)
     return result
 
 
@@ -218,20 +204,3 @@ def recent_runs(engine: Engine, limit: int = 20) -> list[dict[str, Any]]:
         rows = conn.execute(select(st.sync_runs).order_by(st.sync_runs.c.id.desc())
                             .limit(limit)).mappings().all()
     return [dict(r) for r in rows]
-
-
-def install_domain_hooks() -> None:
-    """Wire the tasks every sync runs, wherever it is started from (idempotent).
-
-    Prong tagging, the full-text index and the membership check of join requests run
-    inside the sync's transaction, so the cache and all that is derived from it change
-    together; the emails the membership check queued go out after the commit.
-    """
-    from biblio import prongs
-    from biblio.catalog import search
-    from biblio.membership import requests as join_requests
-
-    register_after_save(prongs.sync_hook)
-    register_after_save(search.after_save)
-    register_after_save(join_requests.reconcile_hook)
-    register_after_commit(join_requests.after_sync)

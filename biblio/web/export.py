@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from flask import Blueprint, Flask, Response, abort, render_template, request, stream_with_context
+from flask import Blueprint, Response, abort, render_template, request, stream_with_context
 
 from biblio import exports
 from biblio.catalog.items import Filters, iter_items
@@ -171,8 +171,3 @@ def cite(key: str):  # type: ignore[no-untyped-def]
                            common=cite_mod.COMMON_STYLES, locales=list_locales(),
                            attribution=ATTRIBUTION,
                            entry_html=exports.documents.page_html)
-
-
-def init_app(app: Flask) -> None:
-    """Pre-render the default style after every sync this process runs."""
-    rendercache.install()

@@ -1,0 +1,87 @@
+"""Named, ordered migrations of the cache, each recorded in the ``migrations`` table.
+
+``migrate`` brings any older database up to date, one migration per transaction.
+Migrations are append only: one that has shipped is never edited.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Connection, Engine
+
+from biblio.storage import ddl
+from biblio.storage.schema import (
+    data_changes,
+    items,
+    metadata,
+    migrations_table,
+    prong_doubts,
+    sync_state,
+    utcnow,
+)
+
+log = logging.getLogger(__name__)
+
+
+def _m0001_initial(conn: Connection) -> None:
+    metadata.create_all(conn)
+
+
+def _m0002_items_fts(conn: Connection) -> None:
+    ddl.create_browse_indexes(conn)
+    ddl.create_fts(conn)
+    if conn.execute(select(items.c.key).limit(1)).first():
+        # An older cache with items but no index: the index is filled by a full sync, so
+        # make the next sync a full one (the cache itself stays as it is until then).
+        conn.execute(update(sync_state).values(library_version=0))
+        log.info("search index created empty; the next sync re-reads the library")
+
+
+def _m0003_data_changes(conn: Connection) -> None:
+    # Browse pages cache what they compute per "data stamp"; a retag that moves items
+    # between prongs keeps their count and versions, so the stamp needs a counter that
+    # every write bumps. PostgreSQL keeps the aggregate stamp (no triggers made here).
+    data_changes.create(conn, checkfirst=True)
+    if not conn.execute(select(data_changes.c.id)).first():
+        conn.execute(data_changes.insert().values(id=1, n=0))
+    if conn.dialect.name != "sqlite":
+        return
+    for table in ("item_prongs", "prong_overrides"):
+        for event_name in ("INSERT", "UPDATE", "DELETE"):
+            name = f"tr_{table}_{event_name.lower()}_stamp"
+            sql = (f"CREATE TRIGGER IF NOT EXISTS {name} AFTER {event_name} ON {table} "  # noqa: S608
+                   "BEGIN UPDATE data_changes SET n = n + 1 WHERE id = 1; END")
+            conn.exec_driver_sql(sql)
+
+
+def _m0004_prong_doubts(conn: Connection) -> None:
+    prong_doubts.create(conn, checkfirst=True)
+
+
+#: Named, ordered migrations. Append only; never edit one that has shipped.
+MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
+    ("0001_initial", _m0001_initial),
+    ("0002_items_fts", _m0002_items_fts),
+    ("0003_data_changes", _m0003_data_changes),
+    ("0004_prong_doubts", _m0004_prong_doubts),
+]
+
+
+def migrate(engine: Engine) -> list[str]:
+    """Apply pending migrations in order, each in its own transaction."""
+    applied: list[str] = []
+    with engine.begin() as conn:
+        migrations_table.create(conn, checkfirst=True)
+        done = set(conn.execute(select(migrations_table.c.name)).scalars())
+    for name, upgrade in MIGRATIONS:
+        if name in done:
+            continue
+        with engine.begin() as conn:
+            upgrade(conn)
+            conn.execute(migrations_table.insert().values(name=name, applied_at=utcnow()))
+        log.info("applied migration %s", name)
+        applied.append(name)
+    return applied
