@@ -229,11 +229,11 @@ def _synced(lib: Any) -> Iterator[tuple[Any, Any]]:
 
 def speed(n_items: int, lis: bool = False) -> float:
     from biblio.prongs import retag
-    from biblio.standin.library import StandinLibrary
+    from biblio.standin.synthetic import synthetic_library
 
     # n_items top-level items: the generator adds child notes/attachments (~15%) on top.
     lib = (_lis_library(n_items) if lis
-           else StandinLibrary.synthetic(int(n_items / 0.85) + 1, seed=7))
+           else synthetic_library(int(n_items / 0.85) + 1, seed=7))
     with _synced(lib) as (engine, settings):
         started, cpu = time.perf_counter(), time.process_time()
         result = retag(engine, settings)

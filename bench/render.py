@@ -21,15 +21,15 @@ from biblio import storage as st
 from biblio.catalog.items import iter_items
 from biblio.citations import cache as rendercache
 from biblio.settings import load_settings
-from biblio.standin.library import StandinLibrary
 from biblio.standin.server import StandinServer
+from biblio.standin.synthetic import synthetic_library
 from biblio.sync.run import run_sync
 
 STYLES = ("apa", "chicago-author-date")
 
 
 def main(n: int = 1000) -> int:
-    lib = StandinLibrary.synthetic(int(n * 1.25), seed=7)
+    lib = synthetic_library(int(n * 1.25), seed=7)
     folder = Path(tempfile.mkdtemp(prefix="biblio-bench-render-"))
     with StandinServer(lib) as zotero:
         settings = load_settings(None, environ={}, overrides={

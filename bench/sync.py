@@ -31,14 +31,14 @@ def rss_mb() -> float:
 def measure(n: int) -> dict:
     from biblio import storage, subscribe_packages
     from biblio.settings import load_settings
-    from biblio.standin.library import StandinLibrary
     from biblio.standin.server import StandinServer
+    from biblio.standin.synthetic import synthetic_library
     from biblio.sync.client import ZoteroClient
     from biblio.sync.fetch import fetch_changes
     from biblio.sync.run import run_sync
     from biblio.sync.save import save_changes
 
-    library = StandinLibrary.synthetic(n, seed=7)
+    library = synthetic_library(n, seed=7)
     # The stand-in's library shares this process: keep the collector from walking its
     # objects on every full collection (that shows up as random request stalls).
     gc.collect()

@@ -1,7 +1,7 @@
 """Benchmark the public pages under concurrent load: p50/p95 latency per scenario.
 
 For each library size (default 1k and 50k items) this builds a cache once into
-``bench/.scratch/`` by syncing ``StandinLibrary.synthetic(n)`` through the loopback
+``bench/.scratch/`` by syncing ``synthetic_library(n)`` through the loopback
 Zotero stand-in (reused on later runs), starts gunicorn on loopback against it, and
 drives five scenarios with 8 concurrent client threads on keep-alive connections, a
 bounded number of requests each after a warm-up: the item list, a faceted filter, a
@@ -39,8 +39,8 @@ def build(n: int) -> Path:
     """The settings file of a synced cache of ``n`` synthetic items (built once)."""
     from biblio import storage, subscribe_packages
     from biblio.settings import load_settings
-    from biblio.standin.library import StandinLibrary
     from biblio.standin.server import StandinServer
+    from biblio.standin.synthetic import synthetic_library
     from biblio.sync.run import run_sync
 
     folder = SCRATCH / f"web-{n}"
@@ -52,7 +52,7 @@ def build(n: int) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob("biblio.sqlite3*"):
         old.unlink()
-    lib = StandinLibrary.synthetic(n, seed=4)
+    lib = synthetic_library(n, seed=4)
     with StandinServer(lib) as zotero:
         conf.write_text(
             f'[zotero]\nlibrary_id = {lib.group_id}\nbase_url = "{zotero.url}"\n'

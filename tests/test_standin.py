@@ -24,6 +24,7 @@ from pyzotero import zotero_errors as ze
 
 from biblio.standin.library import KEY_ALPHABET, is_valid_key
 from biblio.standin.server import StandinLibrary, StandinServer, http_date
+from biblio.standin.synthetic import synthetic_library
 
 GID = 4711
 HUGE_NOTE = "<p>" + "ünïcødé <b>note</b> " * 40_000 + "</p>"
@@ -195,12 +196,12 @@ def test_group_membership_has_its_own_version(lib):
 
 
 def test_synthetic_is_deterministic_and_sized():
-    a, b = StandinLibrary.synthetic(500, seed=3), StandinLibrary.synthetic(500, seed=3)
+    a, b = synthetic_library(500, seed=3), synthetic_library(500, seed=3)
     assert a.snapshot() == b.snapshot() and len(a.items) == 500
     kids = [d for d in a.items.values() if d.get("parentItem")]
     assert kids and all(d["parentItem"] in a.items for d in kids)
     assert len({d["itemType"] for d in a.items.values()}) >= 6
-    assert StandinLibrary.synthetic(500, seed=4).snapshot() != a.snapshot()
+    assert synthetic_library(500, seed=4).snapshot() != a.snapshot()
 
 
 def test_file_round_trip(tmp_path, lib):
@@ -216,7 +217,7 @@ def test_file_round_trip(tmp_path, lib):
 
 # ------------------------------------------------------------- reading via pyzotero
 def test_everything_pages_top_items():
-    big = StandinLibrary.synthetic(430, seed=1)
+    big = synthetic_library(430, seed=1)
     with StandinServer(big) as s2:
         z = zotero.Zotero(1, "group")
         z.endpoint = s2.url
@@ -361,7 +362,7 @@ def test_formats_limits_and_400s(srv):
     assert raw(srv, f"/groups/{GID}/deleted")[0] == 400
     assert raw(srv, f"/groups/{GID}/items/AAAA2222?format=versions")[0] == 400
     # Zotero clamps a limit over 100 and ignores a non-numeric one
-    big = StandinLibrary.synthetic(150, seed=2)
+    big = synthetic_library(150, seed=2)
     with StandinServer(big) as s2:
         assert len(json.loads(raw(s2, "/groups/1/items?limit=500")[2])) == 100
         assert len(json.loads(raw(s2, "/groups/1/items?limit=abc")[2])) == 25
@@ -486,7 +487,7 @@ def test_filters(srv, lib):
 
 # ------------------------------------------------------------------ server process
 def test_concurrent_mutation_while_paging(lib):
-    big = StandinLibrary.synthetic(600, seed=5)
+    big = synthetic_library(600, seed=5)
     stop = threading.Event()
 
     def writer():

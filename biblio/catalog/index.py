@@ -28,6 +28,7 @@ from sqlalchemy.engine import Connection
 from biblio import storage as st
 from biblio.catalog import search
 from biblio.catalog.items import Filters
+from biblio.catalog.sorts import SORT_ORDER
 
 _SEARCH_CACHE = 256
 
@@ -204,8 +205,6 @@ class Index:
         """Item indexes in ``sort`` order, read once per stamp from SQL."""
         found = self._orders.get(sort)
         if found is None:
-            from biblio.catalog.listing import SORT_ORDER
-
             keys = conn.execute(select(st.items.c.key).where(Filters().where())
                                 .order_by(*SORT_ORDER[sort])).scalars()
             found = np.fromiter((self.position[k] for k in keys if k in self.position),

@@ -25,22 +25,11 @@ from biblio.catalog import facets as fc
 from biblio.catalog import index as facetindex
 from biblio.catalog import items as catalog
 from biblio.catalog.items import Filters, prong_clause
+from biblio.catalog.sorts import SORT_ORDER
 
 LIST_COLUMNS = ("key", "version", "item_type", "title", "creator_summary", "date", "year",
                 "date_added", "date_modified", "data")
 _I = st.items.c
-SORT_ORDER: dict[str, tuple[Any, ...]] = {
-    "added": (desc(_I.date_added), _I.key),
-    "-added": (_I.date_added, _I.key),
-    "year": (_I.year.asc().nulls_last(), _I.key),
-    "-year": (_I.year.desc().nulls_last(), _I.key),
-    "title": (func.lower(_I.title), _I.key),
-    "-title": (desc(func.lower(_I.title)), _I.key),
-    "creator": (func.lower(_I.creator_summary), _I.key),
-    "-creator": (desc(func.lower(_I.creator_summary)), _I.key),
-}
-
-
 @dataclass
 class Page:
     rows: list[dict[str, Any]]

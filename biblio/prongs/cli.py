@@ -249,7 +249,7 @@ def train_command(label_files: tuple[str, ...], from_library: bool, out: str, c:
 def _without_ground_truth(data: dict[str, Any], rules: Any) -> dict[str, Any]:
     """The item as the tagger would see it if the group had not filed it: no collections,
     no tags that name a prong."""
-    from biblio.prongs.tagger import is_prefix_tag
+    from biblio.prongs.fields import is_prefix_tag
 
     named = {t for p in rules.prongs for t in p.tags}
 

@@ -27,7 +27,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from biblio.prongs.tagger import PUBLICATION_FIELDS, is_prefix_tag, normalise
+from biblio.prongs.fields import PUBLICATION_FIELDS, is_prefix_tag, normalise
 
 FORMAT = "biblio-prong-model"
 VERSION = 1

@@ -24,12 +24,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
+from biblio.prongs.model import BUILTIN, ModelError, TextModel, load_model
 from biblio.settings import Settings, SettingsError
-
-if TYPE_CHECKING:
-    from biblio.prongs.model import TextModel
 
 DEFAULTS_FILE = Path(__file__).resolve().parent.parent / "data" / "prong_rules.toml"
 
@@ -524,7 +522,6 @@ def _model(value: Any, where: str) -> TextModel | None:
     value = value.strip()
     if not value:
         return None
-    from biblio.prongs.model import BUILTIN, ModelError, load_model
     path = BUILTIN if value == "builtin" else Path(value).expanduser()
     if not path.is_absolute() and where.endswith(".toml"):
         path = Path(where).resolve().parent / path  # relative to the settings file

@@ -12,24 +12,15 @@ in which field, with what weight, and whether it counted towards the score.
 
 from __future__ import annotations
 
-import html
-import re
-import unicodedata
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from biblio.prongs.fields import collection_paths, item_fields
+from biblio.prongs.model import model_text
 from biblio.prongs.rules import Pattern, Prong, Rules
 
-_TAG_RE = re.compile(r"<[^>]*>")
-_SPACE_RE = re.compile(r"\s+")
-_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"',
-                         "\u00a0": " "})
-#: Zotero fields that name the container a work appeared in.
-PUBLICATION_FIELDS = ("publicationTitle", "bookTitle", "proceedingsTitle", "conferenceName",
-                      "websiteTitle", "blogTitle", "forumTitle", "encyclopediaTitle",
-                      "dictionaryTitle", "programTitle", "seriesTitle", "series")
 _SNIPPET = 80
 #: How many of the learned vocabulary's terms a model reason keeps.
 REASON_TERMS = 6
@@ -60,64 +51,6 @@ class Evaluation:
     source: str
     reasons: list[dict[str, Any]] = field(default_factory=list)
     probability: float | None = None  # the learned vocabulary's, when there is one
-
-
-def normalise(value: Any) -> str:
-    """Plain, lower-cased text: HTML tags dropped, entities decoded, Unicode folded."""
-    if not isinstance(value, str) or not value:
-        return ""
-    text = value
-    if "<" in text:
-        text = _TAG_RE.sub(" ", text)
-    if "&" in text:
-        text = html.unescape(text)
-    if not text.isascii():
-        text = unicodedata.normalize("NFKC", text).translate(_QUOTES)
-    return _SPACE_RE.sub(" ", text).strip().casefold()
-
-
-def is_prefix_tag(name: str, tag_prefix: str) -> bool:
-    """Whether a Zotero tag names a prong by the prefix ("prong:pathways"); "" turns it off."""
-    return bool(tag_prefix) and name.strip().casefold().startswith(tag_prefix)
-
-
-def collection_paths(collections: Mapping[str, Any], keys: Iterable[str]) -> list[str]:
-    """Names of the item's collections and all their ancestors, in order, no repeats."""
-    names: dict[str, None] = {}
-    for start in keys:
-        key: Any = start
-        seen = set()
-        while isinstance(key, str) and key in collections and key not in seen:
-            seen.add(key)
-            entry = collections[key]
-            if isinstance(entry, Mapping):
-                names.setdefault(str(entry.get("name") or ""), None)
-                key = entry.get("parent_key") or entry.get("parentCollection") or None
-            else:
-                names.setdefault(str(entry), None)
-                key = None
-    return [n for n in names if n]
-
-
-def item_fields(data: Mapping[str, Any], collection_names: list[str], notes: Iterable[str],
-                tag_prefix: str) -> tuple[dict[str, str], list[str]]:
-    """The searchable fields of an item, and its raw tag names."""
-    raw = [t.get("tag") for t in data.get("tags") or [] if isinstance(t, Mapping)]
-    tags: list[str] = [t for t in raw if isinstance(t, str) and t.strip()]
-    text_tags = [t for t in tags if not is_prefix_tag(t, tag_prefix)]
-    pubs = [data.get(f) for f in PUBLICATION_FIELDS]
-    fields = {
-        "title": normalise(" ".join(str(v) for v in (data.get("title"), data.get("shortTitle"))
-                                    if isinstance(v, str))),
-        "abstract": normalise(data.get("abstractNote")),
-        # " | " keeps phrases from running across two tags or names.
-        "tags": " | ".join(normalise(t) for t in text_tags),
-        "collections": " | ".join(normalise(c) for c in collection_names),
-        "publication": " | ".join(normalise(p) for p in pubs if isinstance(p, str) and p),
-        "type": normalise(data.get("itemType")),
-        "notes": " | ".join(normalise(n) for n in notes),
-    }
-    return fields, tags
 
 
 # Joins fields for one search per pattern; \x00 and the newlines stop a match from
@@ -257,7 +190,6 @@ def evaluate_item(data: Mapping[str, Any], collections_by_key: Mapping[str, Any]
     text = _Text(fields, rules)
     vector = None
     if rules.model is not None:
-        from biblio.prongs.model import model_text
         vector = rules.model.vector(model_text(data, rules.tag_prefix))
     return [_evaluate(p, found, text, tags, names, rules, vector)
             for p, found in zip(rules.prongs, text.candidates, strict=True)]

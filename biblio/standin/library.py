@@ -8,7 +8,7 @@ that version — so tests can simulate edits between and during syncs. Data dict
 never changed in place (a write replaces the dict), which lets the server serialize
 outside the lock and cache JSON per ``(key, version)``. Queries return the ordered key
 list of a filter, cached per library version, so paging a 50k library stays cheap.
-The synthetic generator lives in :mod:`biblio.standin.synthetic`.
+Synthetic libraries come from :func:`biblio.standin.synthetic.synthetic_library`.
 """
 
 from __future__ import annotations
@@ -119,19 +119,6 @@ class StandinLibrary:
             lib._put(kind, obj)
         lib.version = max([top + (pending + LOAD_BATCH - 1) // LOAD_BATCH, 0])
         return lib
-
-    @classmethod
-    def synthetic(
-        cls,
-        n_items: int,
-        n_collections: int | None = None,
-        seed: int = 0,
-        children_ratio: float = 0.15,
-    ) -> StandinLibrary:
-        """A deterministic synthetic library (see :mod:`biblio.standin.synthetic`)."""
-        from biblio.standin.synthetic import synthetic  # noqa: PLC0415 (import cycle)
-
-        return synthetic(n_items, n_collections, seed=seed, children_ratio=children_ratio)
 
     def to_dict(self) -> dict[str, Any]:
         """The library in the file format of :meth:`from_dict` (versions included)."""

@@ -35,6 +35,7 @@ from urllib.parse import parse_qs, urlsplit
 from biblio.standin.api import Response, StandinApi
 from biblio.standin.library import StandinLibrary
 from biblio.standin.params import ApiError
+from biblio.standin.synthetic import synthetic_library
 
 __all__ = ["ApiError", "RequestRecord", "StandinLibrary", "StandinServer", "http_date"]
 
@@ -405,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     lib = (
         StandinLibrary.from_file(args.library)
         if args.library
-        else StandinLibrary.synthetic(args.synthetic)
+        else synthetic_library(args.synthetic)
     )
     # A dedicated process: keep the large, long-lived library out of the cyclic GC,
     # whose full collections otherwise cost a 50k-item library pauses of 0.2-0.4 s.

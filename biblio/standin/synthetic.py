@@ -1,6 +1,6 @@
 """Deterministic synthetic Zotero group libraries for tests, benchmarks and the demo.
 
-:func:`synthetic` builds a :class:`~biblio.standin.library.StandinLibrary` of N
+:func:`synthetic_library` builds a :class:`~biblio.standin.library.StandinLibrary` of N
 items (top-level items plus child notes and attachments) in nested collections, with
 varied item types, creators (two-part and single-field names), tags (manual and
 automatic), free-text dates and the odd hostile value a real library holds (HTML in a
@@ -205,7 +205,7 @@ def _type_fields(rng: random.Random, item_type: str, i: int) -> dict[str, Any]:
     return f
 
 
-def synthetic(
+def synthetic_library(
     n_items: int,
     n_collections: int | None = None,
     seed: int = 0,

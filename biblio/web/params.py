@@ -16,18 +16,9 @@ from werkzeug.datastructures import MultiDict
 
 from biblio.catalog import search
 from biblio.catalog.items import Filters
+from biblio.catalog.sorts import SORTS
 
 PRONG_IDS = ("mlis-access", "pathways", "worker-equity")
-SORTS = {
-    "added": "date added, newest first",
-    "-added": "date added, oldest first",
-    "year": "year, oldest first",
-    "-year": "year, newest first",
-    "title": "title",
-    "-title": "title, Z to A",
-    "creator": "creator",
-    "-creator": "creator, Z to A",
-}
 MAX_TEXT = 500
 FACET_SIZE = 15
 MAX_FACET_SIZE = 1000
