@@ -30,6 +30,7 @@ SUBSCRIBERS = (
     "biblio.prongs",  # tag what a sync changed
     "biblio.catalog.search",  # keep the search index in step
     "biblio.membership.requests",  # reconcile join requests with the group's members
+    "biblio.membership.digests",  # the owners' digest and outbox jobs of the scheduler
     "biblio.citations.cache",  # pre-render citations after a sync
 )
 

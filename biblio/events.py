@@ -12,6 +12,8 @@ depend on each other's order.
 - :data:`sync_committed` is sent after that transaction committed, for follow-up work
   (pre-rendering citations, sending queued email); the sync has succeeded whatever a
   receiver does, so the producer logs a receiver's error and goes on.
+- :data:`scheduler_built` is sent when the one scheduler process builds its
+  scheduler, beside the sync job; packages add their own periodic jobs to it.
 """
 
 from __future__ import annotations
@@ -27,3 +29,7 @@ sync_saved = _signals.signal(
 #: ``sync_committed.send(settings, engine=Engine, changed=set[str])``
 sync_committed = _signals.signal(
     "sync-committed", doc="A sync committed; sent after its transaction.")
+
+#: ``scheduler_built.send(settings, scheduler=BaseScheduler, engine=Engine)``
+scheduler_built = _signals.signal(
+    "scheduler-built", doc="The one scheduler was built; packages add their jobs.")

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from apscheduler.schedulers.base import BaseScheduler
 from sqlalchemy.engine import Engine
 
-from biblio import mail
+from biblio import events, mail
 from biblio.membership import owners
 from biblio.membership import requests as join_requests
 from biblio.settings import Settings
@@ -47,8 +47,9 @@ def flush_outbox(engine: Engine, settings: Settings) -> mail.Delivery:
         return mail.Delivery()
 
 
-def add_jobs(scheduler: BaseScheduler, engine: Engine, settings: Settings) -> None:
-    """Add the digest (daily, first run in an hour) and outbox (every 5 min) jobs."""
+def add_jobs(settings: Settings, *, scheduler: BaseScheduler, engine: Engine) -> None:
+    """Add the digest (daily, first run in an hour) and outbox (every 5 min) jobs; a
+    receiver of :data:`biblio.events.scheduler_built`."""
     scheduler.add_job(daily_digest, "interval", days=1, args=(engine, settings),
                       id=DIGEST_JOB_ID, max_instances=1, coalesce=True,
                       next_run_time=datetime.now() + timedelta(hours=1),
@@ -57,3 +58,8 @@ def add_jobs(scheduler: BaseScheduler, engine: Engine, settings: Settings) -> No
                       args=(engine, settings), id=OUTBOX_JOB_ID, max_instances=1,
                       coalesce=True, next_run_time=datetime.now(),
                       misfire_grace_time=OUTBOX_MINUTES * 60)
+
+
+def subscribe() -> None:
+    """Add the digest and outbox jobs to the one scheduler (idempotent)."""
+    events.scheduler_built.connect(add_jobs)

@@ -16,6 +16,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.engine import Engine
 
+from biblio import events
 from biblio.settings import Settings
 from biblio.sync.client import SyncError
 from biblio.sync.run import SyncBusy, run_sync
@@ -48,7 +49,5 @@ def build_scheduler(engine: Engine, settings: Settings, *, blocking: bool,
         max_instances=1, coalesce=True, next_run_time=datetime.now() if run_now else None,
         misfire_grace_time=minutes * 30,
     )
-    from biblio.membership.digests import add_jobs  # owners' digest and outbox retries
-
-    add_jobs(scheduler, engine, settings)
+    events.scheduler_built.send(settings, scheduler=scheduler, engine=engine)
     return scheduler
