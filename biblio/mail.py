@@ -15,7 +15,6 @@ max_attempts`` the message is parked as ``failed`` (never deleted) and
 from __future__ import annotations
 
 import logging
-import re
 import smtplib
 import ssl
 import threading
@@ -28,6 +27,7 @@ from typing import Any
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 
+from biblio import controlchars
 from biblio import storage as st
 from biblio.settings import Settings
 
@@ -37,7 +37,6 @@ BACKOFF_BASE = timedelta(minutes=1)
 BACKOFF_MAX = timedelta(hours=6)
 LEASE = timedelta(minutes=10)
 SMTP_TIMEOUT = 20.0
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 _threads: set[threading.Thread] = set()
 _threads_lock = threading.Lock()
@@ -45,7 +44,7 @@ _threads_lock = threading.Lock()
 
 def _header(value: str, limit: int = 300) -> str:
     """One line, no control characters (no header injection)."""
-    return _CONTROL.sub(" ", value).strip()[:limit]
+    return controlchars.one_line(value).strip()[:limit]
 
 
 def enqueue(conn: Connection, to_addr: str, subject: str, body: str) -> int:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,15 +19,16 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
+from biblio import controlchars
 from biblio import storage as st
-from biblio.catalog.items import NON_REGULAR, effective_prongs
+from biblio.catalog.filters import NON_REGULAR
+from biblio.catalog.items import effective_prongs
+from biblio.zotero.keys import keys_in_text
 
 MAX_TITLE = 200
 MAX_INTRO = 4000
 MAX_NOTE = 2000
 MAX_ITEMS = 500
-KEY_RE = re.compile(r"^[A-Z0-9]{8}$")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class ListError(ValueError):
@@ -73,7 +73,7 @@ def _hash(token: str) -> str:
 
 
 def _text(value: str, limit: int, name: str) -> str:
-    value = _CONTROL.sub("", value or "").replace("\r\n", "\n").strip()
+    value = controlchars.strip(value or "").replace("\r\n", "\n").strip()
     if len(value) > limit:
         raise ListError(f"{name} is too long (at most {limit} characters)")
     return value
@@ -171,8 +171,7 @@ def _keys(conn: Connection, list_id: int) -> list[str]:
 
 def parse_keys(text: str) -> list[str]:
     """Item keys from pasted text: bare keys or item URLs, separated by anything."""
-    found = re.findall(r"(?:/items/)?\b([A-Z0-9]{8})\b", text or "")
-    return list(dict.fromkeys(found))
+    return keys_in_text(text)
 
 
 def add_items(engine: Engine, slug: str, keys: list[str]) -> int:

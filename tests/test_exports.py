@@ -18,7 +18,8 @@ from bibtexparser.bparser import BibTexParser
 
 from biblio import create_app
 from biblio import storage as st
-from biblio.catalog.items import Filters, iter_items
+from biblio.catalog.filters import Filters
+from biblio.catalog.items import iter_items
 from biblio.cli import cli
 from biblio.exports import bibtex, documents, ris
 from biblio.standin.library import StandinLibrary

@@ -22,9 +22,10 @@ import pytest
 from pyzotero import zotero
 from pyzotero import zotero_errors as ze
 
-from biblio.standin.library import KEY_ALPHABET, is_valid_key
 from biblio.standin.server import StandinLibrary, StandinServer, http_date
 from biblio.standin.synthetic import synthetic_library
+from biblio.zotero.keys import KEY_ALPHABET
+from biblio.zotero.keys import is_key as is_valid_key
 
 GID = 4711
 HUGE_NOTE = "<p>" + "ünïcødé <b>note</b> " * 40_000 + "</p>"

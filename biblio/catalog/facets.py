@@ -23,9 +23,9 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from biblio import storage as st
+from biblio.catalog.filters import Filters
 from biblio.catalog.index import Index
-from biblio.catalog.items import Filters
-from biblio.catalog.record import type_label
+from biblio.zotero.schema import type_label
 
 Toggle = Callable[[str, object], str]
 TOP = 15
@@ -56,10 +56,6 @@ class Facet:
                 "values": [v.to_dict() for v in self.values]}
 
 
-def _without(filters: Filters, name: str) -> Filters:
-    return dataclasses.replace(filters, **{name: None})
-
-
 def _values(param: str, pairs: list[tuple[Any, int]], current: object, toggle: Toggle,
             labels: dict[str, str] | None = None) -> list[FacetValue]:
     out = []
@@ -84,7 +80,7 @@ class _Counter:
     def mask(self, *without: str) -> np.ndarray:
         filters = self.filters
         for name in without:
-            filters = _without(filters, name)
+            filters = filters.without(name)
         found = self._masks.get(filters)
         if found is None:
             found = self._masks[filters] = self.index.mask(self.conn, filters)
@@ -112,7 +108,7 @@ def prong_facet(counter: _Counter, toggle: Toggle, prongs: dict[str, str]) -> Fa
 
 def type_facet(counter: _Counter, toggle: Toggle) -> Facet:
     index = counter.index
-    counts = np.bincount(index.types[counter.mask("item_type")],
+    counts = np.bincount(index.types[counter.mask("type")],
                          minlength=len(index.type_codes.values))
     pairs = _top(index.type_codes.values, counts, None)
     labels = {str(t): type_label(str(t)) for t, _ in pairs[:counter.limit]}

@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection
 
 from biblio import storage as st
 from biblio.catalog import search
-from biblio.catalog.items import Filters
+from biblio.catalog.filters import Filters, live_items
 from biblio.catalog.sorts import SORT_ORDER
 
 _SEARCH_CACHE = 256
@@ -135,7 +135,7 @@ class Index:
             self._shelf_maps = (names, {k: p for k, _, p in self.shelf}, children)
         return self._shelf_maps
 
-    def _mask_of(self, items: np.ndarray) -> np.ndarray:
+    def mask_of(self, items: np.ndarray) -> np.ndarray:
         mask = np.zeros(self.size, dtype=bool)
         mask[items] = True
         return mask
@@ -153,10 +153,10 @@ class Index:
                 found = np.asarray(rowids, dtype=np.int64)
                 at = np.minimum(np.searchsorted(self.fts[0], found), self.fts.shape[1] - 1)
                 positions = self.fts[1][at[self.fts[0][at] == found]]
-            mask = self._mask_of(positions[positions >= 0])
+            mask = self.mask_of(positions[positions >= 0])
         else:
             keys = search.matching_keys(conn, q)
-            mask = self._mask_of(np.fromiter(
+            mask = self.mask_of(np.fromiter(
                 (self.position[k] for k in keys if k in self.position), dtype=np.int32))
         with self._lock:
             self._searches[q] = mask
@@ -165,30 +165,8 @@ class Index:
         return mask
 
     def mask(self, conn: Connection, filters: Filters) -> np.ndarray:
-        """The live items matching ``filters``."""
-        mask = np.ones(self.size, dtype=bool)
-        if filters.prong:
-            mask &= self._mask_of(self.prongs.having(filters.prong))
-        if filters.tag:
-            mask &= self._mask_of(self.tags.having(filters.tag))
-        if filters.collection:
-            tree = self.tree(filters.collection)
-            codes = [self.collections.codes.ids[k] for k in tree
-                     if k in self.collections.codes.ids]
-            mask &= self._mask_of(self.collections.items[np.isin(self.collections.values,
-                                                                 codes)])
-        if filters.item_type:
-            code = self.type_codes.ids.get(filters.item_type, -1)
-            mask &= self.types == code
-        if filters.year is not None:
-            mask &= self.years == filters.year
-        if filters.decade is not None:
-            mask &= (self.years >= filters.decade) & (self.years <= filters.decade + 9)
-        if filters.creator:
-            mask &= self._mask_of(self.creators.having(filters.creator))
-        if filters.q:
-            mask &= self.search_mask(conn, filters.q)
-        return mask
+        """The live items matching ``filters`` (each filter knows its own mask)."""
+        return filters.mask(self, conn)
 
     def tree(self, key: str) -> list[str]:
         """``key`` and every collection under it (trashed ones too, as the SQL filter)."""
@@ -205,7 +183,7 @@ class Index:
         """Item indexes in ``sort`` order, read once per stamp from SQL."""
         found = self._orders.get(sort)
         if found is None:
-            keys = conn.execute(select(st.items.c.key).where(Filters().where())
+            keys = conn.execute(select(st.items.c.key).where(live_items())
                                 .order_by(*SORT_ORDER[sort])).scalars()
             found = np.fromiter((self.position[k] for k in keys if k in self.position),
                                 dtype=np.int32)
@@ -223,7 +201,7 @@ class Index:
 def build(conn: Connection) -> Index:
     """Read the columns of every live item (one pass over each table)."""
     i = st.items.c
-    rows = conn.execute(select(i.key, i.item_type, i.year).where(Filters().where())
+    rows = conn.execute(select(i.key, i.item_type, i.year).where(live_items())
                         .order_by(i.key)).all()
     keys = [r[0] for r in rows]
     position = {k: n for n, k in enumerate(keys)}

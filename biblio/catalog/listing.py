@@ -24,7 +24,7 @@ from biblio import storage as st
 from biblio.catalog import facets as fc
 from biblio.catalog import index as facetindex
 from biblio.catalog import items as catalog
-from biblio.catalog.items import Filters, prong_clause
+from biblio.catalog.filters import Filters, live_items, prong_clause
 from biblio.catalog.sorts import SORT_ORDER
 
 LIST_COLUMNS = ("key", "version", "item_type", "title", "creator_summary", "date", "year",
@@ -158,7 +158,7 @@ def prong_years(engine: Engine, prong_ids: list[str]) -> dict[str, dict[int, int
     def build() -> dict[str, dict[int, int]]:
         out: dict[str, dict[int, int]] = {}
         for pid in prong_ids:
-            stmt = (select(_I.year, func.count()).where(Filters().where(), prong_clause(pid),
+            stmt = (select(_I.year, func.count()).where(live_items(), prong_clause(pid),
                                                         _I.year.is_not(None))
                     .group_by(_I.year))
             out[pid] = {int(y): int(n) for y, n in conn.execute(stmt)}
@@ -178,11 +178,11 @@ def landing(engine: Engine, settings: Mapping[str, Any], recent: int = 8) -> dic
         state = read_state(conn) or {}
         stamp = (str(engine.url), data_stamp(conn))
         total = _memo(stamp + (Filters(), "count"), lambda: conn.execute(
-            select(func.count()).select_from(st.items).where(Filters().where())).scalar_one())
+            select(func.count()).select_from(st.items).where(live_items())).scalar_one())
         counts = {pid: _memo(stamp + (Filters(prong=pid), "count"), lambda pid=pid: conn.execute(
             select(func.count()).select_from(st.items).where(
-                Filters().where(), prong_clause(pid))).scalar_one()) for pid in prongs}
-        newest = _rows(conn, select(*[_I[c] for c in LIST_COLUMNS]).where(Filters().where())
+                live_items(), prong_clause(pid))).scalar_one()) for pid in prongs}
+        newest = _rows(conn, select(*[_I[c] for c in LIST_COLUMNS]).where(live_items())
                        .order_by(*SORT_ORDER["added"]).limit(recent))
     return {"group": group, "total": total, "last_success_at": state.get("last_success_at"),
             "library_version": state.get("library_version"),

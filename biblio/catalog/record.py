@@ -2,7 +2,7 @@
 
 :func:`item_record` reads an item and its children from the cache and returns a plain
 dict the item page, its ``.json`` twin and the Connector metadata share. Field and
-type labels come from Zotero's own schema (``biblio/data/zotero-schema.json``).
+type labels come from Zotero's own schema (:mod:`biblio.zotero.schema`).
 The "cite as" text uses the citation layer (:mod:`biblio.citations`,
 :mod:`biblio.zotero.csljson`) and its render cache when present; if either is missing or
 fails, the record simply has no citation, so the page still renders.
@@ -10,11 +10,8 @@ fails, the record simply has no citation, so the page still renders.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import false, select
@@ -22,31 +19,15 @@ from sqlalchemy.engine import Engine
 
 from biblio import storage as st
 from biblio.catalog import items as catalog
+from biblio.catalog.filters import live_items
+from biblio.zotero.schema import creator_label, field_label, type_label
 
 log = logging.getLogger(__name__)
 
-SCHEMA = Path(__file__).resolve().parent.parent / "data" / "zotero-schema.json"
 # Shown in their own sections (or not at all), not in the field table.
 SPECIAL_FIELDS = {"key", "version", "itemType", "creators", "tags", "collections",
                   "relations", "abstractNote", "note", "parentItem", "deleted", "dateAdded",
                   "dateModified", "title", "url", "DOI", "inPublications"}
-
-
-@cache
-def _locale() -> dict[str, dict[str, str]]:
-    return json.loads(SCHEMA.read_text(encoding="utf-8"))["locales"]["en-US"]
-
-
-def field_label(name: str) -> str:
-    return _locale()["fields"].get(name, name)
-
-
-def type_label(item_type: str) -> str:
-    return _locale()["itemTypes"].get(item_type, item_type)
-
-
-def creator_label(creator_type: str) -> str:
-    return _locale()["creatorTypes"].get(creator_type, creator_type)
 
 
 def doi_url(doi: str) -> str | None:
@@ -118,7 +99,7 @@ def item_record(engine: Engine, key: str, settings: Mapping[str, Any],
     i = st.items.c
     with st.connect(engine) as conn:
         row = conn.execute(select(st.items).where(
-            i.key == key, catalog.Filters().where())).mappings().first()
+            i.key == key, live_items())).mappings().first()
         if row is None:
             return None
         data = dict(row["data"] or {})

@@ -242,7 +242,8 @@ def export_command(fmt: str, style: str | None, locale: str | None, prong: str |
                    list_slug: str | None, output: str | None) -> None:
     """Export cached items (all matching, or a reading list) in any format."""
     from biblio import exports
-    from biblio.catalog.items import Filters, iter_items
+    from biblio.catalog.filters import Filters
+    from biblio.catalog.items import iter_items
     from biblio.citations import StyleError
 
     settings = _settings()

@@ -1,6 +1,7 @@
 """Exports of any selection of cached items, shared by the web and the CLI.
 
-:data:`FORMATS` names every export format with its file suffix and media types;
+:data:`FORMATS` is the one registry of export formats (web, command line and docs
+read it): each with its label, file and URL suffixes and media types;
 :func:`export` turns item rows (as :func:`biblio.catalog.items.iter_items` yields them) into
 the chunks of one format. Data formats (BibTeX, RIS, CSL-JSON, CSV) stream item by item;
 XLSX is built whole; formatted bibliographies (HTML, plain text, RTF, DOCX) are
@@ -30,8 +31,10 @@ from biblio.zotero.csljson import to_csl
 
 @dataclass(frozen=True)
 class Format:
-    name: str
-    suffix: str
+    name: str  # the format's id: ``biblio export --format``, keys of FORMATS
+    label: str  # for people: "Word (DOCX)"
+    suffix: str  # of the downloaded file
+    url_suffix: str  # of the web export: ``/items.<url_suffix>`` (html: ``/bibliography``)
     media_type: str  # for downloads
     inline_type: str  # shown in the browser (text/plain for .bib/.ris/.txt/.csv)
     binary: bool = False
@@ -45,25 +48,27 @@ class Format:
 
 _PLAIN = "text/plain; charset=utf-8"
 FORMATS: dict[str, Format] = {f.name: f for f in (
-    Format("bibtex", "bib", "application/x-bibtex; charset=utf-8", _PLAIN),
-    Format("ris", "ris", "application/x-research-info-systems; charset=utf-8", _PLAIN),
-    Format("csljson", "json", "application/vnd.citationstyles.csl+json; charset=utf-8",
+    Format("bibtex", "BibTeX", "bib", "bib", "application/x-bibtex; charset=utf-8", _PLAIN),
+    Format("ris", "RIS", "ris", "ris", "application/x-research-info-systems; charset=utf-8",
+           _PLAIN),
+    Format("csljson", "CSL-JSON", "json", "csljson",
+           "application/vnd.citationstyles.csl+json; charset=utf-8",
            "application/json; charset=utf-8"),
-    Format("csv", "csv", "text/csv; charset=utf-8", _PLAIN),
-    Format("xlsx", "xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    Format("csv", "CSV", "csv", "csv", "text/csv; charset=utf-8", _PLAIN),
+    Format("xlsx", "Excel (XLSX)", "xlsx", "xlsx",
+           "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", binary=True),
-    Format("html", "html", "text/html; charset=utf-8", "text/html; charset=utf-8",
-           formatted=True),
-    Format("text", "txt", _PLAIN, _PLAIN, formatted=True),
-    Format("rtf", "rtf", "application/rtf", "application/rtf", formatted=True),
-    Format("docx", "docx",
+    Format("html", "HTML", "html", "html", "text/html; charset=utf-8",
+           "text/html; charset=utf-8", formatted=True),
+    Format("text", "Plain text", "txt", "txt", _PLAIN, _PLAIN, formatted=True),
+    Format("rtf", "RTF", "rtf", "rtf", "application/rtf", "application/rtf", formatted=True),
+    Format("docx", "Word (DOCX)", "docx", "docx",
            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
            binary=True, formatted=True),
-)}
+)}  # fmt: skip
 #: URL suffix → format name (``/items.bib`` → ``bibtex``).
-BY_SUFFIX = {"bib": "bibtex", "ris": "ris", "csljson": "csljson", "csv": "csv",
-             "xlsx": "xlsx", "txt": "text", "rtf": "rtf", "docx": "docx", "html": "html"}
+BY_SUFFIX = {f.url_suffix: f.name for f in FORMATS.values()}
 
 
 @dataclass

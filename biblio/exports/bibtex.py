@@ -17,6 +17,8 @@ import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from biblio import controlchars
+
 TYPES = {
     "journalArticle": "article", "magazineArticle": "article", "newspaperArticle": "article",
     "book": "book", "bookSection": "incollection", "encyclopediaArticle": "incollection",
@@ -55,7 +57,6 @@ _SPECIAL = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "#": r"\#", "$": 
 _RICH = re.compile(r"<(/?)(i|em|b|strong|sup|sub)>", re.I)
 _RICH_CMD = {"i": r"\emph{", "em": r"\emph{", "b": r"\textbf{", "strong": r"\textbf{",
              "sup": r"\textsuperscript{", "sub": r"\textsubscript{"}  # fmt: skip
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _STOP = {"a", "an", "the", "some", "from", "on", "in", "to", "of", "do", "with", "der", "die",
          "das", "ein", "eine", "einer", "eines", "einem", "einen", "un", "une", "la", "le",
          "l", "el", "las", "los", "al", "uno", "una", "unos", "unas", "de", "des", "del", "d"}
@@ -66,7 +67,7 @@ def escape(text: str) -> str:
     out: list[str] = []
     depth = 0
     pos = 0
-    text = _CONTROL.sub("", text)
+    text = controlchars.strip(text)
     for m in _RICH.finditer(text):
         out.append(_escape_plain(text[pos:m.start()]))
         if m.group(1) and depth:
@@ -152,7 +153,7 @@ def entry(item: Mapping[str, Any], key: str) -> str:
                 continue
         if name == "pages":
             value = re.sub(r"\s*[-–—]+\s*", "--", value)
-        fields.append((name, escape(_CONTROL.sub("", value).strip())))
+        fields.append((name, escape(controlchars.strip(value).strip())))
     year = _year(data, meta)
     if year:
         fields.append(("year", year))

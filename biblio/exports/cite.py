@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from biblio import storage as st
-from biblio.catalog.items import NON_REGULAR, get_item
+from biblio.catalog.filters import NON_REGULAR
+from biblio.catalog.items import get_item
 from biblio.citations import list_styles, render_citation
 from biblio.citations.styles import resolve_locale
 from biblio.zotero.csljson import to_csl

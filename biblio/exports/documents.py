@@ -21,9 +21,9 @@ from html.parser import HTMLParser
 from docx import Document
 from docx.shared import Inches, Pt
 
+from biblio import controlchars
 from biblio.citations import ATTRIBUTION, Entry
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 #: The citation layer's inline styles, as classes (the site's CSP forbids inline styles).
 _STYLE_CLASSES = {
     "font-variant:small-caps;": "csl-sc", "font-variant:normal;": "csl-normal",
@@ -45,7 +45,7 @@ class Bibliography:
 
 def clean(text: str) -> str:
     """Drop control characters that no document format can hold."""
-    return _CONTROL.sub("", text)
+    return controlchars.strip(text)
 
 
 def paragraphs(text: str) -> list[str]:

@@ -14,6 +14,8 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from biblio import controlchars
+
 TYPES = {
     "artwork": "ART", "audioRecording": "SOUND", "bill": "BILL", "blogPost": "BLOG",
     "book": "BOOK", "bookSection": "CHAP", "case": "CASE", "computerProgram": "COMP",
@@ -48,11 +50,10 @@ FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 ROLES = {"editor": "A2", "seriesEditor": "A3", "translator": "A4", "contributor": "A4",
          "bookAuthor": "A2", "reviewedAuthor": "A4"}  # fmt: skip
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def _clean(value: Any) -> str:
-    return " ".join(_CONTROL.sub("", str(value)).split())
+    return " ".join(controlchars.strip(str(value)).split())
 
 
 def _line(tag: str, value: Any) -> str:

@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from biblio import audit, events, mail
+from biblio import audit, controlchars, events, mail
 from biblio import storage as st
 from biblio.membership import messages as join_messages
 from biblio.membership.owners import valid_email
@@ -58,7 +58,6 @@ LIMITS = {"name": 200, "email": 254, "zotero_username": 100, "affiliation": 300,
 MIN_REASON = 10
 MAX_USER_ID = 2**31 - 1
 _USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_BAD_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class RequestError(Exception):
@@ -84,7 +83,7 @@ def _text(form: Mapping[str, Any], key: str, errors: dict[str, str], label: str,
     value = str(form.get(key) or "").replace("\r\n", "\n").strip()
     if not multiline:
         value = " ".join(value.split())
-    if _BAD_CHARS.search(value) or (not multiline and "\n" in value):
+    if controlchars.has_control(value, allow_breaks=multiline):
         errors[key] = f"{label} contains control characters."
     elif len(value) > LIMITS[key]:
         errors[key] = f"{label} is too long ({len(value):,} characters; at most {LIMITS[key]:,})."
@@ -317,7 +316,7 @@ def _check_decision(action: str, reason: str, user_id: Any) -> tuple[str, int | 
     if action not in TRANSITIONS:
         raise RequestError(f"Unknown action {action!r}.")
     reason = (reason or "").replace("\r\n", "\n").strip()
-    if _BAD_CHARS.search(reason):
+    if controlchars.has_control(reason, allow_breaks=True):
         raise RequestError("The reason contains control characters.")
     if len(reason) > LIMITS["decision_reason"]:
         raise RequestError(f"The reason is too long (at most {LIMITS['decision_reason']:,}).")
@@ -362,7 +361,7 @@ def bulk(engine: Engine, settings: Settings, request_ids: Iterable[int], action:
 def set_note(engine: Engine, request_id: int, actor: str, note: str) -> None:
     """Replace the owners' private note on a request."""
     note = (note or "").replace("\r\n", "\n").strip()
-    if _BAD_CHARS.search(note) or len(note) > LIMITS["owner_note"]:
+    if controlchars.has_control(note, allow_breaks=True) or len(note) > LIMITS["owner_note"]:
         raise RequestError(f"The note must be plain text of at most {LIMITS['owner_note']:,} "
                            "characters.")
     jr = st.join_requests

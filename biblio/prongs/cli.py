@@ -149,7 +149,7 @@ def list_command() -> None:
     """Print each prong with its label and how many items have it (overrides applied)."""
     from sqlalchemy import func, select
 
-    from biblio.catalog.items import Filters
+    from biblio.catalog.filters import Filters
     from biblio.storage import connect, items
 
     settings = _settings()
@@ -193,7 +193,8 @@ def _library_labels(engine: Any) -> list[tuple[dict[str, Any], set[str]]]:
     from sqlalchemy import or_, select
 
     from biblio import storage as st
-    from biblio.catalog.items import Filters, effective_prongs
+    from biblio.catalog.filters import Filters
+    from biblio.catalog.items import effective_prongs
 
     with st.connect(engine) as conn:
         decided = select(st.item_prongs.c.item_key).where(

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from biblio.standin.library import StandinLibrary, is_valid_key
+from biblio.standin.library import StandinLibrary
 from biblio.standin.params import (
     ITEM_SORTS,
     WWW,
@@ -27,6 +27,7 @@ from biblio.standin.params import (
     parse_params,
 )
 from biblio.standin.query import ItemQuery, creator_summary, parsed_date
+from biblio.zotero.keys import is_key
 
 
 @dataclass
@@ -154,7 +155,7 @@ class StandinApi:
                 prefix + "/items" + (f"/{scope}" if parts else ""), query, headers, scope
             )
         key = parts[0]
-        if not is_valid_key(key):
+        if not is_key(key):
             raise ApiError(404, "Not found")
         if len(parts) == 1:
             params = parse_params(query, single=True)
@@ -237,7 +238,7 @@ class StandinApi:
         parent = data.get("parentItem")
         if parent:
             links_d["up"] = {"href": f"{base}/{parent}", "type": "application/json"}
-        if is_valid_key(key) and (not parent or is_valid_key(str(parent))):
+        if is_key(key) and (not parent or is_key(str(parent))):
             links = (
                 f'{{"self":{{"href":"{base}/{key}","type":"application/json"}},'
                 f'"alternate":{{"href":"{www}/{key}","type":"text/html"}}'
@@ -292,7 +293,7 @@ class StandinApi:
                 prefix + "/collections" + ("/top" if parts else ""), query, headers, top=bool(parts)
             )
         key = parts[0]
-        if not is_valid_key(key) or lib.get_collection(key) is None:
+        if not is_key(key) or lib.get_collection(key) is None:
             raise ApiError(404, "Collection not found")
         if len(parts) == 1:
             parse_params(query, single=True)

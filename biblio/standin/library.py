@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -24,18 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from biblio.standin.query import ItemQuery, QueryResult, select_items
+from biblio.zotero.keys import KEY_ALPHABET
 
-KEY_ALPHABET = "23456789ABCDEFGHIJKLMNPQRSTUVWXYZ"
-_KEY_RE = re.compile(f"^[{KEY_ALPHABET}]{{8}}$")
 # Zotero writes at most 50 objects per request, so a library built by uploads has
 # runs of 50 objects sharing a version; loading an unversioned file mimics that.
 LOAD_BATCH = 50
 _LIST_CACHE_SIZE = 64
 
 
-def is_valid_key(key: str) -> bool:
-    """True if ``key`` looks like a Zotero object key."""
-    return bool(_KEY_RE.match(key))
 
 
 def now_iso() -> str:

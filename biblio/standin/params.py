@@ -16,7 +16,7 @@ import re
 from typing import Any
 from urllib.parse import urlencode
 
-from biblio.standin.library import is_valid_key
+from biblio.zotero.keys import is_key
 
 WWW = "https://www.zotero.org"
 MAX_LIMIT = 100
@@ -109,7 +109,7 @@ def parse_params(query: dict[str, Any], single: bool = False) -> dict[str, Any]:
             p[name] = None
             continue
         keys = tuple(raw.split(","))
-        if not all(is_valid_key(k) for k in keys):
+        if not all(is_key(k) for k in keys):
             raise ApiError(400, f"Invalid '{name}' value '{query[name]}'")
         if len(keys) > MAX_OBJECT_KEYS:
             raise ApiError(400, f"Cannot specify more than {MAX_OBJECT_KEYS} keys in '{name}'")

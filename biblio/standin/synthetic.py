@@ -15,7 +15,8 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from biblio.standin.library import KEY_ALPHABET, LOAD_BATCH, StandinLibrary
+from biblio.standin.library import LOAD_BATCH, StandinLibrary
+from biblio.zotero.keys import KEY_ALPHABET
 
 _LAST = [
     "Smith",

@@ -9,7 +9,6 @@ pages never touch the session, so they set no cookie.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections import OrderedDict
 from functools import cache
@@ -31,23 +30,24 @@ from markupsafe import Markup
 
 from biblio.catalog import charts, listing
 from biblio.catalog import record as records
+from biblio.catalog.filters import BadParameter
+from biblio.catalog.sorts import SORTS
+from biblio.exports import FORMATS
 from biblio.storage import app as db
 from biblio.web import responses, urls
-from biblio.web.params import SORTS, BadParameter, decode_next, encode_next, parse_list_args
+from biblio.web.params import decode_next, encode_next, parse_list_args
 from biblio.zotero import connector as coins
 from biblio.zotero import richtext
+from biblio.zotero.keys import is_key
 
 bp = Blueprint("browse", __name__)
 
-KEY_RE = re.compile(r"^[23456789A-Z]{8}$")
 #: Offered in the "cite as" menu when installed (any installed style works via _style).
 CITE_AS = ("apa", "modern-language-association", "chicago-author-date",
            "chicago-note-bibliography", "harvard-cite-them-right", "ieee", "vancouver")
 #: Export links of the list page: (endpoint, label); each carries the list's filters.
-EXPORTS = (("export.items_bibtex", "BibTeX"), ("export.items_ris", "RIS"),
-           ("export.items_csljson", "CSL-JSON"), ("export.items_csv", "CSV"),
-           ("export.items_xlsx", "Excel (XLSX)"), ("export.items_text", "plain text"),
-           ("export.items_rtf", "RTF"), ("export.items_docx", "Word (DOCX)"))
+EXPORTS = tuple((f"export.items_{f.name}", f.label) for f in FORMATS.values()
+                if f.name != "html")
 
 
 def _row_json(row: dict[str, Any]) -> dict[str, Any]:
@@ -194,7 +194,7 @@ def _style() -> str | None:
 @bp.get("/items/<key>")
 @bp.get("/items/<key>.json", endpoint="item_json")
 def item(key: str):  # type: ignore[no-untyped-def]
-    if not KEY_RE.match(key):
+    if not is_key(key):
         abort(404, description=f"no item with key {key[:40]!r}")
     style = _style()
     record = records.item_record(db.engine(), key, db.settings(), style)

@@ -18,6 +18,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, render_template, request, stream_with_context
 
 from biblio import exports
+from biblio.catalog.filters import BadParameter
 from biblio.catalog.items import Filters, iter_items
 from biblio.citations import ATTRIBUTION, StyleError, list_locales
 from biblio.citations import cache as rendercache
@@ -25,14 +26,14 @@ from biblio.citations.styles import resolve_locale
 from biblio.exports import cite as cite_mod
 from biblio.storage import app as db
 from biblio.web import responses, urls
-from biblio.web.params import PRONG_IDS, BadParameter, parse_filters
+from biblio.web.params import PRONG_IDS, parse_filters
+from biblio.zotero.keys import is_key
 
 bp = Blueprint("export", __name__)
 
-#: Export links shown on pages: (format, label).
-LINKS = (("html", "HTML"), ("text", "Plain text"), ("rtf", "RTF"), ("docx", "Word (DOCX)"),
-         ("bibtex", "BibTeX"), ("ris", "RIS"), ("csljson", "CSL-JSON"), ("csv", "CSV"),
-         ("xlsx", "Excel (XLSX)"))  # fmt: skip
+#: Export links of the bibliography page, (format, label): formatted documents first.
+LINKS = tuple((f.name, f.label) for f in sorted(exports.FORMATS.values(),
+                                                 key=lambda f: not f.formatted))
 
 
 def render_options(**extra: Any) -> exports.Options:
@@ -74,11 +75,6 @@ def send(fmt: str, chunks: Iterator[str | bytes], name: str) -> Response:
     return response
 
 
-def _filter_parts(filters: Filters) -> list[Any]:
-    return [filters.prong, filters.tag, filters.collection, filters.item_type, filters.year,
-            filters.decade and f"{filters.decade}s", filters.creator, filters.q]
-
-
 def _title(filters: Filters) -> tuple[str, str]:
     phrase = filters.phrase()
     name = "Bibliography" + (f": items where {phrase}" if phrase else "")
@@ -90,7 +86,7 @@ def _export(fmt: str) -> Response:
     title, description = _title(filters)
     options = render_options(title=title, description=description)
     spec = exports.FORMATS[fmt]
-    parts = _filter_parts(filters) + ([options.style] if spec.formatted else [])
+    parts = filters.values() + ([options.style] if spec.formatted else [])
     try:
         chunks = exports.export(db.engine(), fmt, iter_items(db.engine(), filters), options)
     except StyleError as exc:
@@ -98,13 +94,14 @@ def _export(fmt: str) -> Response:
     return send(fmt, chunks, exports.filename(parts, fmt))
 
 
-def _register(suffix: str) -> None:
-    fmt = exports.BY_SUFFIX[suffix]
-    bp.add_url_rule(f"/items.{suffix}", f"items_{fmt}", lambda: _export(fmt))
+def _register(spec: exports.Format) -> None:
+    bp.add_url_rule(f"/items.{spec.url_suffix}", f"items_{spec.name}",
+                    lambda: _export(spec.name))
 
 
-for _suffix in ("bib", "ris", "csljson", "csv", "xlsx", "txt", "rtf", "docx"):
-    _register(_suffix)
+for _spec in exports.FORMATS.values():
+    if _spec.name != "html":  # the HTML document is /bibliography?_dl=1
+        _register(_spec)
 
 
 @bp.get("/bibliography")
@@ -137,7 +134,7 @@ def bibliography():  # type: ignore[no-untyped-def]
 def _path_for(fmt: str) -> str:
     if fmt == "html":
         return "/bibliography"
-    return "/items." + {v: k for k, v in exports.BY_SUFFIX.items()}[fmt]
+    return "/items." + exports.FORMATS[fmt].url_suffix
 
 
 @bp.get("/styles")
@@ -156,7 +153,7 @@ def styles():  # type: ignore[no-untyped-def]
 @bp.get("/items/<key>/cite.json", endpoint="cite_json")
 def cite(key: str):  # type: ignore[no-untyped-def]
     options = render_options()
-    if len(key) > 16 or not key.isalnum():
+    if not is_key(key):
         abort(404, description=f"no item with key {key[:40]!r}")
     try:
         result = cite_mod.cite(db.engine(), key, options.style, options.locale,

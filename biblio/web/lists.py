@@ -25,13 +25,13 @@ from flask import (
 
 from biblio import exports
 from biblio import reading_lists as rl
+from biblio.catalog.filters import BadParameter
 from biblio.citations import ATTRIBUTION, StyleError, list_locales
 from biblio.exports import cite as cite_mod
 from biblio.storage import app as db
 from biblio.web import export as web_export
 from biblio.web import responses
 from biblio.web.extensions import limiter
-from biblio.web.params import BadParameter
 
 bp = Blueprint("lists", __name__)
 

@@ -4,7 +4,7 @@ Success: ``{"ok": true, "rows": [...], "count": N, "next": url-or-null}`` (plus 
 extra keys a page adds). Errors: ``{"ok": false, "error": "...", "status": N}`` with
 the matching HTTP status, or the same message on a small HTML page. :func:`init_app`
 registers the handlers app-wide, so any blueprint that raises
-:class:`~biblio.web.params.BadParameter` (or aborts with 400/404/405) gets a clear
+:class:`~biblio.catalog.filters.BadParameter` (or aborts with 400/404/405) gets a clear
 answer in the right format, never a 500.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 from flask import Flask, Response, current_app, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from biblio.web.params import BadParameter
+from biblio.catalog.filters import BadParameter
 
 
 def wants_json() -> bool:

@@ -11,11 +11,11 @@ seasons, ranges, and Zotero's SQL-ish ``"2019-00-00 2019"`` form) and ``Key: val
 
 from __future__ import annotations
 
-import json
 import re
 from functools import cache
-from importlib import resources
 from typing import Any
+
+from biblio.zotero.schema import schema as zotero_schema
 
 __all__ = ["to_csl", "parse_date", "schema_item_types"]
 
@@ -70,15 +70,9 @@ _UPPER_VARS = {"doi": "DOI", "isbn": "ISBN", "issn": "ISSN", "pmid": "PMID", "pm
 
 
 @cache
-def _schema() -> dict[str, Any]:
-    text = resources.files("biblio").joinpath("data/zotero-schema.json").read_text("utf-8")
-    return json.loads(text)
-
-
-@cache
 def _tables() -> dict[str, Any]:
     """Derive lookup tables from the schema once."""
-    schema = _schema()
+    schema = zotero_schema()
     csl = schema["csl"]
     type_map = {z: c for c, zs in csl["types"].items() for z in zs}
     by_type: dict[str, dict[str, Any]] = {}
@@ -115,7 +109,7 @@ def _tables() -> dict[str, Any]:
 
 def schema_item_types() -> list[str]:
     """All Zotero item types in the shipped schema."""
-    return [t["itemType"] for t in _schema()["itemTypes"]]
+    return [t["itemType"] for t in zotero_schema()["itemTypes"]]
 
 
 # --- dates --------------------------------------------------------------------------------
