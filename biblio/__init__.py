@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 SUBSCRIBERS = (
     "biblio.prongs",  # tag what a sync changed
     "biblio.catalog.search",  # keep the search index in step
-    "biblio.membership.requests",  # reconcile join requests with the group's members
+    "biblio.membership.reconcile",  # confirm approved applicants against the members
     "biblio.membership.digests",  # the owners' digest and outbox jobs of the scheduler
     "biblio.citations.cache",  # pre-render citations after a sync
 )

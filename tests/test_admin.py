@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 
 from biblio import audit, create_app, mail
 from biblio import storage as st
-from biblio.membership import owners
+from biblio.membership import digests, owners
 from biblio.membership import requests as join_requests
 from biblio.sync.run import run_sync, sync_lock
 from tests.conftest import make_settings
@@ -304,12 +304,12 @@ def test_prong_review_page_decides_borderline_items(client, synced, owner):
 def test_digest_lists_overdue_requests(client, synced, owner, settings):
     apply(client)
     apply(client, name="New", email="new@example.org", uid="8000040")
-    assert join_requests.digest(synced, settings, [OWNER]) == 0  # nothing overdue yet
+    assert digests.digest(synced, settings, [OWNER]) == 0  # nothing overdue yet
     with st.transaction(synced) as conn:
         conn.execute(update(st.join_requests).where(
             st.join_requests.c.email == "ada@example.org").values(
             created_at=st.utcnow() - timedelta(days=10)))
-    assert join_requests.digest(synced, settings, [OWNER]) == 1
+    assert digests.digest(synced, settings, [OWNER]) == 1
     # (the owner also got one "new request" notice per request; this is the digest)
     [msg] = [m for m in mail.messages(synced)
              if m["to_addr"] == OWNER and "pending more than" in m["subject"]]

@@ -15,8 +15,7 @@ import sys
 import click
 
 from biblio import mail
-from biblio.membership import owners
-from biblio.membership import requests as join_requests
+from biblio.membership import digests, owners
 
 
 def _context():  # type: ignore[no-untyped-def]
@@ -94,7 +93,7 @@ def list_command() -> None:
 def digest_command() -> None:
     """Email owners the join requests pending more than [join] reminder_days, now."""
     settings, engine = _context()
-    queued = join_requests.digest(engine, settings, owners.owner_emails(engine))
+    queued = digests.digest(engine, settings, owners.owner_emails(engine))
     mail.wait_for_background()
     if queued:
         click.echo(f"digest queued for {queued} owner(s); "

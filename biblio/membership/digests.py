@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 from apscheduler.schedulers.base import BaseScheduler
 from sqlalchemy.engine import Engine
 
-from biblio import events, mail
+from biblio import audit, events, mail
+from biblio import storage as st
+from biblio.membership import messages as join_messages
 from biblio.membership import owners
 from biblio.membership import requests as join_requests
+from biblio.membership.reconcile import unrequested_members
 from biblio.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -27,10 +31,37 @@ OUTBOX_JOB_ID = "biblio-outbox"
 OUTBOX_MINUTES = 5
 
 
+def overdue(engine: Engine, days: int, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Pending requests older than ``days`` days, oldest first."""
+    cutoff = (now or st.utcnow()) - timedelta(days=days)
+    pending = join_requests.list_requests(engine, status="pending")
+    return [r for r in pending if r["created_at"] < cutoff]
+
+
+def digest(engine: Engine, settings: Settings, owner_emails: list[str],
+           now: datetime | None = None) -> int:
+    """Queue the reminder digest to every owner if requests are overdue; return emails queued."""
+    days = int(settings["join"]["reminder_days"])
+    rows = overdue(engine, days, now)
+    if not rows or not owner_emails:
+        return 0
+    base = settings["web"]["public_url"].rstrip("/")
+    subject, body = join_messages.digest(rows, days, f"{base}/-/admin/?status=pending",
+                                         unrequested_members(engine))
+    with st.transaction(engine) as conn:
+        for email in owner_emails:
+            mail.enqueue(conn, email, subject, body)
+        audit.record(conn, "scheduler", "digest.queue", "digest", detail=f"{len(rows)} overdue "
+                     f"request(s) to {len(owner_emails)} owner(s)")
+    mail.send_soon(engine, settings)
+    return len(owner_emails)
+
+
+
 def daily_digest(engine: Engine, settings: Settings) -> int:
     """Queue (and try to send) the reminder digest; return the emails queued."""
     try:
-        queued = join_requests.digest(engine, settings, owners.owner_emails(engine))
+        queued = digest(engine, settings, owners.owner_emails(engine))
     except Exception:  # a scheduler job must not die; tomorrow's run retries
         log.exception("join-request digest failed")
         return 0

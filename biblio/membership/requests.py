@@ -20,15 +20,15 @@ import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from biblio import audit, controlchars, events, mail
+from biblio import audit, controlchars, mail
 from biblio import storage as st
 from biblio.membership import messages as join_messages
+from biblio.membership.group import MAX_USER_ID, group_summary, resolve_user_id
 from biblio.membership.owners import valid_email
 from biblio.settings import Settings
 
@@ -56,7 +56,6 @@ TRANSITIONS = {"approve": ("pending",), "decline": ("pending", "approved")}
 LIMITS = {"name": 200, "email": 254, "zotero_username": 100, "affiliation": 300,
           "reason": 2000, "decision_reason": 2000, "owner_note": 4000}
 MIN_REASON = 10
-MAX_USER_ID = 2**31 - 1
 _USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -129,33 +128,6 @@ def validate(form: Mapping[str, Any], prongs: Iterable[str]) -> tuple[dict[str, 
     if str(form.get("consent") or "") != "yes":
         errors["consent"] = "Please agree to how we use your details."
     return clean, errors
-
-
-def group_summary(conn: Connection) -> dict[str, Any]:
-    row = conn.execute(select(st.group_info)).mappings().first()
-    if row is None:
-        return {"id": None, "name": "the group", "members": set()}
-    members = {int(u) for u in [*(row["members"] or []), *(row["admins"] or [])]}
-    if row["owner"] is not None:
-        members.add(int(row["owner"]))
-    return {"id": row["id"], "name": row["name"] or "the group", "members": members}
-
-
-def resolve_user_id(conn: Connection, username: str | None) -> int | None:
-    """A Zotero user ID for a username, where the data allows it.
-
-    The public API has no username lookup, so only what biblio already knows is
-    used: an all-digit "username" is an ID, and an earlier request with the same
-    username whose ID was given or set by an owner supplies it.
-    """
-    if not username:
-        return None
-    if username.isascii() and username.isdigit() and int(username) <= MAX_USER_ID:
-        return int(username)
-    jr = st.join_requests
-    return conn.execute(select(jr.c.zotero_user_id).where(
-        func.lower(jr.c.zotero_username) == username.lower(),
-        jr.c.zotero_user_id.is_not(None)).order_by(jr.c.id.desc()).limit(1)).scalar()
 
 
 def submit(engine: Engine, settings: Settings, values: Mapping[str, Any],
@@ -375,96 +347,6 @@ def set_note(engine: Engine, request_id: int, actor: str, note: str) -> None:
                      new=note or None)
 
 
-# -- membership ------------------------------------------------------------------------
-
-def reconcile(conn: Connection, settings: Settings, _changed: set[str] | None = None,
-              _full: bool = False) -> list[int]:
-    """Sync hook: confirm approved requests whose user is now a member; flag the rest.
-
-    Runs inside the sync's transaction, after the group metadata was saved.
-    Returns the ids of requests moved to ``member``.
-    """
-    group = group_summary(conn)
-    if group["id"] is None:
-        return []
-    jr = st.join_requests
-    now = st.utcnow()
-    confirmed: list[int] = []
-    rows = conn.execute(select(jr).where(jr.c.status == "approved")).mappings().all()
-    for row in rows:
-        uid = row["zotero_user_id"] or resolve_user_id(conn, row["zotero_username"])
-        if uid is None or uid not in group["members"]:
-            continue
-        conn.execute(update(jr).where(jr.c.id == row["id"]).values(
-            status="member", zotero_user_id=uid, updated_at=now))
-        audit.record(conn, "sync", "request.member", f"request:{row['id']}", old="approved",
-                     new="member", detail=f"Zotero user {uid} is in the group's member list")
-        mail.enqueue(conn, row["email"], *join_messages.welcome(dict(row), group["name"],
-                                                                group["id"]))
-        confirmed.append(row["id"])
-    for uid in _unrequested(conn, group):
-        if not audit.exists(conn, "member.unrequested", f"zotero-user:{uid}"):
-            audit.record(conn, "sync", "member.unrequested", f"zotero-user:{uid}",
-                         detail="joined on zotero.org without a request in biblio")
-    if confirmed:
-        log.info("membership confirmed for request(s) %s", confirmed)
-    return confirmed
-
-
-def _unrequested(conn: Connection, group: dict[str, Any]) -> list[int]:
-    jr = st.join_requests
-    known = set(conn.execute(select(jr.c.zotero_user_id).where(
-        jr.c.zotero_user_id.is_not(None), jr.c.status.in_(("approved", "member")))).scalars())
-    owner_row = conn.execute(select(st.group_info.c.owner)).first()
-    owner = owner_row[0] if owner_row else None
-    return sorted(u for u in group["members"] if u not in known and u != owner)
-
-
-def unrequested_members(engine: Engine) -> list[int]:
-    """Zotero user IDs in the group without an approved request (the owner excluded)."""
-    with st.connect(engine) as conn:
-        return _unrequested(conn, group_summary(conn))
-
-
-def on_sync_committed(settings: Settings, *, engine: Engine, changed: set[str]) -> None:
-    """Send the welcome emails the reconciliation queued, if any; a receiver of
-    :data:`biblio.events.sync_committed`."""
-    if settings["mail"]["enabled"] and mail.outbox_counts(engine)["pending"]:
-        mail.send_soon(engine, settings)
-
-
-def on_sync_saved(settings: Settings, *, conn: Connection, changed: set[str],
-                  full: bool) -> None:
-    """Reconcile requests with the group's members in the sync's transaction; a receiver
-    of :data:`biblio.events.sync_saved`."""
-    reconcile(conn, settings, changed, full)
-
-
-def overdue(engine: Engine, days: int, now: datetime | None = None) -> list[dict[str, Any]]:
-    """Pending requests older than ``days`` days, oldest first."""
-    cutoff = (now or st.utcnow()) - timedelta(days=days)
-    return [r for r in list_requests(engine, status="pending") if r["created_at"] < cutoff]
-
-
-def digest(engine: Engine, settings: Settings, owner_emails: list[str],
-           now: datetime | None = None) -> int:
-    """Queue the reminder digest to every owner if requests are overdue; return emails queued."""
-    days = int(settings["join"]["reminder_days"])
-    rows = overdue(engine, days, now)
-    if not rows or not owner_emails:
-        return 0
-    base = settings["web"]["public_url"].rstrip("/")
-    subject, body = join_messages.digest(rows, days, f"{base}/-/admin/?status=pending",
-                                         unrequested_members(engine))
-    with st.transaction(engine) as conn:
-        for email in owner_emails:
-            mail.enqueue(conn, email, subject, body)
-        audit.record(conn, "scheduler", "digest.queue", "digest", detail=f"{len(rows)} overdue "
-                     f"request(s) to {len(owner_emails)} owner(s)")
-    mail.send_soon(engine, settings)
-    return len(owner_emails)
-
-
 CSV_COLUMNS = ("id", "status", "created_at", "name", "email", "zotero_username",
                "zotero_user_id", "affiliation", "prongs", "reason", "decision_reason",
                "decided_at", "decided_by", "owner_note")
@@ -489,9 +371,3 @@ def export_csv(engine: Engine, *, status: str | None = None) -> str:
     for column in CSV_COLUMNS:
         frame[column] = frame[column].map(_cell)
     return frame.to_csv(index=False)
-
-
-def subscribe() -> None:
-    """Reconcile requests with every sync and send what it queued (idempotent)."""
-    events.sync_saved.connect(on_sync_saved)
-    events.sync_committed.connect(on_sync_committed)

@@ -3,6 +3,6 @@
 ``client`` wraps pyzotero with biblio's retry policy, ``fetch`` follows Zotero's
 sync protocol and returns plain dicts, ``save`` upserts them in one transaction,
 ``run`` ties a run together under the sync lock, and ``schedule`` runs it every
-``[sync] interval_minutes`` with APScheduler. ``standin`` is the loopback stand-in
-for the Zotero Web API that tests, benchmarks and the demo sync through.
+``[sync] interval_minutes`` with APScheduler. What other packages derive from the
+cache follows through :mod:`biblio.events`; sync imports none of them.
 """

@@ -26,6 +26,8 @@ from flask.typing import ResponseReturnValue
 from biblio import audit, mail
 from biblio.membership import messages as join_messages
 from biblio.membership import requests as jr
+from biblio.membership.group import group_summary
+from biblio.membership.reconcile import unrequested_members
 from biblio.storage import app as db
 from biblio.web.admin.auth import actor, owner_required
 
@@ -59,11 +61,11 @@ def queue():  # type: ignore[no-untyped-def]
     engine = db.engine()
     rows = jr.list_requests(engine, status=status, newest_first=sort == "-age")
     with db.engine().connect() as conn:
-        group = jr.group_summary(conn)
+        group = group_summary(conn)
     return render_template(
         "admin/queue.html", rows=rows, status=status, sort=sort, sorts=SORTS,
         statuses=jr.STATUSES, labels=jr.STATUS_LABELS, counts=jr.status_counts(engine),
-        unrequested=jr.unrequested_members(engine), outbox=mail.outbox_counts(engine),
+        unrequested=unrequested_members(engine), outbox=mail.outbox_counts(engine),
         members_url=join_messages.ZOTERO_MEMBERS_URL.format(group_id=group["id"])
         if group["id"] else None,
         reminder_days=int(db.settings()["join"]["reminder_days"]))
@@ -101,7 +103,7 @@ def _request_or_404(request_id: int) -> dict[str, Any]:
 def detail(request_id: int):  # type: ignore[no-untyped-def]
     req = _request_or_404(request_id)
     with db.engine().connect() as conn:
-        group = jr.group_summary(conn)
+        group = group_summary(conn)
     return render_template(
         "admin/request.html", req=req, prongs=jr.PRONGS,
         history=audit.entries(db.engine(), subject=f"request:{request_id}"),
