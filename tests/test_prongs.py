@@ -29,7 +29,7 @@ from biblio.prongs import (
     set_override,
     tag_item,
 )
-from biblio.prongs.rules import default_rules_table
+from biblio.prongs.rules import default_rules_table, merged_table
 from biblio.settings import SettingsError
 from biblio.sync.run import run_sync
 from tests.conftest import make_settings
@@ -242,10 +242,12 @@ def test_holdout_sets_are_well_formed_and_disjoint(position):
         assert it["title"].strip() and it["abstractNote"].strip() and it["itemType"]
 
 
-def test_repo_settings_carry_the_shipped_defaults():
-    """settings.toml's [prongs] (what the group tunes) matches the packaged defaults."""
+def test_repo_settings_run_the_shipped_rules_unchanged():
+    """The rules live once (biblio/data/prong_rules.toml): settings.toml holds only what a
+    group changes, and the repository's own settings change nothing."""
     repo = tomllib.loads((ROOT / "settings.toml").read_text(encoding="utf-8"))
-    assert repo["prongs"] == default_rules_table()
+    assert "prongs" not in repo
+    assert merged_table(repo) == default_rules_table()
 
 
 # -- the cache: sync, retag, overrides, CLI -----------------------------------------

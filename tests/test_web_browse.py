@@ -430,14 +430,14 @@ def test_item_page_shows_reason_weights_and_the_threshold(client):
 
 
 def test_page_cache_is_bounded_in_bytes(client, monkeypatch):
-    from biblio.web import browse
+    from biblio.web import pagecache
 
-    monkeypatch.setattr(browse, "_PAGES_MAX_BYTES", 150_000)
+    monkeypatch.setattr(pagecache.pages, "max_size", 150_000)
     for size in (40, 60, 80, 100, 120, 140):
         assert client.get(f"/items?_size={size}").status_code == 200
-    cached = sum(len(text) for text, _ in browse._PAGES.values())
+    cached = sum(len(text) for text, _ in pagecache.pages._data.values())
     assert 0 < cached <= 150_000
-    assert browse._PAGES_BYTES[0] == cached
+    assert pagecache.pages._size == cached
     # a cached page is still served whole
     assert "Showing 1–140" in client.get("/items?_size=140").get_data(as_text=True)
 

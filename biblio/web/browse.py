@@ -9,8 +9,6 @@ pages never touch the session, so they set no cookie.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from functools import cache
 from typing import Any
 
@@ -34,7 +32,7 @@ from biblio.catalog.filters import BadParameter
 from biblio.catalog.sorts import SORTS
 from biblio.exports import FORMATS
 from biblio.storage import app as db
-from biblio.web import responses, urls
+from biblio.web import pagecache, responses, urls
 from biblio.web.params import decode_next, encode_next, parse_list_args
 from biblio.zotero import connector as coins
 from biblio.zotero import richtext
@@ -66,17 +64,6 @@ def _list_args() -> Any:
                            max_size=conf["max_page_size"])
 
 
-# Whole list pages, kept per (data stamp, URL): a page depends on nothing else (public
-# pages never read the session), and every sync, retag and override moves the stamp on.
-_PAGES: OrderedDict[tuple[Any, ...], tuple[str, str]] = OrderedDict()
-_PAGES_MAX = 256
-# Bounded in bytes too: pages of up to [web] max_page_size rows are large, and a
-# crawler varying its queries must not be able to pin much memory in each worker.
-_PAGES_MAX_BYTES = 32 * 1024 * 1024
-_PAGES_BYTES = [0]
-_PAGES_LOCK = threading.Lock()
-
-
 def _page_key(stamp: tuple[Any, ...]) -> tuple[Any, ...]:
     return (id(current_app), str(db.engine().url), stamp, request.host_url, request.full_path)
 
@@ -84,23 +71,13 @@ def _page_key(stamp: tuple[Any, ...]) -> tuple[Any, ...]:
 @bp.get("/items")
 @bp.get("/items.json", endpoint="items_json")
 def items():  # type: ignore[no-untyped-def]
-    key = _page_key(listing.stamp(db.engine()))
-    with _PAGES_LOCK:
-        found = _PAGES.get(key)
-        if found is not None:
-            _PAGES.move_to_end(key)
+    found = pagecache.pages.get(_page_key(listing.stamp(db.engine())))
     if found is not None:
         return current_app.response_class(found[0], mimetype=found[1])
     response = _items()
     if response.status_code == 200 and not response.is_streamed:
-        text = response.get_data(as_text=True)
-        with _PAGES_LOCK:
-            old = _PAGES.pop(_page_key(g.list_stamp), None)
-            _PAGES_BYTES[0] -= len(old[0]) if old else 0
-            _PAGES[_page_key(g.list_stamp)] = (text, response.mimetype)
-            _PAGES_BYTES[0] += len(text)
-            while len(_PAGES) > _PAGES_MAX or _PAGES_BYTES[0] > _PAGES_MAX_BYTES:
-                _PAGES_BYTES[0] -= len(_PAGES.popitem(last=False)[1][0])
+        pagecache.pages.put(_page_key(g.list_stamp),
+                            (response.get_data(as_text=True), str(response.mimetype)))
     return response
 
 
@@ -143,27 +120,15 @@ def _prong_thresholds() -> dict[str, float]:
     return {k: v["threshold"] for k, v in listing.prong_labels(db.settings()).items()}
 
 
-# One list line's HTML depends only on the item's version and its effective prongs
-# (a retag or an override changes those without a new version), so it is kept.
-_LINES: OrderedDict[tuple[Any, ...], Markup] = OrderedDict()
-_LINES_MAX = 20_000
-_LINES_LOCK = threading.Lock()
-
-
 def _line(row: dict[str, Any], labels: dict[str, str]) -> Markup:
     key = (id(current_app), str(db.engine().url), row["key"], row["version"],
            tuple(p["prong"] for p in row["prongs"]))
-    with _LINES_LOCK:
-        found = _LINES.get(key)
-        if found is not None:
-            _LINES.move_to_end(key)
-            return found
+    found = pagecache.lines.get(key)
+    if found is not None:
+        return found
     macro = current_app.jinja_env.get_template("browse/_macros.html").module.item_line  # type: ignore[attr-defined]
     line: Markup = macro(row, coins.coins_title, labels)  # escaped by the template
-    with _LINES_LOCK:
-        _LINES[key] = line
-        while len(_LINES) > _LINES_MAX:
-            _LINES.popitem(last=False)
+    pagecache.lines.put(key, line)
     return line
 
 
