@@ -16,7 +16,8 @@ from biblio import audit, create_app, mail
 from biblio import storage as st
 from biblio.membership import digests, owners
 from biblio.membership import requests as join_requests
-from biblio.sync.run import run_sync, sync_lock
+from biblio.sync.lock import sync_lock
+from biblio.sync.run import run_sync
 from tests.conftest import make_settings
 
 TOKEN_RE = re.compile(r'name="csrf_token" value="([^"]+)"')

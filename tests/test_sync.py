@@ -16,10 +16,11 @@ from sqlalchemy import select
 from biblio import events
 from biblio import storage as st
 from biblio.standin.server import http_date
-from biblio.sync import run as sync_run
 from biblio.sync.client import SyncError
-from biblio.sync.run import SyncBusy, read_state, run_sync
+from biblio.sync.lock import SyncBusy
+from biblio.sync.run import run_sync
 from biblio.sync.schedule import build_scheduler, scheduled_sync
+from biblio.sync.state import read_state, recent_runs
 
 
 def cache_snapshot(engine) -> dict:
@@ -40,7 +41,7 @@ def assert_equal_to_source(engine, library) -> None:
 
 
 def runs(engine) -> list[dict]:
-    return sync_run.recent_runs(engine, 100)
+    return recent_runs(engine, 100)
 
 
 # -- the protocol -----------------------------------------------------------------

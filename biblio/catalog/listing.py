@@ -26,6 +26,7 @@ from biblio.catalog import index as facetindex
 from biblio.catalog import items as catalog
 from biblio.catalog.filters import Filters, live_items, prong_clause
 from biblio.catalog.sorts import SORT_ORDER
+from biblio.sync.state import read_state
 
 LIST_COLUMNS = ("key", "version", "item_type", "title", "creator_summary", "date", "year",
                 "date_added", "date_modified", "data")
@@ -170,8 +171,6 @@ def prong_years(engine: Engine, prong_ids: list[str]) -> dict[str, dict[int, int
 
 def landing(engine: Engine, settings: Mapping[str, Any], recent: int = 8) -> dict[str, Any]:
     """Everything the front page shows."""
-    from biblio.sync.run import read_state
-
     prongs = prong_labels(settings)
     with st.connect(engine) as conn:
         group = catalog.group(conn)

@@ -1,40 +1,33 @@
 """One sync run, end to end: lock, fetch, save in one transaction, record the run.
 
-Every run, scheduled or manual, first takes the sync lock (an exclusive ``flock``
-on a file beside the database), so two syncs never overlap; a run that finds the
-lock held raises :class:`SyncBusy` at once. Each run writes a ``sync_runs`` row
+Every run, scheduled or manual, first takes the sync lock (:mod:`.lock`), so two
+syncs never overlap; a run that finds the lock held raises ``SyncBusy`` at once.
+Each run writes a ``sync_runs`` row
 (start, end, versions, counts, requests, error). The cache and the library
 version change together in one transaction, so a failure, or a kill, leaves the
 last good cache intact; a run that was killed is marked failed by the next one.
+What other packages derive from the cache follows through :mod:`biblio.events`.
 """
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
-from pathlib import Path
-from typing import Any
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import insert, update
+from sqlalchemy.engine import Engine
 
 from biblio import events
 from biblio import storage as st
 from biblio.settings import Settings
 from biblio.sync.client import SyncError, ZoteroClient
 from biblio.sync.fetch import LibraryChanged, Progress, fetch_changes
+from biblio.sync.lock import sync_lock
 from biblio.sync.save import Counts, save_changes, wipe_library
+from biblio.sync.state import library_name, persist_backoff, read_state, write_state
 
 log = logging.getLogger(__name__)
-
-class SyncBusy(SyncError):
-    """Another sync holds the lock."""
 
 
 @dataclass
@@ -54,61 +47,6 @@ class SyncResult:
                 f"{c.added} added, {c.updated} updated, {c.deleted} deleted, "
                 f"{c.trashed} in trash, {c.collections_changed} collections changed; "
                 f"{self.requests} requests in {self.seconds:.1f} s")
-
-
-def library_name(settings: Settings) -> str:
-    z = settings["zotero"]
-    return f"{z['library_type']}s/{z['library_id']}"
-
-
-def lock_path(settings: Settings) -> Path:
-    configured = settings["sync"]["lock_file"]
-    if configured:
-        return Path(configured)
-    db_file = st.sqlite_path(settings["database"]["url"])
-    base = db_file.parent if db_file else Path("instance")
-    return base / "sync.lock"
-
-
-@contextmanager
-def sync_lock(settings: Settings) -> Iterator[None]:
-    """Hold the one sync lock, or raise :class:`SyncBusy` at once."""
-    path = lock_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise SyncBusy("another sync is running") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
-
-
-def read_state(conn: Connection) -> dict[str, Any] | None:
-    row = conn.execute(select(st.sync_state).where(st.sync_state.c.id == 1)).mappings().first()
-    return dict(row) if row else None
-
-
-def _write_state(conn: Connection, **values: Any) -> None:
-    if read_state(conn) is None:
-        conn.execute(insert(st.sync_state).values(id=1, **values))
-    else:
-        conn.execute(update(st.sync_state).where(st.sync_state.c.id == 1).values(**values))
-
-
-def _persist_backoff(engine: Engine, library: str, deadline: float) -> None:
-    when = datetime.fromtimestamp(deadline)
-    with st.transaction(engine) as conn:
-        state = read_state(conn)
-        if state is None:
-            _write_state(conn, library=library, library_version=0, backoff_until=when)
-        elif not state["backoff_until"] or state["backoff_until"] < when:
-            _write_state(conn, backoff_until=when)
 
 
 def run_sync(engine: Engine, settings: Settings, *, full: bool = False,
@@ -141,7 +79,7 @@ def _run_locked(engine: Engine, settings: Settings, *, full: bool, trigger: str,
     same_library = state is not None and state["library"] == library
     since = state["library_version"] if same_library and state else 0
     full = full or since == 0
-    client = ZoteroClient(settings, on_backoff=lambda d: _persist_backoff(engine, library, d))
+    client = ZoteroClient(settings, on_backoff=lambda d: persist_backoff(engine, library, d))
     if same_library and state and state["backoff_until"]:
         client.set_backoff_until(state["backoff_until"].timestamp())
     restarts = 0
@@ -163,7 +101,7 @@ def _run_locked(engine: Engine, settings: Settings, *, full: bool, trigger: str,
             events.sync_saved.send(settings, conn=conn, changed=counts.changed_item_keys,
                                    full=changes.full)
             status = "unchanged" if changes.not_modified else "ok"
-            _write_state(conn, library=library, library_version=changes.version,
+            write_state(conn, library=library, library_version=changes.version,
                          group_version=(changes.group or {}).get("version"),
                          last_success_at=st.utcnow())
             conn.execute(update(st.sync_runs).where(st.sync_runs.c.id == run_id).values(
@@ -196,11 +134,3 @@ def _run_locked(engine: Engine, settings: Settings, *, full: bool, trigger: str,
         except Exception:  # a follow-up task never fails a committed sync
             log.exception("after-sync task %r failed", receiver)
     return result
-
-
-def recent_runs(engine: Engine, limit: int = 20) -> list[dict[str, Any]]:
-    """The newest sync runs, newest first."""
-    with st.connect(engine) as conn:
-        rows = conn.execute(select(st.sync_runs).order_by(st.sync_runs.c.id.desc())
-                            .limit(limit)).mappings().all()
-    return [dict(r) for r in rows]

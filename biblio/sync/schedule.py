@@ -19,7 +19,8 @@ from sqlalchemy.engine import Engine
 from biblio import events
 from biblio.settings import Settings
 from biblio.sync.client import SyncError
-from biblio.sync.run import SyncBusy, run_sync
+from biblio.sync.lock import SyncBusy
+from biblio.sync.run import run_sync
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from markupsafe import Markup
 
 from biblio.catalog import charts, listing
 from biblio.catalog import record as records
-from biblio.catalog.filters import BadParameter
+from biblio.catalog.filters import FILTERS, BadParameter
 from biblio.catalog.sorts import SORTS
 from biblio.exports import FORMATS
 from biblio.storage import app as db
@@ -108,6 +108,7 @@ def _items() -> Response:
     return make_response(render_template(
         "browse/items.html", page=page, args=args, sentence=sentence, next_url=next_url,
         prev_url=prev_url, active=active, sorts=SORTS, exports=EXPORTS, styles=_cite_styles(),
+        filter_params=[f.param for f in FILTERS],
         lines=[_line(row, labels) for row in page.rows], first=offset + 1,
         last=offset + len(page.rows)))
 

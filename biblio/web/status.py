@@ -10,7 +10,7 @@ from sqlalchemy import select
 from biblio import __version__
 from biblio import storage as st
 from biblio.storage import app as db
-from biblio.sync.run import read_state, recent_runs
+from biblio.sync.state import read_state, recent_runs
 
 bp = Blueprint("status", __name__)
 

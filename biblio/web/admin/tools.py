@@ -16,7 +16,8 @@ from biblio import audit, prongs
 from biblio import storage as st
 from biblio.storage import app as db
 from biblio.sync.client import SyncError
-from biblio.sync.run import SyncBusy, run_sync
+from biblio.sync.lock import SyncBusy
+from biblio.sync.run import run_sync
 from biblio.web.admin.auth import actor, owner_required
 from biblio.web.admin.queue import _iso
 
