@@ -26,6 +26,7 @@ from biblio.catalog import index as facetindex
 from biblio.catalog import items as catalog
 from biblio.catalog.filters import Filters, live_items, prong_clause
 from biblio.catalog.sorts import SORT_ORDER
+from biblio.prongs import load_rules
 from biblio.sync.state import read_state
 
 LIST_COLUMNS = ("key", "version", "item_type", "title", "creator_summary", "date", "year",
@@ -60,7 +61,6 @@ def prong_labels(settings: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     cached = _LABELS.get(id(settings))
     if cached is not None and cached[0] is settings:
         return cached[1]
-    from biblio.prongs import load_rules
 
     labels = {p.id: {"label": p.label, "description": p.description,
                      "threshold": p.threshold} for p in load_rules(settings).prongs}

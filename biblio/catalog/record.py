@@ -3,9 +3,9 @@
 :func:`item_record` reads an item and its children from the cache and returns a plain
 dict the item page, its ``.json`` twin and the Connector metadata share. Field and
 type labels come from Zotero's own schema (:mod:`biblio.zotero.schema`).
-The "cite as" text uses the citation layer (:mod:`biblio.citations`,
-:mod:`biblio.zotero.csljson`) and its render cache when present; if either is missing or
-fails, the record simply has no citation, so the page still renders.
+The "cite as" text comes from the render cache, else from the citation layer
+(:mod:`biblio.citations`); if rendering fails, the record simply has no citation, so
+the page still renders.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from sqlalchemy.engine import Engine
 from biblio import storage as st
 from biblio.catalog import items as catalog
 from biblio.catalog.filters import live_items
+from biblio.citations import render_citation
+from biblio.zotero.csljson import to_csl
 from biblio.zotero.schema import creator_label, field_label, type_label
 
 log = logging.getLogger(__name__)
@@ -52,11 +54,6 @@ def _citation(key: str, version: int, data: dict[str, Any], settings: Mapping[st
         rc.item_version == version)).scalar()
     if cached:
         return str(cached)
-    try:
-        from biblio.citations import render_citation
-        from biblio.zotero.csljson import to_csl
-    except ImportError:  # the citation layer is optional for browsing
-        return None
     try:
         return render_citation(to_csl(data, key), style, locale, "html",
                                settings["citations"]["styles_dir"])

@@ -27,6 +27,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,11 @@ from sqlalchemy import and_, delete, insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+import biblio.citations
+import biblio.zotero.csljson
 from biblio import events
 from biblio import storage as st
+from biblio.catalog.items import iter_items
 from biblio.citations import Entry, StyleError, render_bibliography
 from biblio.citations.styles import resolve_locale, style_path
 from biblio.settings import Settings
@@ -92,11 +96,6 @@ def renderer_stamp() -> str:
     Part of every entry's context, so an upgrade that changes output (a fidelity fix,
     a new citeproc-py) re-renders cached entries instead of serving stale ones.
     """
-    from importlib.metadata import version
-
-    import biblio.citations
-    import biblio.zotero.csljson
-
     digest = hashlib.sha1(usedforsecurity=False)
     sources = sorted(Path(biblio.citations.__file__).parent.glob("*.py"))
     for source in [*sources, Path(biblio.zotero.csljson.__file__)]:
@@ -307,8 +306,6 @@ def clear(engine: Engine, style: str | None = None) -> int:
 
 def prerender(engine: Engine, settings: Settings, formats: tuple[str, ...] = ("html",)) -> int:
     """Render the default style for every live item now; returns how many were rendered."""
-    from biblio.catalog.items import iter_items
-
     cit = settings["citations"]
     rows = list(iter_items(engine))
     stats = RenderStats()

@@ -20,6 +20,7 @@ from sqlalchemy import and_, delete, false, func, insert, select
 from sqlalchemy.engine import Connection, Engine
 
 from biblio import storage as st
+from biblio.catalog.items import effective_prongs, get_item
 from biblio.prongs.rules import Rules, load_rules
 from biblio.prongs.tagger import doubt, evaluate_item
 
@@ -211,8 +212,6 @@ def review_queue(conn: Connection, prong: str | None = None, verdict: str | None
 
 def explain_item(conn: Connection, settings: Mapping[str, Any], key: str) -> dict[str, Any]:
     """Stored effective prongs of one item and a live evaluation of every prong."""
-    from biblio.catalog.items import effective_prongs, get_item
-
     item = get_item(conn, key)
     if item is None:
         raise LookupError(key)

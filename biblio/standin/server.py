@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import format_datetime
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -385,8 +386,6 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _status_text(status: int) -> str:
-    from http import HTTPStatus  # noqa: PLC0415
-
     try:
         return HTTPStatus(status).phrase
     except ValueError:

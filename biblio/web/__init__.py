@@ -11,6 +11,8 @@ import importlib
 
 from flask import Flask, Response
 
+from biblio.web import extensions
+
 #: Blueprint modules, registered in this order; each exposes ``bp``.
 BLUEPRINTS: list[str] = [
     "biblio.web.status",
@@ -39,8 +41,6 @@ def _security_headers(response: Response) -> Response:
 
 
 def init_app(app: Flask) -> None:
-    from biblio.web import extensions
-
     extensions.init_app(app)
     for name in BLUEPRINTS:
         module = importlib.import_module(name)

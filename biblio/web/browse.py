@@ -29,7 +29,9 @@ from markupsafe import Markup
 from biblio.catalog import charts, listing
 from biblio.catalog import record as records
 from biblio.catalog.filters import FILTERS, BadParameter
+from biblio.catalog.items import group
 from biblio.catalog.sorts import SORTS
+from biblio.citations import list_styles
 from biblio.exports import FORMATS
 from biblio.storage import app as db
 from biblio.web import pagecache, responses, urls
@@ -135,10 +137,6 @@ def _line(row: dict[str, Any], labels: dict[str, str]) -> Markup:
 
 @cache
 def _style_names(styles_dir: str) -> frozenset[str]:
-    try:
-        from biblio.citations import list_styles
-    except ImportError:
-        return frozenset()
     return frozenset(s.name for s in list_styles(styles_dir))
 
 
@@ -207,8 +205,6 @@ def prongs():  # type: ignore[no-untyped-def]
 
 def _site_name() -> dict[str, str]:
     with db.engine().connect() as conn:
-        from biblio.catalog.items import group
-
         info = group(conn) or {}
     return {"site_name": info.get("name") or "biblio"}
 

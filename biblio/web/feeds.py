@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from flask import Blueprint, Response, render_template, request, url_for
 
 from biblio.catalog import listing
+from biblio.catalog.items import group
 from biblio.storage import app as db
 from biblio.web import urls
 from biblio.web.params import parse_filters
@@ -32,8 +33,6 @@ def items_atom() -> Response:
     rows = listing.recent_changes(db.engine(), filters, FEED_SIZE)
     phrase = filters.phrase()
     with db.engine().connect() as conn:
-        from biblio.catalog.items import group
-
         info = group(conn) or {}
     name = info.get("name") or "biblio"
     entries = [{**r, "link": urls.absolute(url_for("browse.item", key=r["key"])),

