@@ -7,7 +7,8 @@ PostgreSQL. Migrations are named and ordered; each applied one is recorded in th
 Domain modules import the ``Table`` objects and run Core statements through
 :func:`transaction` / :func:`connect`; nothing else creates tables.
 Modules: ``schema`` (tables), ``ddl`` (indexes and the FTS5 table), ``migrations``,
-``engine`` (engines and transactions) and ``app`` (the Flask side).
+``engine`` (engines and transactions), ``registry`` (one migrated engine per URL)
+and ``app`` (the Flask side).
 """
 
 from sqlalchemy import text
@@ -15,13 +16,12 @@ from sqlalchemy import text
 from biblio.storage.engine import (
     connect,
     create_db_engine,
-    dispose_all,
     is_sqlite,
-    open_database,
     sqlite_path,
     transaction,
 )
 from biblio.storage.migrations import MIGRATIONS, migrate
+from biblio.storage.registry import dispose_all, open_database
 from biblio.storage.schema import (
     audit_log,
     collections,

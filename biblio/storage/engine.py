@@ -1,7 +1,8 @@
 """Engines and transactions: SQLite (WAL, foreign keys, a busy timeout) or PostgreSQL.
 
 SQLAlchemy Core keeps the same code on SQLite, the default, and on PostgreSQL.
-:func:`open_database` returns one cached, migrated engine per URL.
+Writing transactions (:func:`transaction`) begin IMMEDIATE on SQLite, so writers
+wait their turn; :mod:`.registry` keeps one migrated engine per URL.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine, make_url
-
-from biblio.storage.migrations import migrate
 
 
 def _sqlite_on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
@@ -28,6 +27,18 @@ def _sqlite_on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-
     cur.close()
 
 
+#: Execution option naming how a SQLite transaction begins (DEFERRED, IMMEDIATE).
+BEGIN_MODE = "biblio_sqlite_begin"
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # A deferred transaction that reads and then writes cannot wait for the write lock
+    # (SQLite answers "database is locked" at once rather than risk a deadlock), so
+    # transactions that will write begin IMMEDIATE and wait their turn at BEGIN, within
+    # the busy timeout. Read-only connections stay deferred and never block anyone (WAL).
+    conn.exec_driver_sql(f"BEGIN {conn.get_execution_options().get(BEGIN_MODE, 'DEFERRED')}")
+
+
 def create_db_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite files get their folder, WAL and foreign keys."""
     parsed = make_url(url)
@@ -37,36 +48,23 @@ def create_db_engine(url: str) -> Engine:
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_on_connect)
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True)
 
 
-_engines: dict[str, Engine] = {}
-
-
-def open_database(url: str) -> Engine:
-    """The (cached) engine for ``url``, migrated to the newest schema."""
-    engine = _engines.get(url)
-    if engine is None:
-        engine = create_db_engine(url)
-        migrate(engine)
-        _engines[url] = engine
-    return engine
-
-
-def dispose_all() -> None:
-    """Close every cached engine (tests, forked processes)."""
-    for engine in _engines.values():
-        engine.dispose()
-    _engines.clear()
-
-
 @contextmanager
 def transaction(engine: Engine) -> Iterator[Connection]:
-    """One transaction: committed on success, rolled back on any exception."""
-    with engine.begin() as conn:
-        yield conn
+    """One writing transaction: committed on success, rolled back on any exception.
+
+    On SQLite it begins IMMEDIATE, so concurrent writers (web requests, the outbox,
+    a sync) queue for the write lock instead of failing; on PostgreSQL it is an
+    ordinary transaction.
+    """
+    with engine.connect() as conn:
+        conn.execution_options(**{BEGIN_MODE: "IMMEDIATE"})
+        with conn.begin():
+            yield conn
 
 
 @contextmanager

@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Connection, Engine
 
 from biblio.storage import ddl
+from biblio.storage.engine import transaction
 from biblio.storage.schema import (
     data_changes,
     items,
@@ -73,13 +74,13 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
 def migrate(engine: Engine) -> list[str]:
     """Apply pending migrations in order, each in its own transaction."""
     applied: list[str] = []
-    with engine.begin() as conn:
+    with transaction(engine) as conn:
         migrations_table.create(conn, checkfirst=True)
         done = set(conn.execute(select(migrations_table.c.name)).scalars())
     for name, upgrade in MIGRATIONS:
         if name in done:
             continue
-        with engine.begin() as conn:
+        with transaction(engine) as conn:
             upgrade(conn)
             conn.execute(migrations_table.insert().values(name=name, applied_at=utcnow()))
         log.info("applied migration %s", name)
