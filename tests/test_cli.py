@@ -250,6 +250,7 @@ def test_a_sync_that_cannot_reach_zotero_exits_1_naming_the_library_url(here):
     (["prongs", "explain", "NOSUCHKY"], "no item 'NOSUCHKY' in the cache"),
     (["owners", "remove", "nobody@example.org", "--yes"], "no owner with email"),
     (["owners", "add", "o@example.org", "--password-stdin"], "password too short"),
+    (["export", "-o", "no-such-folder/out.json"], "cannot write no-such-folder/out.json"),
 ], ids=lambda v: " ".join(v) if isinstance(v, list) else "")
 def test_a_failed_operation_exits_1_with_one_line(here, args, needle):
     (here / "settings.toml").write_text("[zotero]\nlibrary_id = 1\n", encoding="utf-8")

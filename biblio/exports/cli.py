@@ -107,9 +107,12 @@ def export_command(fmt: str, style: str | None, locale: str | None, prong: str |
         except StyleError as exc:
             context.fail(str(exc), context.USAGE)
     if output:
-        with open(output, "wb") as fh:
-            for chunk in chunks:
-                fh.write(chunk.encode("utf-8") if isinstance(chunk, str) else chunk)
+        try:
+            with open(output, "wb") as fh:
+                for chunk in chunks:
+                    fh.write(chunk.encode("utf-8") if isinstance(chunk, str) else chunk)
+        except OSError as exc:
+            context.fail(f"cannot write {output}: {exc.strerror or exc}")
         click.echo(f"wrote {fmt} to {output}", err=True)
     else:
         for chunk in chunks:
