@@ -4,8 +4,8 @@
 from standard input with ``--password-stdin``); there is no default password
 and short ones are refused. ``biblio owners list``, ``biblio owners digest``
 (queue and send the reminder digest now) and ``biblio mail flush`` (send every
-pending message now, ``--retry-failed`` also re-queues parked ones). Importing
-this module also registers the membership check with every ``biblio sync``.
+pending message now, ``--retry-failed`` also re-queues parked ones). A refused
+account change, or a message that could not be sent, exits 1 with one line.
 """
 
 from __future__ import annotations
@@ -13,16 +13,17 @@ from __future__ import annotations
 import sys
 
 import click
+from sqlalchemy.engine import Engine
 
 from biblio import mail
+from biblio.cli import context
 from biblio.membership import digests, owners
+from biblio.settings import Settings
 
 
-def _context():  # type: ignore[no-untyped-def]
-    from biblio.cli import _engine, _settings  # the main CLI's settings handling
-
-    settings = _settings()
-    return settings, _engine(settings)
+def _open() -> tuple[Settings, Engine]:
+    settings = context.load_settings()
+    return settings, context.open_engine(settings)
 
 
 @click.group("owners")
@@ -36,12 +37,11 @@ def owners_cli() -> None:
               help="Read the password from the first line of standard input.")
 def add_command(email: str, password_stdin: bool) -> None:
     """Create an owner account; the password is prompted for (twice)."""
-    settings, engine = _context()
+    _, engine = _open()
     try:
         owner = owners.create_owner(engine, email, _read_password(password_stdin))
     except owners.OwnerError as exc:
-        click.echo(f"error: {exc}", err=True)
-        raise click.exceptions.Exit(1) from None
+        context.fail(str(exc))
     click.echo(f"owner {owner.email} created")
 
 
@@ -57,12 +57,11 @@ def _read_password(password_stdin: bool) -> str:
               help="Read the new password from the first line of standard input.")
 def passwd_command(email: str, password_stdin: bool) -> None:
     """Set a new password for an owner (unlocks the account, ends its sessions)."""
-    _, engine = _context()
+    _, engine = _open()
     try:
         owners.set_password(engine, email, _read_password(password_stdin))
     except owners.OwnerError as exc:
-        click.echo(f"error: {exc}", err=True)
-        raise click.exceptions.Exit(1) from None
+        context.fail(str(exc))
     click.echo(f"password of {owners.normalize_email(email)} changed")
 
 
@@ -71,19 +70,18 @@ def passwd_command(email: str, password_stdin: bool) -> None:
 @click.confirmation_option(prompt="Remove this owner account?")
 def remove_command(email: str) -> None:
     """Remove an owner account (the audit log keeps its history)."""
-    _, engine = _context()
+    _, engine = _open()
     try:
         owners.remove_owner(engine, email)
     except owners.OwnerError as exc:
-        click.echo(f"error: {exc}", err=True)
-        raise click.exceptions.Exit(1) from None
+        context.fail(str(exc))
     click.echo(f"owner {owners.normalize_email(email)} removed")
 
 
 @owners_cli.command("list")
 def list_command() -> None:
     """List owner accounts."""
-    _, engine = _context()
+    _, engine = _open()
     for owner in owners.list_owners(engine):
         last = f"{owner.last_login_at:%Y-%m-%d %H:%M}" if owner.last_login_at else "never"
         click.echo(f"{owner.email}\tcreated {owner.created_at:%Y-%m-%d}\tlast login {last}")
@@ -92,7 +90,7 @@ def list_command() -> None:
 @owners_cli.command("digest")
 def digest_command() -> None:
     """Email owners the join requests pending more than [join] reminder_days, now."""
-    settings, engine = _context()
+    settings, engine = _open()
     queued = digests.digest(engine, settings, owners.owner_emails(engine))
     mail.wait_for_background()
     if queued:
@@ -111,7 +109,7 @@ def mail_cli() -> None:
 @click.option("--retry-failed", is_flag=True, help="Also re-queue messages parked as failed.")
 def flush_command(retry_failed: bool) -> None:
     """Send every pending message now, ignoring backoff."""
-    settings, engine = _context()
+    settings, engine = _open()
     if retry_failed:
         click.echo(f"{mail.retry_failed(engine)} parked message(s) re-queued")
     if not settings["mail"]["enabled"]:
@@ -120,4 +118,11 @@ def flush_command(retry_failed: bool) -> None:
     result = mail.deliver_pending(engine, settings, force=True)
     click.echo(f"outbox: {result.summary()}")
     if result.failed:
-        raise click.exceptions.Exit(1)
+        context.fail(f"{result.failed} delivery attempt(s) failed through SMTP "
+                     f"{settings['mail']['host']}:{settings['mail']['port']}")
+
+
+def add_commands(group: click.Group) -> None:
+    """Add the ``owners`` and ``mail`` groups to the ``biblio`` group."""
+    group.add_command(owners_cli)
+    group.add_command(mail_cli)

@@ -4,40 +4,40 @@
 prints the item's effective prongs with their reasons, then every prong's live
 score against its threshold (near misses included) so the rules can be tuned;
 ``override KEY PRONG add|remove|clear --by EMAIL`` records an audited owner's
-decision; ``list`` prints the prongs with their counts. Settings problems print
-one line naming the key and exit 2.
+decision; ``list`` prints the prongs with their counts; ``train`` and ``evaluate``
+build and measure the learned vocabulary. Every command checks the settings and the
+rules first: a problem there prints one line naming the key and exits 2.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from pathlib import Path
 from typing import Any
 
 import click
+from sqlalchemy import func, or_, select
+from sqlalchemy.engine import Engine
 
-from biblio.settings import Settings, SettingsError, load_settings
+from biblio import storage as st
+from biblio.catalog.filters import Filters, live_items
+from biblio.catalog.items import effective_prongs
+from biblio.cli import context
+from biblio.prongs.fields import is_prefix_tag
+from biblio.prongs.metrics import scores, table_lines
+from biblio.prongs.model import ModelError, dump_model, model_text, train
+from biblio.prongs.overrides import OverrideError, clear_override, set_override
+from biblio.prongs.rules import Rules
+from biblio.prongs.store import explain_item, retag_conn
+from biblio.prongs.tagger import tag_item
+from biblio.settings import Settings
 
 
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except SettingsError as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-def _fail(message: str, code: int = 2) -> click.exceptions.Exit:
-    click.echo(f"error: {message}", err=True)
-    return click.exceptions.Exit(code)
-
-
-def _engine_rules(settings: Settings) -> tuple[Any, Any]:
-    from biblio.prongs.rules import load_rules
-    from biblio.storage.app import engine_for
-
-    try:
-        rules = load_rules(settings)
-    except SettingsError as exc:
-        raise _fail(str(exc)) from None
-    return engine_for(settings), rules
+def _open(settings: Settings) -> tuple[Engine, Rules]:
+    """The rules (checked first: a bad one exits 2) and the database."""
+    rules = context.load_rules(settings)
+    return context.open_engine(settings), rules
 
 
 def format_reason(reason: dict[str, Any]) -> str:
@@ -74,12 +74,8 @@ def prongs_cli() -> None:
 @prongs_cli.command("retag")
 def retag_command() -> None:
     """Recompute every item's prongs from the current rules."""
-    from biblio.prongs.store import retag_conn
-    from biblio.storage import transaction
-
-    settings = _settings()
-    engine, rules = _engine_rules(settings)
-    with transaction(engine) as conn:
+    engine, rules = _open(context.load_settings())
+    with st.transaction(engine) as conn:
         result = retag_conn(conn, rules)
     click.echo(result.summary())
 
@@ -88,16 +84,13 @@ def retag_command() -> None:
 @click.argument("key")
 def explain_command(key: str) -> None:
     """Print the prongs of item KEY with their reasons, and every prong's live score."""
-    from biblio.prongs.store import explain_item
-    from biblio.storage import connect
-
-    settings = _settings()
-    engine, _rules = _engine_rules(settings)
-    with connect(engine) as conn:
+    settings = context.load_settings()
+    engine, _rules = _open(settings)
+    with st.connect(engine) as conn:
         try:
             info = explain_item(conn, settings, key)
         except LookupError:
-            raise _fail(f"no item {key!r} in the cache", 1) from None
+            context.fail(f"no item {key!r} in the cache")
     labels = info["labels"]
     click.echo(f"{info['key']} ({info['item_type']}): {info['title']}")
     if not info["prongs"]:
@@ -129,17 +122,15 @@ def explain_command(key: str) -> None:
 @click.option("--note", default=None, help="Why (shown with the prong).")
 def override_command(key: str, prong: str, action: str, by: str, note: str | None) -> None:
     """Add or remove PRONG on item KEY for good, or clear the override."""
-    from biblio.prongs.overrides import OverrideError, clear_override, set_override
-
-    settings = _settings()
-    engine, _rules = _engine_rules(settings)
+    settings = context.load_settings()
+    engine, _rules = _open(settings)
     try:
         if action == "clear":
             changed = clear_override(engine, key, prong, by, settings=settings)
         else:
             changed = set_override(engine, key, prong, action, by, note, settings=settings)
     except OverrideError as exc:
-        raise _fail(str(exc), 1) from None
+        context.fail(str(exc))
     verb = {"add": "added", "remove": "removed", "clear": "cleared override of"}[action]
     click.echo(f"{verb} {prong} on {key}" if changed else f"no change: {prong} on {key}")
 
@@ -147,61 +138,48 @@ def override_command(key: str, prong: str, action: str, by: str, note: str | Non
 @prongs_cli.command("list")
 def list_command() -> None:
     """Print each prong with its label and how many items have it (overrides applied)."""
-    from sqlalchemy import func, select
-
-    from biblio.catalog.filters import Filters
-    from biblio.storage import connect, items
-
-    settings = _settings()
-    engine, rules = _engine_rules(settings)
-    with connect(engine) as conn:
-        total = conn.execute(select(func.count()).select_from(items)
-                             .where(Filters().where())).scalar_one()
+    engine, rules = _open(context.load_settings())
+    with st.connect(engine) as conn:
+        total = conn.execute(select(func.count()).select_from(st.items)
+                             .where(live_items())).scalar_one()
         for prong in rules.prongs:
-            n = conn.execute(select(func.count()).select_from(items)
+            n = conn.execute(select(func.count()).select_from(st.items)
                              .where(Filters(prong=prong.id).where())).scalar_one()
             click.echo(f"{prong.id:<16}{n:>7}  {prong.label}")
     click.echo(f"{'(items)':<16}{total:>7}")
 
 
 def _labelled_file(path: str) -> list[tuple[dict[str, Any], set[str]]]:
-    """(Zotero data, labels) of every work in a labelled-set file (``bench/data`` format)."""
-    import json
-    from pathlib import Path
-
+    """(Zotero data, labels) of every work in a labelled-set file (``bench/data`` format);
+    a file that is not one exits 2, like a bad option."""
     try:
         raw = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _fail(f"{path}: cannot read labelled works ({exc})") from None
+        context.fail(f"{path}: cannot read labelled works ({exc})", context.USAGE)
     works = raw.get("items") if isinstance(raw, dict) else None
     if not isinstance(works, list):
-        raise _fail(f"{path}: expected an object with an 'items' list")
+        context.fail(f"{path}: expected an object with an 'items' list", context.USAGE)
     out = []
     for i, work in enumerate(works):
         labels = work.get("labels") if isinstance(work, dict) else None
         if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
-            raise _fail(f"{path}: items[{i}] needs 'labels', a list of prong ids")
+            context.fail(f"{path}: items[{i}] needs 'labels', a list of prong ids",
+                         context.USAGE)
         out.append((work, set(labels)))
     return out
 
 
-def _library_labels(engine: Any) -> list[tuple[dict[str, Any], set[str]]]:
+def _library_labels(engine: Engine) -> list[tuple[dict[str, Any], set[str]]]:
     """Works the group has decided on: a ground-truth tag/collection or an owner override.
 
     Their effective prongs are their complete labels (a prong they lack is a negative).
     """
-    from sqlalchemy import or_, select
-
-    from biblio import storage as st
-    from biblio.catalog.filters import Filters
-    from biblio.catalog.items import effective_prongs
-
     with st.connect(engine) as conn:
         decided = select(st.item_prongs.c.item_key).where(
             st.item_prongs.c.source.in_(("zotero-tag", "zotero-collection")))
         overridden = select(st.prong_overrides.c.item_key)
         rows = conn.execute(select(st.items.c.key, st.items.c.data).where(
-            Filters().where(), st.items.c.parent_key.is_(None),
+            live_items(), st.items.c.parent_key.is_(None),
             or_(st.items.c.key.in_(decided), st.items.c.key.in_(overridden)))).all()
         prongs = effective_prongs(conn, [k for k, _d in rows])
     return [(dict(data or {}), {p["prong"] for p in prongs[key]}) for key, data in rows]
@@ -220,19 +198,18 @@ def _library_labels(engine: Any) -> list[tuple[dict[str, Any], set[str]]]:
               help="Inverse regularisation strength of the logistic regressions.")
 def train_command(label_files: tuple[str, ...], from_library: bool, out: str, c: float) -> None:
     """Train the learned vocabulary from labelled works (needs scikit-learn)."""
-    from biblio.prongs.model import ModelError, dump_model, model_text, train
-
-    settings = _settings()
-    engine, rules = _engine_rules(settings)
+    engine, rules = _open(context.load_settings())
     works = [w for f in label_files for w in _labelled_file(f)]
     if from_library:
         works += _library_labels(engine)
     ids = rules.ids()
     unknown = sorted({p for _w, labels in works for p in labels} - set(ids))
     if unknown:
-        raise _fail(f"unknown prong id {unknown[0]!r} in the labels (prongs: {', '.join(ids)})")
+        context.fail(f"unknown prong id {unknown[0]!r} in the labels (prongs: {', '.join(ids)})",
+                     context.USAGE)
     if not works:
-        raise _fail("no labelled works: give --labels FILE or decide on items in the library")
+        context.fail("no labelled works: give --labels FILE or decide on items in the library",
+                     context.USAGE)
     try:
         obj = train([model_text(w, rules.tag_prefix) for w, _l in works],
                     [labels for _w, labels in works], ids, c=c,
@@ -240,18 +217,16 @@ def train_command(label_files: tuple[str, ...], from_library: bool, out: str, c:
                     meta={"trained_on": {"files": list(label_files),
                                          "library": from_library}})
     except ModelError as exc:
-        raise _fail(str(exc), 1) from None
+        context.fail(str(exc))
     dump_model(obj, out)
     counts = ", ".join(f"{p} {obj['prongs'][p]['positives']}" for p in ids)
     click.echo(f"trained on {len(works)} works ({counts}); {len(obj['idf'])} terms -> {out}")
     click.echo(f"next: set [prongs] model = \"{out}\" in settings.toml, then `biblio prongs retag`")
 
 
-def _without_ground_truth(data: dict[str, Any], rules: Any) -> dict[str, Any]:
+def _without_ground_truth(data: dict[str, Any], rules: Rules) -> dict[str, Any]:
     """The item as the tagger would see it if the group had not filed it: no collections,
     no tags that name a prong."""
-    from biblio.prongs.fields import is_prefix_tag
-
     named = {t for p in rules.prongs for t in p.tags}
 
     def names_prong(tag: Any) -> bool:
@@ -273,20 +248,14 @@ def _without_ground_truth(data: dict[str, Any], rules: Any) -> dict[str, Any]:
 def evaluate_command(label_files: tuple[str, ...], from_library: bool, rules_only: bool,
                      show_errors: bool) -> None:
     """Precision, recall and F1 of the current rules (and model) on labelled works."""
-    import dataclasses
-
-    settings = _settings()
-    engine, rules = _engine_rules(settings)
+    engine, rules = _open(context.load_settings())
     if rules_only:
         rules = dataclasses.replace(rules, model=None)
     works = [w for f in label_files for w in _labelled_file(f)]
     if from_library:
         works += _library_labels(engine)
     if not works:
-        raise _fail("no labelled works: give --labels FILE or --from-library")
-    from biblio.prongs.metrics import scores, table_lines
-    from biblio.prongs.tagger import tag_item
-
+        context.fail("no labelled works: give --labels FILE or --from-library", context.USAGE)
     keys = [str(i) for i in range(len(works))]
     gold = {k: labels for k, (_d, labels) in zip(keys, works, strict=True)}
     pred = {k: {a.prong for a in tag_item(_without_ground_truth(data, rules), {}, rules)}
@@ -301,3 +270,8 @@ def evaluate_command(label_files: tuple[str, ...], from_library: bool, rules_onl
         for data, k in errors:
             click.echo(f"  {data.get('key', '?')} +{sorted(pred[k] - gold[k])} "
                        f"-{sorted(gold[k] - pred[k])}  {str(data.get('title') or '')[:70]}")
+
+
+def add_commands(group: click.Group) -> None:
+    """Add the ``prongs`` group to the ``biblio`` group."""
+    group.add_command(prongs_cli)
