@@ -4,7 +4,7 @@ Success: ``{"ok": true, "rows": [...], "count": N, "next": url-or-null}`` (plus 
 extra keys a page adds). Errors: ``{"ok": false, "error": "...", "status": N}`` with
 the matching HTTP status, or the same message on a small HTML page. :func:`init_app`
 registers the handlers app-wide, so any blueprint that raises
-:class:`~biblio.catalog.filters.BadParameter` (or aborts with 400/404/405) gets a clear
+:class:`~biblio.catalog.filters.BadParameter` (or aborts with any 4xx) gets a clear
 answer in the right format, never a 500.
 """
 
@@ -52,12 +52,19 @@ def _bad_parameter(exc: BadParameter) -> tuple[Response | str, int]:
 
 
 def _http_error(exc: HTTPException) -> Any:
-    if exc.code in (400, 404, 405) and (wants_json() or request.method in ("GET", "HEAD")):
-        return error_response(exc.description or exc.name, exc.code or 500)
-    return exc
+    """Every client error (4xx), whatever the method, in the one error shape; headers the
+    error carries (``Allow`` on a 405, ``Retry-After`` on a 429) are kept."""
+    code = exc.code or 500
+    if not 400 <= code < 500:
+        return exc
+    body, status = error_response(exc.description or exc.name, code)
+    response = current_app.make_response((body, status))
+    for name, value in exc.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
 
 
 def init_app(app: Flask) -> None:
     app.register_error_handler(BadParameter, _bad_parameter)
-    for code in (400, 404, 405):
-        app.register_error_handler(code, _http_error)
+    app.register_error_handler(HTTPException, _http_error)

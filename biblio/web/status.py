@@ -12,6 +12,7 @@ from biblio import __version__
 from biblio import storage as st
 from biblio.storage import app as db
 from biblio.sync.state import read_state, recent_runs
+from biblio.web import responses
 
 bp = Blueprint("status", __name__)
 
@@ -40,7 +41,7 @@ def sync_status() -> dict[str, Any]:
 @bp.get("/-/sync.json")
 def sync_json():  # type: ignore[no-untyped-def]
     status = sync_status()
-    return jsonify({"ok": True, **status, "rows": status["runs"], "count": len(status["runs"])})
+    return responses.envelope(status["runs"], len(status["runs"]), None, **status)
 
 
 @bp.get("/-/sync")
