@@ -18,7 +18,7 @@ from tests.conftest import make_settings
 from tests.test_sync import assert_equal_to_source
 
 URL = os.environ.get("BIBLIO_TEST_POSTGRES_URL")
-pytestmark = pytest.mark.skipif(not URL, reason="BIBLIO_TEST_POSTGRES_URL is not set")
+pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
