@@ -40,11 +40,17 @@ PLACES = frozenset({("zotero", "base_url"), ("database", "url"), ("sync", "lock_
                     ("mail", "host"), ("mail", "port")})
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser and PostgreSQL tests skip, with the reason, where those are absent..."""
+    for item in items:
+        for prerequisite in prerequisites.ALL:
+            prerequisite.skip_if_missing(item, os.environ)
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Skip (or, where CI requires them, fail) tests whose browser or database is absent."""
+    """...and fail instead where BIBLIO_REQUIRE_BROWSER / BIBLIO_REQUIRE_POSTGRES say so."""
     for prerequisite in prerequisites.ALL:
-        if item.get_closest_marker(prerequisite.marker):
-            prerequisite.check()
+        prerequisite.fail_if_required(item, os.environ)
 
 
 @pytest.fixture(scope="session", autouse=True)

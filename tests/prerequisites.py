@@ -30,16 +30,25 @@ class Prerequisite:
         """Why the tests marked ``marker`` cannot run here, or None if they can."""
         raise NotImplementedError
 
-    def check(self, environ: Mapping[str, str] | None = None) -> None:
-        """Skip the current test if the prerequisite is missing; fail instead if required."""
-        environ = os.environ if environ is None else environ
-        reason = self.missing(environ)
-        if reason is None:
-            return
-        if environ.get(self.require_variable, "") not in ("", "0"):
+    def required(self, environ: Mapping[str, str]) -> bool:
+        return environ.get(self.require_variable, "") not in ("", "0")
+
+    def skip_if_missing(self, item: pytest.Item, environ: Mapping[str, str]) -> None:
+        """At collection: mark ``item`` skipped if it needs what is missing here (and
+        nothing requires it)."""
+        reason = self._problem(item, environ)
+        if reason is not None and not self.required(environ):
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+    def fail_if_required(self, item: pytest.Item, environ: Mapping[str, str]) -> None:
+        """At setup: fail ``item`` if it needs what is missing and it is required here."""
+        reason = self._problem(item, environ)
+        if reason is not None and self.required(environ):
             pytest.fail(f"{reason}, and {self.require_variable} is set, so these tests "
                         "must run here", pytrace=False)
-        pytest.skip(reason)
+
+    def _problem(self, item: pytest.Item, environ: Mapping[str, str]) -> str | None:
+        return None if item.get_closest_marker(self.marker) is None else self.missing(environ)
 
 
 class Browser(Prerequisite):

@@ -10,6 +10,7 @@ and must raise no CSP violation. Screenshots go to ``test-artifacts/``.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import subprocess
 import threading
 import xml.etree.ElementTree as ET
@@ -51,14 +52,17 @@ def axe_script() -> Path | None:
     """axe.min.js from npm, installed once into test-artifacts/node (None if unavailable)."""
     prefix = ARTIFACTS / "node"
     script = prefix / "node_modules" / "axe-core" / "axe.min.js"
-    if not script.exists():
-        prefix.mkdir(parents=True, exist_ok=True)
-        try:
-            subprocess.run(["npm", "install", "--prefix", str(prefix), "--no-audit", "--no-fund",
-                            "--silent", "axe-core@4"], check=True, timeout=180,
-                           capture_output=True)
-        except (OSError, subprocess.SubprocessError):
-            return None
+    prefix.mkdir(parents=True, exist_ok=True)
+    # xdist workers share the folder: one installs while the others wait for it.
+    with open(prefix / ".install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not script.exists():
+            try:
+                subprocess.run(["npm", "install", "--prefix", str(prefix), "--no-audit",
+                                "--no-fund", "--silent", "axe-core@4"], check=True, timeout=180,
+                               capture_output=True)
+            except (OSError, subprocess.SubprocessError):
+                return None
     return script if script.exists() else None
 
 
