@@ -28,6 +28,8 @@ OWNER, PASSWORD = "owner@example.org", "a long owner passphrase"
 UNKNOWN = {"key": "ZZZZZZZZ", "slug": "no-such-list", "token": "no-such-token",
            "request_id": 999999}
 
+#: A valid filter that matches no item.
+NOTHING = "tag=no-such-tag-anywhere"
 #: Filters that ``/items``, its twin and every format of it refuse with a 400.
 BAD_FILTERS = ["year=abc", "decade=1995", "prong=no-such-prong"]
 #: Bad control parameters: a route that reads one refuses it; others may ignore it.
