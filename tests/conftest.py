@@ -78,22 +78,6 @@ def zotero(library):
 
 
 @pytest.fixture
-def browser():
-    """Chromium driven by Playwright (Debian's: browser downloads are impossible here).
-
-    Tests marked ``browser`` skip before this runs where Chromium is absent."""
-    from playwright.sync_api import sync_playwright
-
-    from tests.browser import CHROMIUM_ARGS
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=prerequisites.chromium(),
-                                     args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
 def smtp():
     """A real SMTP server (aiosmtpd) on loopback that keeps what it receives."""
     server = SMTPServer().start()

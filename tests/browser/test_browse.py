@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 
 pytestmark = pytest.mark.browser
