@@ -1,7 +1,12 @@
 """Shared fixtures: a loopback Zotero stand-in seeded with the sample library, settings
 pointing at it with a SQLite file in tmp_path, the app, its test client and CLI runner.
 
-Tests are black-box: they sync through the real HTTP stand-in with pyzotero.
+Tests are black-box: they sync through the real HTTP stand-in with pyzotero. Syncing
+the sample library is the slow part of a test's setup, so it happens once per session
+(per xdist worker): ``synced`` gives each test its own copy of that cache file in
+``tmp_path``, beside a fresh stand-in serving a fresh copy of the library, so a test may
+change the library and sync again. A test whose library or settings make the copy
+differ from what its own sync would write (see :class:`SyncedSample`) syncs for real.
 """
 
 from __future__ import annotations
@@ -9,20 +14,43 @@ from __future__ import annotations
 import copy
 import json
 import os
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from biblio import create_app, storage, subscribe_packages
-from biblio.settings import load_settings
+from biblio.settings import Settings, load_settings
 from biblio.standin.library import StandinLibrary
 from biblio.standin.server import StandinServer
 from biblio.sync.run import run_sync
+from tests import prerequisites
 from tests.smtp_server import SMTPServer
 
 #: The library the tests sync; BIBLIO_TEST_LIBRARY runs the suite against another one.
 SAMPLE = Path(os.environ.get("BIBLIO_TEST_LIBRARY") or Path(__file__).resolve().parent.parent
               / "biblio" / "data" / "sample_library.json")
+
+#: Settings that name where things are, not what a sync does: every test has its own.
+PLACES = frozenset({("zotero", "base_url"), ("database", "url"), ("sync", "lock_file"),
+                    ("mail", "host"), ("mail", "port")})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser and PostgreSQL tests skip, with the reason, where those are absent..."""
+    for item in items:
+        for prerequisite in prerequisites.ALL:
+            prerequisite.skip_if_missing(item, os.environ)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """...and fail instead where BIBLIO_REQUIRE_BROWSER / BIBLIO_REQUIRE_POSTGRES say so."""
+    for prerequisite in prerequisites.ALL:
+        prerequisite.fail_if_required(item, os.environ)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -47,18 +75,6 @@ def zotero(library):
     """The stand-in Zotero server on loopback, serving ``library``."""
     with StandinServer(library) as server:
         yield server
-
-
-@pytest.fixture
-def browser():
-    """Debian's Chromium driven by Playwright (browser downloads are impossible here)."""
-    playwright = pytest.importorskip("playwright.sync_api")
-    from tests.browser import CHROMIUM, CHROMIUM_ARGS
-
-    with playwright.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
@@ -87,22 +103,98 @@ def make_settings(tmp_path: Path, zotero: StandinServer, **sections):
     return load_settings(path, overrides=overrides, environ={})
 
 
+def _fingerprint(library: StandinLibrary) -> tuple[Any, ...]:
+    """Changes whenever the library does: every write bumps a version."""
+    return (library.snapshot(), library.group_version)
+
+
+class SyncedSample:
+    """Cache files, each holding one full sync of the pristine sample library.
+
+    Each is made the way a test's own first sync would be made: through a loopback
+    stand-in and pyzotero, with the test's settings except the :data:`PLACES`
+    (server URL, database file, lock file, mail server). One file is built per
+    distinct remaining settings, on first use, and copied for every test after.
+    """
+
+    def __init__(self, folders: pytest.TempPathFactory, sample_data: dict) -> None:
+        self._folders = folders
+        self._data = sample_data
+        self._pristine = _fingerprint(self._fresh_library())
+        self._files: dict[str, Path] = {}
+
+    def _fresh_library(self) -> StandinLibrary:
+        return StandinLibrary.from_dict(copy.deepcopy(self._data), copy=False)
+
+    def copy_to(self, settings: Settings, library: StandinLibrary) -> bool:
+        """Put a synced cache where ``settings`` keeps its database; False if a copy
+        would not be what syncing ``library`` with ``settings`` writes (the caller
+        syncs for real then): the library changed, or the cache is not a new SQLite file."""
+        target = storage.sqlite_path(settings["database"]["url"])
+        if target is None or target.exists() or _fingerprint(library) != self._pristine:
+            return False
+        shutil.copyfile(self._file_for(settings), target)
+        return True
+
+    def _file_for(self, settings: Settings) -> Path:
+        key = json.dumps({section: {k: v for k, v in values.items()
+                                    if (section, k) not in PLACES}
+                          for section, values in settings.items()},
+                         sort_keys=True, default=str)
+        if key not in self._files:
+            self._files[key] = self._build(settings)
+        return self._files[key]
+
+    def _build(self, settings: Settings) -> Path:
+        folder = self._folders.mktemp("synced-sample")
+        path = folder / "biblio.sqlite3"
+        conf = Settings(copy.deepcopy(dict(settings)))
+        with StandinServer(self._fresh_library()) as server:
+            conf["zotero"]["base_url"] = server.url
+            conf["database"]["url"] = f"sqlite:///{path}"
+            conf["sync"]["lock_file"] = str(folder / "sync.lock")
+            # Not open_database: its engine cache belongs to the test being set up.
+            engine = storage.create_db_engine(conf["database"]["url"])
+            try:
+                storage.migrate(engine)
+                run_sync(engine, conf)
+            finally:
+                engine.dispose()
+        with closing(sqlite3.connect(path)) as db:  # one self-contained file to copy
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return path
+
+
+@pytest.fixture(scope="session")
+def synced_sample(tmp_path_factory, sample_data) -> SyncedSample:
+    return SyncedSample(tmp_path_factory, sample_data)
+
+
 @pytest.fixture
 def settings(tmp_path, zotero):
     return make_settings(tmp_path, zotero)
 
 
 @pytest.fixture
-def engine(settings):
-    engine = storage.open_database(settings["database"]["url"])
+def engine(request, settings, library) -> Iterator:
+    """The test's cache: an empty one, or (for tests that ask for ``synced``) a copy of
+    the synced sample, placed before the engine opens it."""
+    url = settings["database"]["url"]
+    request.node.stash[_COPIED] = ("synced" in request.fixturenames and request.getfixturevalue(
+        "synced_sample").copy_to(settings, library))
+    engine = storage.open_database(url)
     yield engine
     storage.dispose_all()
 
 
+_COPIED = pytest.StashKey[bool]()
+
+
 @pytest.fixture
-def synced(engine, settings):
-    """The engine after one full sync of the sample library."""
-    run_sync(engine, settings)
+def synced(request, engine, settings):
+    """The engine after one full sync of the sample library (a copy of the session's)."""
+    if not request.node.stash[_COPIED]:
+        run_sync(engine, settings)
     return engine
 
 

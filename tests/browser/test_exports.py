@@ -10,7 +10,7 @@ import pytest
 import rispy
 from docx import Document
 
-from tests.browser import serving, shot
+from tests.browser.harness import serving, shot
 
 pytestmark = pytest.mark.browser
 

@@ -34,7 +34,7 @@ from biblio.settings import SettingsError
 from biblio.sync.run import run_sync
 from tests.conftest import make_settings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def rules_of(**prongs):

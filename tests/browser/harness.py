@@ -11,7 +11,7 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.serving import make_server
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
 # Without the background-networking flags Chromium keeps dialling out of this closed
 # network; --no-sandbox because CI runs as root.

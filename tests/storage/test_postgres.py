@@ -15,10 +15,10 @@ from biblio import create_app
 from biblio import storage as st
 from biblio.sync.run import run_sync
 from tests.conftest import make_settings
-from tests.test_sync import assert_equal_to_source
+from tests.sync.test_run import assert_equal_to_source
 
 URL = os.environ.get("BIBLIO_TEST_POSTGRES_URL")
-pytestmark = pytest.mark.skipif(not URL, reason="BIBLIO_TEST_POSTGRES_URL is not set")
+pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 
 from biblio import create_app, mail
 from biblio.membership import owners
-from tests import browser as browsing
+from tests.browser import harness as browsing
 from tests.conftest import make_settings
 from tests.smtp_server import body
 

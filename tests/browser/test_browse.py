@@ -10,6 +10,7 @@ and must raise no CSP violation. Screenshots go to ``test-artifacts/``.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import subprocess
 import threading
 import xml.etree.ElementTree as ET
@@ -18,11 +19,8 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 
 pytestmark = pytest.mark.browser
 
@@ -54,14 +52,17 @@ def axe_script() -> Path | None:
     """axe.min.js from npm, installed once into test-artifacts/node (None if unavailable)."""
     prefix = ARTIFACTS / "node"
     script = prefix / "node_modules" / "axe-core" / "axe.min.js"
-    if not script.exists():
-        prefix.mkdir(parents=True, exist_ok=True)
-        try:
-            subprocess.run(["npm", "install", "--prefix", str(prefix), "--no-audit", "--no-fund",
-                            "--silent", "axe-core@4"], check=True, timeout=180,
-                           capture_output=True)
-        except (OSError, subprocess.SubprocessError):
-            return None
+    prefix.mkdir(parents=True, exist_ok=True)
+    # xdist workers share the folder: one installs while the others wait for it.
+    with open(prefix / ".install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not script.exists():
+            try:
+                subprocess.run(["npm", "install", "--prefix", str(prefix), "--no-audit",
+                                "--no-fund", "--silent", "axe-core@4"], check=True, timeout=180,
+                               capture_output=True)
+            except (OSError, subprocess.SubprocessError):
+                return None
     return script if script.exists() else None
 
 
@@ -73,16 +74,6 @@ def server(app):
     yield f"http://127.0.0.1:{srv.server_port}"
     srv.shutdown()
     thread.join(timeout=10)
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def _page(browser, base, **context):

@@ -47,7 +47,9 @@ def runs(engine) -> list[dict]:
 # -- the protocol -----------------------------------------------------------------
 
 
-def test_first_sync_equals_source(synced, library, zotero):
+def test_first_sync_equals_source(engine, settings, library, zotero):
+    synced = engine
+    run_sync(engine, settings)
     assert_equal_to_source(synced, library)
     with st.connect(synced) as conn:
         children = conn.execute(select(st.items.c.key, st.items.c.parent_key).where(

@@ -10,7 +10,7 @@ import pytest
 from biblio.zotero.csljson import parse_date, schema_item_types, to_csl
 
 SCHEMA = json.loads(
-    (Path(__file__).resolve().parents[1] / "biblio" / "data" / "zotero-schema.json").read_text()
+    (Path(__file__).resolve().parents[2] / "biblio" / "data" / "zotero-schema.json").read_text()
 )
 CSL_TYPES = {z: c for c, zs in SCHEMA["csl"]["types"].items() for z in zs}
 

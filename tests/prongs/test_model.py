@@ -25,9 +25,9 @@ from biblio.prongs.model import (
 from biblio.settings import SettingsError
 from biblio.sync.run import run_sync
 from tests.conftest import make_settings
-from tests.test_prongs import _cli_env
+from tests.prongs.test_tagging import _cli_env
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _labelled(name):
@@ -198,7 +198,7 @@ def test_train_cli_learns_from_files_and_the_library_then_retag_uses_it(
     # point the settings at it and retag: assignments now carry its reasons
     own = make_settings(tmp_path, zotero, prongs={"model": str(out)})
     retag(synced, own)
-    from tests.test_prongs import _computed
+    from tests.prongs.test_tagging import _computed
     reasons = [r for row in _computed(synced).values() for r in row["reasons"]]
     assert any(r.get("kind") == "model" for r in reasons)
     # bad input: unknown prong id in a labels file, unreadable file
