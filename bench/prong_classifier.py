@@ -49,8 +49,10 @@ try:
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import KFold
 except ImportError as exc:  # pragma: no cover - depends on the environment
-    sys.exit(f"bench/prong_classifier.py needs scikit-learn and numpy ({exc}); "
-             "install with: .venv/bin/pip install scikit-learn")
+    sys.exit(
+        f"bench/prong_classifier.py needs scikit-learn and numpy ({exc}); "
+        "install with: .venv/bin/pip install scikit-learn"
+    )
 
 from prong_model import PRONGS, confusion, f1s, gold_matrix, load  # noqa: E402
 
@@ -61,11 +63,16 @@ CHOSEN = {"stop": None, "C": 10.0, "threshold": 0.4, "mode": "clf"}
 
 
 def text(data: dict[str, Any], tags: bool) -> str:
-    parts = [data.get(f) or "" for f in ("title", "shortTitle", "abstractNote",
-                                          "publicationTitle", "bookTitle")]
+    parts = [
+        data.get(f) or ""
+        for f in ("title", "shortTitle", "abstractNote", "publicationTitle", "bookTitle")
+    ]
     if tags:
-        parts += [str(t.get("tag", "")) for t in data.get("tags") or []
-                  if not str(t.get("tag", "")).casefold().startswith("prong:")]
+        parts += [
+            str(t.get("tag", ""))
+            for t in data.get("tags") or []
+            if not str(t.get("tag", "")).casefold().startswith("prong:")
+        ]
     return " . ".join(p for p in parts if p)
 
 
@@ -80,11 +87,18 @@ def rules_matrix(rows: list) -> Any:
 
 
 def fit(texts: list[str], gold: Any, stop: str | None, c: float) -> tuple[Any, list[Any]]:
-    vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, strip_accents="unicode",
-                          lowercase=True, stop_words=stop)
+    vec = TfidfVectorizer(
+        ngram_range=(1, 2),
+        sublinear_tf=True,
+        strip_accents="unicode",
+        lowercase=True,
+        stop_words=stop,
+    )
     x = vec.fit_transform(texts)
-    models = [LogisticRegression(C=c, class_weight="balanced", max_iter=5000).fit(x, gold[:, j])
-              for j in range(len(PRONGS))]
+    models = [
+        LogisticRegression(C=c, class_weight="balanced", max_iter=5000).fit(x, gold[:, j])
+        for j in range(len(PRONGS))
+    ]
     return vec, models
 
 
@@ -110,12 +124,19 @@ def cross_validate(train: list[str], blind: str, repeats: int, folds: int) -> No
     t_train = [text(d, True) for _k, d, _g, _s in rows]
     t_score = [text(d, False) for _k, d, _g, _s in rows]
     blind_rows = np.array([s == blind for *_x, s in rows])
-    print(f"training rows {len(rows)} ({', '.join(train)}); positives {gold.sum(0).tolist()}; "
-          f"rules-blind rows ({blind}) {int(blind_rows.sum())}")
-    print(f"rules only: all rows {f1s(gold, rules).mean():.3f} (in-sample where tuned); "
-          f"{blind} rows {f1s(gold[blind_rows], rules[blind_rows]).mean():.3f}")
-    grid = {"clf": (0.3, 0.4, 0.5, 0.6), "or": (0.4, 0.5, 0.6, 0.7, 0.8),
-            "fallback": (0.3, 0.4, 0.5, 0.6)}
+    print(
+        f"training rows {len(rows)} ({', '.join(train)}); positives {gold.sum(0).tolist()}; "
+        f"rules-blind rows ({blind}) {int(blind_rows.sum())}"
+    )
+    print(
+        f"rules only: all rows {f1s(gold, rules).mean():.3f} (in-sample where tuned); "
+        f"{blind} rows {f1s(gold[blind_rows], rules[blind_rows]).mean():.3f}"
+    )
+    grid = {
+        "clf": (0.3, 0.4, 0.5, 0.6),
+        "or": (0.4, 0.5, 0.6, 0.7, 0.8),
+        "fallback": (0.3, 0.4, 0.5, 0.6),
+    }
     print(f"\n{'stop':<8}{'C':>5}  {'mode':<9}{'t':>4}  {'CV macro':>14}  {blind + ' rows':>14}")
     for stop, c in itertools.product((None, "english"), (1.0, 3.0, 10.0, 30.0)):
         probs = np.zeros((repeats, len(rows), len(PRONGS)))
@@ -128,15 +149,18 @@ def cross_validate(train: list[str], blind: str, repeats: int, folds: int) -> No
                 preds = [combine(mode, p, rules, t) for p in probs]
                 allm = np.array([f1s(gold, q).mean() for q in preds])
                 blm = np.array([f1s(gold[blind_rows], q[blind_rows]).mean() for q in preds])
-                print(f"{stop or 'none':<8}{c:>5g}  {mode:<9}{t:>4}  "
-                      f"{allm.mean():.3f}+-{allm.std():.3f}   {blm.mean():.3f}+-{blm.std():.3f}")
+                print(
+                    f"{stop or 'none':<8}{c:>5g}  {mode:<9}{t:>4}  "
+                    f"{allm.mean():.3f}+-{allm.std():.3f}   {blm.mean():.3f}+-{blm.std():.3f}"
+                )
 
 
 def score_holdout(train: list[str], holdout: str, boot: int) -> None:
     rows = [r for name in train if name != holdout for r in load(name)]
     test = load(holdout)
-    model = fit([text(d, True) for _k, d, _g, _s in rows], gold_matrix(rows),
-                CHOSEN["stop"], CHOSEN["C"])
+    model = fit(
+        [text(d, True) for _k, d, _g, _s in rows], gold_matrix(rows), CHOSEN["stop"], CHOSEN["C"]
+    )
     gold = gold_matrix(test)
     rules = rules_matrix(test)
     probs = proba(model, [text(d, False) for _k, d, _g, _s in test])
@@ -144,8 +168,10 @@ def score_holdout(train: list[str], holdout: str, boot: int) -> None:
     rng = np.random.default_rng(0)
     n = len(test)
     samples = [rng.integers(0, n, n) for _ in range(boot)]
-    boots = {name: np.array([f1s(gold[i], pred[i]).mean() for i in samples])
-             for name, pred in (("rules", rules), ("design", design))}
+    boots = {
+        name: np.array([f1s(gold[i], pred[i]).mean() for i in samples])
+        for name, pred in (("rules", rules), ("design", design))
+    }
     used = ", ".join(t for t in train if t != holdout)
     print(f"{holdout}: {n} works; trained on {len(rows)} ({used}); design {CHOSEN}")
     for name, pred in (("rules", rules), ("design", design)):
@@ -160,8 +186,10 @@ def score_holdout(train: list[str], holdout: str, boot: int) -> None:
     for j, (key, data, g, _s) in enumerate(test):
         if (design[j] != gold[j]).any():
             got = [p for i, p in enumerate(PRONGS) if design[j, i]]
-            print(f"    {key} gold={sorted(g)} design={got} p={probs[j].round(2).tolist()} "
-                  f"{(data.get('title') or '')[:60]}")
+            print(
+                f"    {key} gold={sorted(g)} design={got} p={probs[j].round(2).tolist()} "
+                f"{(data.get('title') or '')[:60]}"
+            )
 
 
 def main() -> None:

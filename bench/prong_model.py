@@ -82,10 +82,16 @@ from biblio.prongs.model import dump_model, model_text, parse_model, train  # no
 
 PRONGS = ["mlis-access", "pathways", "worker-equity"]
 DATA = ROOT / "bench" / "data"
-SETS = {"h1": DATA / "prong_holdout.json", "h2": DATA / "prong_holdout2.json",
-        "h3": DATA / "prong_holdout3.json", "h4": DATA / "prong_holdout4.json",
-        "t5": DATA / "prong_train5.json", "h5": DATA / "prong_holdout5.json",
-        "t6": DATA / "prong_train6.json", "h6": DATA / "prong_holdout6.json"}
+SETS = {
+    "h1": DATA / "prong_holdout.json",
+    "h2": DATA / "prong_holdout2.json",
+    "h3": DATA / "prong_holdout3.json",
+    "h4": DATA / "prong_holdout4.json",
+    "t5": DATA / "prong_train5.json",
+    "h5": DATA / "prong_holdout5.json",
+    "t6": DATA / "prong_train6.json",
+    "h6": DATA / "prong_holdout6.json",
+}
 
 Row = tuple[str, dict[str, Any], set[str], str]
 #: The shipped design (C of the logistic regressions; assign and confirm probabilities).
@@ -96,17 +102,26 @@ TRAIN_SETS = "dev,h1,h2,h3,h4,h5,h6,t5,t6"
 def load(name: str) -> list[Row]:
     if name == "dev":
         items, _c, _n, gold, _t = bench.load_dev()
-        return [(k, bench._strip_prefix_tags(items[k], "prong:"), gold[k], "dev")
-                for k in sorted(gold)]
+        return [
+            (k, bench._strip_prefix_tags(items[k], "prong:"), gold[k], "dev") for k in sorted(gold)
+        ]
     raw = json.loads(SETS[name].read_text(encoding="utf-8"))
-    return [(it["key"], {k: v for k, v in it.items() if k not in ("labels", "source", "note")},
-             set(it["labels"]), name) for it in raw["items"]]
+    return [
+        (
+            it["key"],
+            {k: v for k, v in it.items() if k not in ("labels", "source", "note")},
+            set(it["labels"]),
+            name,
+        )
+        for it in raw["items"]
+    ]
 
 
 def rules_scores(rows: list[Row]) -> tuple[Any, Any]:
     """(assigned 0/1, score / threshold) of the default rules, per row and prong."""
     rules = load_rules({"prongs": {"model": ""}})  # the rules alone
     from biblio.prongs import evaluate_item
+
     assigned, ratio = [], []
     for _k, data, _g, _s in rows:
         evs = {e.prong: e for e in evaluate_item({**data, "collections": []}, {}, rules, [])}
@@ -130,8 +145,13 @@ def f1s(gold: Any, pred: Any) -> Any:
 
 
 def fit_predict(train_rows: list[Row], test_rows: list[Row], c: float) -> Any:
-    obj = train([model_text(d) for _k, d, _g, _s in train_rows],
-                [g for _k, _d, g, _s in train_rows], PRONGS, c=c, min_df=DESIGN["min_df"])
+    obj = train(
+        [model_text(d) for _k, d, _g, _s in train_rows],
+        [g for _k, _d, g, _s in train_rows],
+        PRONGS,
+        c=c,
+        min_df=DESIGN["min_df"],
+    )
     model = parse_model(obj)
     out = []
     for _k, d, _g, _s in test_rows:
@@ -156,15 +176,20 @@ def combine(design: str, p: Any, rules: Any, t: float, lo: float, ratio: Any = N
 
 def cv(sets: list[str], blind: list[str], repeats: int, folds: int) -> None:
     from sklearn.model_selection import KFold
+
     rows = [r for s in sets for r in load(s)]
     gold = gold_matrix(rows)
     rules, ratio = rules_scores(rows)
     bl = np.array([r[3] in blind for r in rows])
-    print(f"rows {len(rows)} ({', '.join(sets)}), positives {gold.sum(0).tolist()}, "
-          f"rules-blind rows ({', '.join(blind)}) {int(bl.sum())}")
+    print(
+        f"rows {len(rows)} ({', '.join(sets)}), positives {gold.sum(0).tolist()}, "
+        f"rules-blind rows ({', '.join(blind)}) {int(bl.sum())}"
+    )
     every, blind_f = f1s(gold, rules), f1s(gold[bl], rules[bl])
-    print(f"rules: all {every.mean():.3f} {every.round(3).tolist()}  "
-          f"blind {blind_f.mean():.3f} {blind_f.round(3).tolist()}")
+    print(
+        f"rules: all {every.mean():.3f} {every.round(3).tolist()}  "
+        f"blind {blind_f.mean():.3f} {blind_f.round(3).tolist()}"
+    )
     grid = [("model", t, 0.0) for t in (0.4, 0.5, 0.6)]
     grid += [("or", t, 0.0) for t in (0.6, 0.7)]
     grid += [("veto-or", t, lo) for t, lo in itertools.product((0.5, 0.6, 0.7), (0.2, 0.3, 0.4))]
@@ -178,22 +203,31 @@ def cv(sets: list[str], blind: list[str], repeats: int, folds: int) -> None:
             preds = [combine(design, p, rules, t, lo, ratio) for p in probs]
             a = np.array([f1s(gold, q).mean() for q in preds])
             b = np.array([f1s(gold[bl], q[bl]) for q in preds])
-            print(f"C={c:<4g} {design:<8} t={t:<4} lo={lo:<5} all {a.mean():.3f}+-{a.std():.3f}  "
-                  f"blind {b.mean(1).mean():.3f}+-{b.mean(1).std():.3f} "
-                  f"{b.mean(0).round(3).tolist()}")
+            print(
+                f"C={c:<4g} {design:<8} t={t:<4} lo={lo:<5} all {a.mean():.3f}+-{a.std():.3f}  "
+                f"blind {b.mean(1).mean():.3f}+-{b.mean(1).std():.3f} "
+                f"{b.mean(0).round(3).tolist()}"
+            )
 
 
 def build(sets: list[str], c: float, out: Path) -> None:
     """Train the shipped model (biblio/data/prong_model.json) on every labelled set given."""
     rows = [r for s in sets for r in load(s)]
-    obj = train([model_text(d) for _k, d, _g, _s in rows], [g for _k, _d, g, _s in rows],
-                PRONGS, c=c, threshold=DESIGN["assign"], min_df=DESIGN["min_df"],
-                meta={"trained_on": {s: sum(1 for r in rows if r[3] == s) for s in sets},
-                      "built_by": "bench/prong_model.py build",
-                      "design": DESIGN})
+    obj = train(
+        [model_text(d) for _k, d, _g, _s in rows],
+        [g for _k, _d, g, _s in rows],
+        PRONGS,
+        c=c,
+        threshold=DESIGN["assign"],
+        min_df=DESIGN["min_df"],
+        meta={
+            "trained_on": {s: sum(1 for r in rows if r[3] == s) for s in sets},
+            "built_by": "bench/prong_model.py build",
+            "design": DESIGN,
+        },
+    )
     dump_model(obj, out)
-    print(f"{out}: {len(rows)} works, {len(obj['idf'])} terms, "
-          f"{out.stat().st_size / 1e6:.2f} MB")
+    print(f"{out}: {len(rows)} works, {len(obj['idf'])} terms, {out.stat().st_size / 1e6:.2f} MB")
 
 
 def holdout(name: str, sets: list[str], boot: int) -> None:
@@ -203,21 +237,28 @@ def holdout(name: str, sets: list[str], boot: int) -> None:
     gold = gold_matrix(test)
     rules, ratio = rules_scores(test)
     p = fit_predict(rows, test, DESIGN["C"])
-    preds = {"rules": rules, "model": combine("model", p, rules, DESIGN["assign"], 0.0),
-             "design": combine("veto-or", p, rules, DESIGN["assign"], DESIGN["confirm"])}
+    preds = {
+        "rules": rules,
+        "model": combine("model", p, rules, DESIGN["assign"], 0.0),
+        "design": combine("veto-or", p, rules, DESIGN["assign"], DESIGN["confirm"]),
+    }
     rng = np.random.default_rng(0)
     samples = [rng.integers(0, len(test), len(test)) for _ in range(boot)]
-    print(f"{name}: {len(test)} works, positives {gold.sum(0).tolist()}; model trained on "
-          f"{len(rows)} ({', '.join(s for s in sets if s != name)}); design {DESIGN}")
+    print(
+        f"{name}: {len(test)} works, positives {gold.sum(0).tolist()}; model trained on "
+        f"{len(rows)} ({', '.join(s for s in sets if s != name)}); design {DESIGN}"
+    )
     boots = {}
     for label, pred in preds.items():
         f = f1s(gold, pred)
         tp, fp, fn = confusion(gold, pred)
         boots[label] = np.array([f1s(gold[i], pred[i]).mean() for i in samples])
         lo, hi = np.percentile(boots[label], [2.5, 97.5])
-        per = "  ".join(f"{q} P {tp[j] / max(tp[j] + fp[j], 1):.2f} "
-                        f"R {tp[j] / max(tp[j] + fn[j], 1):.2f} F1 {f[j]:.3f}"
-                        for j, q in enumerate(PRONGS))
+        per = "  ".join(
+            f"{q} P {tp[j] / max(tp[j] + fp[j], 1):.2f} "
+            f"R {tp[j] / max(tp[j] + fn[j], 1):.2f} F1 {f[j]:.3f}"
+            for j, q in enumerate(PRONGS)
+        )
         print(f"  {label:<7} macro-F1 {f.mean():.3f} [{lo:.3f}, {hi:.3f}]  {per}")
     for label in ("model", "design"):
         d = boots[label] - boots["rules"]
@@ -227,31 +268,43 @@ def holdout(name: str, sets: list[str], boot: int) -> None:
     for j, (key, data, g, _s) in enumerate(test):
         if (design[j] != gold[j]).any():
             got = [q for i, q in enumerate(PRONGS) if design[j, i]]
-            print(f"    {key} gold={sorted(g)} design={got} rules={rules[j].tolist()} "
-                  f"p={p[j].round(2).tolist()} {(data.get('title') or '')[:70]}")
+            print(
+                f"    {key} gold={sorted(g)} design={got} rules={rules[j].tolist()} "
+                f"p={p[j].round(2).tolist()} {(data.get('title') or '')[:70]}"
+            )
 
 
 def report(sets: list[str], repeats: int) -> None:
     """Out-of-fold macro-F1 of the rules and of the shipped design, per labelled set."""
     from sklearn.model_selection import KFold
+
     rows = [r for s in sets for r in load(s)]
     gold = gold_matrix(rows)
     rules, _ratio = rules_scores(rows)
     probs = np.zeros((repeats, len(rows), len(PRONGS)))
     for rep in range(repeats):
         for tr, va in KFold(5, shuffle=True, random_state=rep).split(rows):
-            probs[rep][va] = fit_predict([rows[i] for i in tr], [rows[i] for i in va],
-                                         DESIGN["C"])
+            probs[rep][va] = fit_predict([rows[i] for i in tr], [rows[i] for i in va], DESIGN["C"])
     names = np.array([r[3] for r in rows])
     masks = [(s, names == s) for s in sets] + [("all", names == names)]
     masks.append(("rules-blind", ~np.isin(names, ["dev", "h1", "h2"])))
     print(f"out-of-fold, 5-fold x {repeats}, design {DESIGN}; per prong {PRONGS}")
     for label, mask in masks:
         r = f1s(gold[mask], rules[mask])
-        d = np.mean([f1s(gold[mask], combine("veto-or", p, rules, DESIGN["assign"],
-                                             DESIGN["confirm"])[mask]) for p in probs], 0)
-        print(f"  {label:<12} n={int(mask.sum()):<4} rules {r.mean():.3f} {r.round(3).tolist()}"
-              f"  design {d.mean():.3f} {d.round(3).tolist()}")
+        d = np.mean(
+            [
+                f1s(
+                    gold[mask],
+                    combine("veto-or", p, rules, DESIGN["assign"], DESIGN["confirm"])[mask],
+                )
+                for p in probs
+            ],
+            0,
+        )
+        print(
+            f"  {label:<12} n={int(mask.sum()):<4} rules {r.mean():.3f} {r.round(3).tolist()}"
+            f"  design {d.mean():.3f} {d.round(3).tolist()}"
+        )
 
 
 def main() -> None:

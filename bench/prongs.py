@@ -57,25 +57,45 @@ HELD_OUT = [
     ("holdout", HOLDOUT, "Held-out set 1 (64 real LIS works; rules tuned on it" + _SEEN + ")"),
     ("holdout2", HOLDOUT2, "Held-out set 2 (56; rules tuned on it" + _SEEN + ")"),
     ("holdout3", HOLDOUT3, "Held-out set 3 (57; rules never tuned on it" + _SEEN + ")"),
-    ("holdout4", ROOT / "bench" / "data" / "prong_holdout4.json",
-     "Held-out set 4 (61; rules never tuned on it" + _SEEN + ")"),
-    ("train5", ROOT / "bench" / "data" / "prong_train5.json",
-     "Training set 5 (135; rules never tuned on it" + _SEEN + ")"),
-    ("holdout5", ROOT / "bench" / "data" / "prong_holdout5.json",
-     "Held-out set 5 (80; blind for rules; scored once blind by bench/prong_model.py" + _SEEN
-     + ")"),
-    ("train6", ROOT / "bench" / "data" / "prong_train6.json",
-     "Training set 6 (135; rules never tuned on it" + _SEEN + ")"),
-    ("holdout6", ROOT / "bench" / "data" / "prong_holdout6.json",
-     "Held-out set 6 (81; blind for rules; scored once blind by bench/prong_model.py" + _SEEN
-     + ")"),
+    (
+        "holdout4",
+        ROOT / "bench" / "data" / "prong_holdout4.json",
+        "Held-out set 4 (61; rules never tuned on it" + _SEEN + ")",
+    ),
+    (
+        "train5",
+        ROOT / "bench" / "data" / "prong_train5.json",
+        "Training set 5 (135; rules never tuned on it" + _SEEN + ")",
+    ),
+    (
+        "holdout5",
+        ROOT / "bench" / "data" / "prong_holdout5.json",
+        "Held-out set 5 (80; blind for rules; scored once blind by bench/prong_model.py"
+        + _SEEN
+        + ")",
+    ),
+    (
+        "train6",
+        ROOT / "bench" / "data" / "prong_train6.json",
+        "Training set 6 (135; rules never tuned on it" + _SEEN + ")",
+    ),
+    (
+        "holdout6",
+        ROOT / "bench" / "data" / "prong_holdout6.json",
+        "Held-out set 6 (81; blind for rules; scored once blind by bench/prong_model.py"
+        + _SEEN
+        + ")",
+    ),
 ]
 
 
 def _strip_prefix_tags(data: dict[str, Any], prefix: str) -> dict[str, Any]:
     data = dict(data)
-    data["tags"] = [t for t in data.get("tags") or []
-                    if not str(t.get("tag", "")).strip().casefold().startswith(prefix)]
+    data["tags"] = [
+        t
+        for t in data.get("tags") or []
+        if not str(t.get("tag", "")).strip().casefold().startswith(prefix)
+    ]
     return data
 
 
@@ -85,8 +105,13 @@ def _text_only(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def predict(items: dict[str, dict[str, Any]], collections: dict[str, Any], notes: dict[str, list],
-            rules: Rules, mode: str) -> dict[str, set[str]]:
+def predict(
+    items: dict[str, dict[str, Any]],
+    collections: dict[str, Any],
+    notes: dict[str, list],
+    rules: Rules,
+    mode: str,
+) -> dict[str, set[str]]:
     out = {}
     for key, data in items.items():
         if mode in ("no-prefix", "text"):
@@ -107,8 +132,10 @@ def _print_table(title: str, result: dict[str, Any]) -> None:
 def load_dev() -> tuple[dict, dict, dict, dict, dict]:
     lib = json.loads(SAMPLE.read_text(encoding="utf-8"))
     labels = json.loads(LABELS.read_text(encoding="utf-8"))["labels"]
-    collections = {c["key"]: {"name": c.get("name", ""), "parent_key": c.get("parentCollection")}
-                   for c in lib.get("collections", [])}
+    collections = {
+        c["key"]: {"name": c.get("name", ""), "parent_key": c.get("parentCollection")}
+        for c in lib.get("collections", [])
+    }
     items, titles, notes = {}, {}, {}
     for data in lib["items"]:
         if data.get("itemType") == "note" and data.get("parentItem"):
@@ -133,18 +160,22 @@ def accuracy(show_confusions: bool = True, rules: Rules | None = None) -> dict[s
     half = [k for k in keys if hashlib.sha1(k.encode()).digest()[0] % 2 == 0]
     other = [k for k in keys if k not in set(half)]
     report: dict[str, Any] = {}
-    for mode, title in (("all", "Everything Zotero gives (prong: tags are ground truth)"),
-                        ("no-prefix", "Without the explicit prong: tags"),
-                        ("text", "Text only (no tags, collections or notes)")):
+    for mode, title in (
+        ("all", "Everything Zotero gives (prong: tags are ground truth)"),
+        ("no-prefix", "Without the explicit prong: tags"),
+        ("text", "Text only (no tags, collections or notes)"),
+    ):
         pred = predict(items, collections, notes, rules, mode)
         res = scores(pred, gold, prongs, keys)
         report[mode] = res
         _print_table(title, res)
         if mode == "no-prefix":
-            for name, subset in (("seen while writing rules", [k for k in keys if k in seen]),
-                                 ("held out (labelled later)", held),
-                                 ("hash half A (round-2 tuning looked here)", half),
-                                 ("hash half B (held out from round 2)", other)):
+            for name, subset in (
+                ("seen while writing rules", [k for k in keys if k in seen]),
+                ("held out (labelled later)", held),
+                ("hash half A (round-2 tuning looked here)", half),
+                ("hash half B (held out from round 2)", other),
+            ):
                 if subset:
                     r = scores(pred, gold, prongs, subset)
                     report[f"{mode}:{name}"] = r
@@ -159,15 +190,21 @@ def accuracy(show_confusions: bool = True, rules: Rules | None = None) -> dict[s
     return report
 
 
-def holdout(show_confusions: bool = True, path: Path = HOLDOUT,
-            title: str = "Held-out set 1 (real LIS works outside the sample, text only; seen since "
-                         "its first run)", rules: Rules | None = None) -> dict[str, Any]:
+def holdout(
+    show_confusions: bool = True,
+    path: Path = HOLDOUT,
+    title: str = "Held-out set 1 (real LIS works outside the sample, text only; seen since "
+    "its first run)",
+    rules: Rules | None = None,
+) -> dict[str, Any]:
     """The default rules on a held-out set: per prong P/R/F1, macro-F1, confusions."""
     rules = rules or load_rules(None)
     prongs = rules.ids()
     data = json.loads(path.read_text(encoding="utf-8"))
-    items = {it["key"]: {k: v for k, v in it.items() if k not in ("labels", "source")}
-             for it in data["items"]}
+    items = {
+        it["key"]: {k: v for k, v in it.items() if k not in ("labels", "source")}
+        for it in data["items"]
+    }
     gold = {it["key"]: set(it["labels"]) for it in data["items"]}
     unknown = sorted({p for labels in gold.values() for p in labels} - set(prongs))
     if unknown:
@@ -198,8 +235,9 @@ def _lis_library(n_items: int) -> Any:
         data.pop("version", None)
         data["title"] = f"{data.get('title', '')} ({i})"
         items.append(data)
-    return StandinLibrary.from_dict({"group": lib["group"], "collections": lib["collections"],
-                                     "items": items}, copy=False)
+    return StandinLibrary.from_dict(
+        {"group": lib["group"], "collections": lib["collections"], "items": items}, copy=False
+    )
 
 
 @contextmanager
@@ -214,10 +252,15 @@ def _synced(lib: Any) -> Iterator[tuple[Any, Any]]:
     with tempfile.TemporaryDirectory() as tmp, StandinServer(lib) as server:
         path = Path(tmp) / "settings.toml"
         path.write_text(f"[zotero]\nlibrary_id = {lib.group_id}\n", encoding="utf-8")
-        settings = load_settings(path, environ={}, overrides={
-            "zotero": {"base_url": server.url},
-            "database": {"url": f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"},
-            "sync": {"lock_file": str(Path(tmp) / "sync.lock")}})
+        settings = load_settings(
+            path,
+            environ={},
+            overrides={
+                "zotero": {"base_url": server.url},
+                "database": {"url": f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"},
+                "sync": {"lock_file": str(Path(tmp) / "sync.lock")},
+            },
+        )
         engine = storage.open_database(settings["database"]["url"])
         subscribe_packages()  # tagging and search follow every sync
         run_sync(engine, settings)
@@ -232,22 +275,28 @@ def speed(n_items: int, lis: bool = False) -> float:
     from biblio.standin.synthetic import synthetic_library
 
     # n_items top-level items: the generator adds child notes/attachments (~15%) on top.
-    lib = (_lis_library(n_items) if lis
-           else synthetic_library(int(n_items / 0.85) + 1, seed=7))
+    lib = _lis_library(n_items) if lis else synthetic_library(int(n_items / 0.85) + 1, seed=7)
     with _synced(lib) as (engine, settings):
         started, cpu = time.perf_counter(), time.process_time()
         result = retag(engine, settings)
         seconds = time.perf_counter() - started
         cpu = time.process_time() - cpu
     kind = "LIS works cloned from the sample library" if lis else "synthetic library"
-    print(f"\nretag, {kind}: {result.items} top-level items (child notes and attachments "
-          f"besides), {result.assignments} assignments, {seconds:.2f} s "
-          f"(process CPU {cpu:.2f} s; machine is shared, so see uptime)")
+    print(
+        f"\nretag, {kind}: {result.items} top-level items (child notes and attachments "
+        f"besides), {result.assignments} assignments, {seconds:.2f} s "
+        f"(process CPU {cpu:.2f} s; machine is shared, so see uptime)"
+    )
     return seconds
 
 
-def _evaluations(items: dict[str, dict[str, Any]], collections: dict[str, Any],
-                 notes: dict[str, list], rules: Rules, mode: str) -> dict[str, Any]:
+def _evaluations(
+    items: dict[str, dict[str, Any]],
+    collections: dict[str, Any],
+    notes: dict[str, list],
+    rules: Rules,
+    mode: str,
+) -> dict[str, Any]:
     from dataclasses import asdict
 
     from biblio.prongs import evaluate_item
@@ -259,10 +308,10 @@ def _evaluations(items: dict[str, dict[str, Any]], collections: dict[str, Any],
         if mode == "text":
             data = _text_only(data)
         item_notes = notes.get(key, []) if mode != "text" else []
-        out[key] = {"evaluations": [asdict(e) for e in
-                                    evaluate_item(data, collections, rules, item_notes)],
-                    "assignments": [a.as_dict() for a in
-                                    tag_item(data, collections, rules, item_notes)]}
+        out[key] = {
+            "evaluations": [asdict(e) for e in evaluate_item(data, collections, rules, item_notes)],
+            "assignments": [a.as_dict() for a in tag_item(data, collections, rules, item_notes)],
+        }
     return out
 
 
@@ -277,11 +326,14 @@ def _stored_rows(n_items: int) -> list[list[Any]]:
         retag(engine, settings)
         ip, it = storage.item_prongs.c, storage.items.c
         with engine.connect() as conn:
-            rows = [[title, prong, score, source, reasons, version] for
-                    title, prong, score, source, reasons, version in conn.execute(
-                        select(it.title, ip.prong, ip.score, ip.source, ip.reasons,
-                               ip.item_version).join_from(storage.item_prongs, storage.items,
-                               it.key == ip.item_key))]
+            rows = [
+                [title, prong, score, source, reasons, version]
+                for title, prong, score, source, reasons, version in conn.execute(
+                    select(
+                        it.title, ip.prong, ip.score, ip.source, ip.reasons, ip.item_version
+                    ).join_from(storage.item_prongs, storage.items, it.key == ip.item_key)
+                )
+            ]
     return sorted(rows, key=lambda r: (r[0], r[1]))
 
 
@@ -290,15 +342,20 @@ def snapshot(n_items: int) -> str:
     rules = load_rules(None)
     items, collections, notes, _gold, _titles = load_dev()
     lib = json.loads(SAMPLE.read_text(encoding="utf-8"))
-    every = {d["key"]: d for d in lib["items"] if not d.get("parentItem")
-             and d.get("itemType") not in ("note", "attachment", "annotation")}
+    every = {
+        d["key"]: d
+        for d in lib["items"]
+        if not d.get("parentItem") and d.get("itemType") not in ("note", "attachment", "annotation")
+    }
     out: dict[str, Any] = {}
     for mode in ("all", "no-prefix", "text"):
         out[f"sample:{mode}"] = _evaluations(every, collections, notes, rules, mode)
     for name, path in (("holdout", HOLDOUT), ("holdout2", HOLDOUT2)):
         data = json.loads(path.read_text(encoding="utf-8"))
-        held = {it["key"]: {k: v for k, v in it.items() if k not in ("labels", "source")}
-                for it in data["items"]}
+        held = {
+            it["key"]: {k: v for k, v in it.items() if k not in ("labels", "source")}
+            for it in data["items"]
+        }
         out[name] = _evaluations(held, {}, {}, rules, "text")
     if n_items:
         out["retag_rows"] = _stored_rows(n_items)
@@ -311,8 +368,11 @@ def main() -> None:
     parser.add_argument("--no-speed", action="store_true")
     parser.add_argument("--no-accuracy", action="store_true")
     parser.add_argument("--no-holdout", action="store_true")
-    parser.add_argument("--rules-only", action="store_true",
-                        help="Turn the learned vocabulary off ([prongs] model = \"\").")
+    parser.add_argument(
+        "--rules-only",
+        action="store_true",
+        help='Turn the learned vocabulary off ([prongs] model = "").',
+    )
     parser.add_argument("--json", type=Path, default=None, help="Also write the figures here.")
     parser.add_argument("--snapshot-write", type=Path, default=None, metavar="PATH")
     parser.add_argument("--snapshot-check", type=Path, default=None, metavar="PATH")
@@ -330,8 +390,10 @@ def main() -> None:
         if old != text:
             pairs = zip(old + "\0", text + "\0", strict=False)
             diff = next(i for i, (a, b) in enumerate(pairs) if a != b)
-            raise SystemExit(f"snapshot differs from {args.snapshot_check} at char {diff}: "
-                             f"{old[diff - 200:diff + 200]!r} vs {text[diff - 200:diff + 200]!r}")
+            raise SystemExit(
+                f"snapshot differs from {args.snapshot_check} at char {diff}: "
+                f"{old[diff - 200 : diff + 200]!r} vs {text[diff - 200 : diff + 200]!r}"
+            )
         print(f"snapshot: identical to {args.snapshot_check} ({len(text)} bytes)")
         return
     out: dict[str, Any] = {}

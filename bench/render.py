@@ -32,17 +32,24 @@ def main(n: int = 1000) -> int:
     lib = synthetic_library(int(n * 1.25), seed=7)
     folder = Path(tempfile.mkdtemp(prefix="biblio-bench-render-"))
     with StandinServer(lib) as zotero:
-        settings = load_settings(None, environ={}, overrides={
-            "zotero": {"base_url": zotero.url, "library_id": lib.group_id},
-            "database": {"url": f"sqlite:///{folder / 'bench.sqlite3'}"},
-            "sync": {"lock_file": str(folder / "sync.lock"), "prerender": False}})
+        settings = load_settings(
+            None,
+            environ={},
+            overrides={
+                "zotero": {"base_url": zotero.url, "library_id": lib.group_id},
+                "database": {"url": f"sqlite:///{folder / 'bench.sqlite3'}"},
+                "sync": {"lock_file": str(folder / "sync.lock"), "prerender": False},
+            },
+        )
         engine = st.open_database(settings["database"]["url"])
         subscribe_packages()  # tagging and search follow every sync
         run_sync(engine, settings)
     rows = list(iter_items(engine))[:n]
     print(f"{len(rows)} items, synthetic library synced through the stand-in")
-    print(f"{'style':<22}{'cold s':>9}{'warm s':>9}{'ms/item cold':>14}{'warm/cold':>11}"
-          f"{'speed-up':>10}")
+    print(
+        f"{'style':<22}{'cold s':>9}{'warm s':>9}{'ms/item cold':>14}{'warm/cold':>11}"
+        f"{'speed-up':>10}"
+    )
     worst = None
     for style in STYLES:
         rendercache.clear(engine, style)
@@ -55,14 +62,22 @@ def main(n: int = 1000) -> int:
         c, w = t1 - t0, t2 - t1
         speedup = c / w
         worst = speedup if worst is None else min(worst, speedup)
-        print(f"{style:<22}{c:>9.2f}{w:>9.3f}{1000 * c / len(rows):>14.1f}{w / c:>11.4f}"
-              f"{speedup:>9.0f}x")
+        print(
+            f"{style:<22}{c:>9.2f}{w:>9.3f}{1000 * c / len(rows):>14.1f}{w / c:>11.4f}"
+            f"{speedup:>9.0f}x"
+        )
     rendercache.render(engine, rows, "apa", fmt="text")
     t0 = time.perf_counter()
-    size = sum(len(chunk) for chunk in exports.export(
-        engine, "text", iter(list(iter_items(engine))[:n]), exports.Options(style="apa")))
-    print(f"warm end-to-end text export in apa (DB read + document): "
-          f"{time.perf_counter() - t0:.3f} s, {size} characters")
+    size = sum(
+        len(chunk)
+        for chunk in exports.export(
+            engine, "text", iter(list(iter_items(engine))[:n]), exports.Options(style="apa")
+        )
+    )
+    print(
+        f"warm end-to-end text export in apa (DB read + document): "
+        f"{time.perf_counter() - t0:.3f} s, {size} characters"
+    )
     goal = worst is not None and worst >= 100
     print(f"goal (warm >= 100x faster than cold): {'met' if goal else 'NOT met'}")
     st.dispose_all()

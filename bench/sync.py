@@ -49,11 +49,15 @@ def measure(n: int) -> dict:
     out: dict = {"items": n, "objects": objects}
     with StandinServer(library) as server:
         (folder / "settings.toml").write_text(f"[zotero]\nlibrary_id = {library.group_id}\n")
-        settings = load_settings(folder / "settings.toml", environ={}, overrides={
-            "zotero": {"base_url": server.url},
-            "database": {"url": f"sqlite:///{folder / 'bench.sqlite3'}"},
-            "sync": {"lock_file": str(folder / "sync.lock")},
-        })
+        settings = load_settings(
+            folder / "settings.toml",
+            environ={},
+            overrides={
+                "zotero": {"base_url": server.url},
+                "database": {"url": f"sqlite:///{folder / 'bench.sqlite3'}"},
+                "sync": {"lock_file": str(folder / "sync.lock")},
+            },
+        )
         engine = storage.open_database(settings["database"]["url"])
 
         started = time.perf_counter()
@@ -66,7 +70,7 @@ def measure(n: int) -> dict:
         out["unchanged_requests"] = run_sync(engine, settings).requests
 
         keys = sorted(library.snapshot()["items"])
-        changed = keys[:: 100][: max(1, n // 100)]
+        changed = keys[::100][: max(1, n // 100)]
         for key in changed:
             library.update_item(key, title=f"changed {key}")
         started = time.perf_counter()
@@ -97,20 +101,28 @@ def main(argv: list[str]) -> None:
     sizes = [int(a) for a in argv] or [1_000, 10_000, 50_000]
     rows = []
     for n in sizes:
-        proc = subprocess.run([sys.executable, __file__, "--child", str(n)], check=True,
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, __file__, "--child", str(n)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    head = (f"{'items':>7} {'objects':>8} {'full req':>8} {'min':>5} {'ratio':>6} "
-            f"{'full s':>7} {'unch req':>8} {'1% n':>5} {'1% req':>6} {'1% s':>6} "
-            f"{'save items/s':>12} {'RSS base MB':>11} {'RSS peak MB':>11}")
+    head = (
+        f"{'items':>7} {'objects':>8} {'full req':>8} {'min':>5} {'ratio':>6} "
+        f"{'full s':>7} {'unch req':>8} {'1% n':>5} {'1% req':>6} {'1% s':>6} "
+        f"{'save items/s':>12} {'RSS base MB':>11} {'RSS peak MB':>11}"
+    )
     print(head)
     print("-" * len(head))
     for r in rows:
-        print(f"{r['items']:>7} {r['objects']:>8} {r['full_requests']:>8} {r['minimum']:>5} "
-              f"{r['full_requests'] / r['minimum']:>6.3f} {r['full_seconds']:>7.2f} "
-              f"{r['unchanged_requests']:>8} {r['pct_changed']:>5} {r['pct_requests']:>6} "
-              f"{r['pct_seconds']:>6.2f} {r['ingest_per_s']:>12,.0f} "
-              f"{r['base_rss_mb']:>11.0f} {r['peak_rss_mb']:>11.0f}")
+        print(
+            f"{r['items']:>7} {r['objects']:>8} {r['full_requests']:>8} {r['minimum']:>5} "
+            f"{r['full_requests'] / r['minimum']:>6.3f} {r['full_seconds']:>7.2f} "
+            f"{r['unchanged_requests']:>8} {r['pct_changed']:>5} {r['pct_requests']:>6} "
+            f"{r['pct_seconds']:>6.2f} {r['ingest_per_s']:>12,.0f} "
+            f"{r['base_rss_mb']:>11.0f} {r['peak_rss_mb']:>11.0f}"
+        )
 
 
 if __name__ == "__main__":

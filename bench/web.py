@@ -58,13 +58,15 @@ def build(n: int) -> Path:
             f'[zotero]\nlibrary_id = {lib.group_id}\nbase_url = "{zotero.url}"\n'
             f'[database]\nurl = "sqlite:///{folder / "biblio.sqlite3"}"\n'
             f'[sync]\nlock_file = "{folder / "sync.lock"}"\nprerender = false\n',
-            encoding="utf-8")
+            encoding="utf-8",
+        )
         settings = load_settings(conf, environ={})
         started = time.monotonic()
         subscribe_packages()  # tagging and search follow every sync
         result = run_sync(storage.open_database(settings["database"]["url"]), settings)
-        print(f"built {n}: {result.summary()} ({time.monotonic() - started:.0f} s)",
-              file=sys.stderr)
+        print(
+            f"built {n}: {result.summary()} ({time.monotonic() - started:.0f} s)", file=sys.stderr
+        )
     storage.dispose_all()
     done.write_text("ok\n")
     prerender(conf, folder)
@@ -97,12 +99,30 @@ def free_port() -> int:
 
 def start_server(conf: Path, workers: int) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
-    env = {**os.environ, "BIBLIO_SETTINGS": str(conf), "BIBLIO_LOG_LEVEL": "WARNING",
-           "BIBLIO_SECRET_KEY": "bench-only-secret"}
+    env = {
+        **os.environ,
+        "BIBLIO_SETTINGS": str(conf),
+        "BIBLIO_LOG_LEVEL": "WARNING",
+        "BIBLIO_SECRET_KEY": "bench-only-secret",
+    }
     proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "-w", str(workers), "-k", "gthread",
-         "--threads", "4", "-b", f"127.0.0.1:{port}", "--log-level", "warning",
-         "biblio:create_app()"], cwd=ROOT, env=env)
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "-w",
+            str(workers),
+            "-k",
+            "gthread",
+            "--threads",
+            "4",
+            "-b",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "biblio:create_app()",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
     for _ in range(300):
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
@@ -174,16 +194,28 @@ def scenarios(conf: Path, requests: int, rng: random.Random) -> dict[str, list[s
     engine = storage.open_database(settings["database"]["url"])
     i, t = storage.items.c, storage.item_tags.c
     with engine.connect() as conn:
-        keys = conn.execute(select(i.key).where(i.parent_key.is_(None),
-                                                i.item_type.not_in(("note", "attachment")))
-                            ).scalars().all()
+        keys = (
+            conn.execute(
+                select(i.key).where(
+                    i.parent_key.is_(None), i.item_type.not_in(("note", "attachment"))
+                )
+            )
+            .scalars()
+            .all()
+        )
         tags = conn.execute(select(t.tag).distinct().limit(20)).scalars().all()
         types = conn.execute(select(i.item_type).distinct()).scalars().all()
         c, ic = storage.item_creators.c, storage.item_collections.c
-        creators = conn.execute(select(c.name).distinct().order_by(c.name).limit(200)
-                                ).scalars().all()
-        collections = conn.execute(select(ic.collection_key).distinct()
-                                   .order_by(ic.collection_key).limit(200)).scalars().all()
+        creators = (
+            conn.execute(select(c.name).distinct().order_by(c.name).limit(200)).scalars().all()
+        )
+        collections = (
+            conn.execute(
+                select(ic.collection_key).distinct().order_by(ic.collection_key).limit(200)
+            )
+            .scalars()
+            .all()
+        )
     storage.dispose_all()
     types = [x for x in types if x not in ("note", "attachment")]
     words = ["clim*", "urban", "resilien*", '"evidence synthesis"', "govern*", "learning"]
@@ -196,9 +228,15 @@ def scenarios(conf: Path, requests: int, rng: random.Random) -> dict[str, list[s
     def mixed() -> str:
         """A visitor's varied query: one to three filters, any sort, sometimes page 2."""
         rng = own
-        pick = {"prong": rng.choice(prongs), "type": rng.choice(types), "tag": rng.choice(tags),
-                "decade": rng.choice(decades), "q": rng.choice(words),
-                "creator": rng.choice(creators), "collection": rng.choice(collections)}
+        pick = {
+            "prong": rng.choice(prongs),
+            "type": rng.choice(types),
+            "tag": rng.choice(tags),
+            "decade": rng.choice(decades),
+            "q": rng.choice(words),
+            "creator": rng.choice(creators),
+            "collection": rng.choice(collections),
+        }
         chosen = dict(rng.sample(sorted(pick.items()), rng.randint(1, 3)))
         chosen["_sort"] = rng.choice(sorts)
         if rng.random() < 0.2:
@@ -207,8 +245,11 @@ def scenarios(conf: Path, requests: int, rng: random.Random) -> dict[str, list[s
 
     return {
         "list": [f"/items?_sort={rng.choice(sorts)}" for _ in range(requests)],
-        "facet": ["/items?" + urlencode({"type": rng.choice(types), "tag": rng.choice(tags),
-                                         "decade": 2010}) for _ in range(requests)],
+        "facet": [
+            "/items?"
+            + urlencode({"type": rng.choice(types), "tag": rng.choice(tags), "decade": 2010})
+            for _ in range(requests)
+        ],
         "search": ["/items?" + urlencode({"q": rng.choice(words)}) for _ in range(requests)],
         "item": [f"/items/{rng.choice(keys)}" for _ in range(requests)],
         "mixed": [mixed() for _ in range(requests)],
@@ -227,10 +268,14 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     args = parser.parse_args()
     rng = random.Random(7)
-    print(f"{args.clients} clients, gunicorn {args.workers} workers x 4 threads, "
-          f"{os.cpu_count()} CPUs; server/client CPU in cores busy (of {os.cpu_count()})")
-    print("| items | scenario | requests | p50 ms | p95 ms | max ms | req/s | server CPU "
-          "| client CPU | load 1m |")
+    print(
+        f"{args.clients} clients, gunicorn {args.workers} workers x 4 threads, "
+        f"{os.cpu_count()} CPUs; server/client CPU in cores busy (of {os.cpu_count()})"
+    )
+    print(
+        "| items | scenario | requests | p50 ms | p95 ms | max ms | req/s | server CPU "
+        "| client CPU | load 1m |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for n in (int(s) for s in args.sizes.split(",")):
         conf = build(n)
@@ -239,15 +284,21 @@ def main() -> int:
         try:
             for name, urls in paths.items():
                 drive(port, urls[: max(args.clients * 2, 16)], args.clients)  # warm up
-                wall, client, server = (time.monotonic(), time.process_time(),
-                                        cpu_seconds(proc.pid))
+                wall, client, server = (
+                    time.monotonic(),
+                    time.process_time(),
+                    cpu_seconds(proc.pid),
+                )
                 lat = drive(port, urls, args.clients)
                 wall = time.monotonic() - wall
                 client = (time.process_time() - client) / wall
                 server = (cpu_seconds(proc.pid) - server) / wall
-                print(f"| {n} | {name} | {len(lat)} | {pct(lat, 50):.1f} | {pct(lat, 95):.1f} "
-                      f"| {max(lat):.1f} | {len(lat) / wall:.0f} | {server:.2f} | {client:.2f} "
-                      f"| {os.getloadavg()[0]:.1f} |", flush=True)
+                print(
+                    f"| {n} | {name} | {len(lat)} | {pct(lat, 50):.1f} | {pct(lat, 95):.1f} "
+                    f"| {max(lat):.1f} | {len(lat) / wall:.0f} | {server:.2f} | {client:.2f} "
+                    f"| {os.getloadavg()[0]:.1f} |",
+                    flush=True,
+                )
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)

@@ -20,9 +20,16 @@ from biblio import storage as st
 MAX_DETAIL = 4000
 
 
-def record(conn: Connection, actor: str, action: str, subject: str,
-           old: str | None = None, new: str | None = None, detail: str | None = None,
-           at: datetime | None = None) -> int:
+def record(
+    conn: Connection,
+    actor: str,
+    action: str,
+    subject: str,
+    old: str | None = None,
+    new: str | None = None,
+    detail: str | None = None,
+    at: datetime | None = None,
+) -> int:
     """Append one audit row inside the caller's transaction; return its id."""
     values = {
         "at": at or st.utcnow(),
@@ -38,8 +45,14 @@ def record(conn: Connection, actor: str, action: str, subject: str,
     return int(key[0])
 
 
-def entries(engine: Engine, *, subject: str | None = None, action: str | None = None,
-            limit: int = 100, before_id: int | None = None) -> list[dict[str, Any]]:
+def entries(
+    engine: Engine,
+    *,
+    subject: str | None = None,
+    action: str | None = None,
+    limit: int = 100,
+    before_id: int | None = None,
+) -> list[dict[str, Any]]:
     """Audit rows, newest first; optionally of one subject or action, before an id."""
     query = select(st.audit_log).order_by(st.audit_log.c.id.desc()).limit(limit)
     if subject is not None:
@@ -54,6 +67,9 @@ def entries(engine: Engine, *, subject: str | None = None, action: str | None = 
 
 def exists(conn: Connection, action: str, subject: str) -> bool:
     """Whether an entry with this action and subject was ever recorded."""
-    query = select(func.count()).select_from(st.audit_log).where(
-        st.audit_log.c.action == action, st.audit_log.c.subject == subject)
+    query = (
+        select(func.count())
+        .select_from(st.audit_log)
+        .where(st.audit_log.c.action == action, st.audit_log.c.subject == subject)
+    )
     return bool(conn.execute(query).scalar())

@@ -24,12 +24,15 @@ _signals = Namespace()
 
 #: ``sync_saved.send(settings, conn=Connection, changed=set[str], full=bool)``
 sync_saved = _signals.signal(
-    "sync-saved", doc="A sync saved its changes; sent inside its transaction.")
+    "sync-saved", doc="A sync saved its changes; sent inside its transaction."
+)
 
 #: ``sync_committed.send(settings, engine=Engine, changed=set[str])``
 sync_committed = _signals.signal(
-    "sync-committed", doc="A sync committed; sent after its transaction.")
+    "sync-committed", doc="A sync committed; sent after its transaction."
+)
 
 #: ``scheduler_built.send(settings, scheduler=BaseScheduler, engine=Engine)``
 scheduler_built = _signals.signal(
-    "scheduler-built", doc="The one scheduler was built; packages add their jobs.")
+    "scheduler-built", doc="The one scheduler was built; packages add their jobs."
+)

@@ -50,10 +50,17 @@ def _header(value: str, limit: int = 300) -> str:
 def enqueue(conn: Connection, to_addr: str, subject: str, body: str) -> int:
     """Queue one plain-text message inside the caller's transaction; return its id."""
     now = st.utcnow()
-    key = conn.execute(insert(st.outbox).values(
-        created_at=now, to_addr=_header(to_addr, 320), subject=_header(subject), body=body,
-        status="pending", attempts=0, next_attempt_at=now,
-    )).inserted_primary_key
+    key = conn.execute(
+        insert(st.outbox).values(
+            created_at=now,
+            to_addr=_header(to_addr, 320),
+            subject=_header(subject),
+            body=body,
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
+        )
+    ).inserted_primary_key
     assert key is not None
     return int(key[0])
 
@@ -89,9 +96,12 @@ def _build(settings: Settings, row: Any) -> EmailMessage:
 def _connect(settings: Settings) -> smtplib.SMTP:
     mail = settings["mail"]
     if mail["security"] == "ssl":
-        smtp: smtplib.SMTP = smtplib.SMTP_SSL(mail["host"], int(mail["port"]),
-                                              timeout=SMTP_TIMEOUT,
-                                              context=ssl.create_default_context())
+        smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+            mail["host"],
+            int(mail["port"]),
+            timeout=SMTP_TIMEOUT,
+            context=ssl.create_default_context(),
+        )
     else:
         smtp = smtplib.SMTP(mail["host"], int(mail["port"]), timeout=SMTP_TIMEOUT)
         if mail["security"] == "starttls":
@@ -104,15 +114,26 @@ def _connect(settings: Settings) -> smtplib.SMTP:
 def _claim(engine: Engine, row: Any, now: datetime) -> bool:
     """Count the attempt and push the next one a lease ahead; False if another sender won."""
     with st.transaction(engine) as conn:
-        result = conn.execute(update(st.outbox).where(
-            st.outbox.c.id == row["id"], st.outbox.c.status == "pending",
-            st.outbox.c.attempts == row["attempts"],
-        ).values(attempts=row["attempts"] + 1, next_attempt_at=now + LEASE))
+        result = conn.execute(
+            update(st.outbox)
+            .where(
+                st.outbox.c.id == row["id"],
+                st.outbox.c.status == "pending",
+                st.outbox.c.attempts == row["attempts"],
+            )
+            .values(attempts=row["attempts"] + 1, next_attempt_at=now + LEASE)
+        )
     return result.rowcount == 1
 
 
-def deliver_pending(engine: Engine, settings: Settings, *, force: bool = False,
-                    now: datetime | None = None, limit: int = 200) -> Delivery:
+def deliver_pending(
+    engine: Engine,
+    settings: Settings,
+    *,
+    force: bool = False,
+    now: datetime | None = None,
+    limit: int = 200,
+) -> Delivery:
     """Send the due pending messages (all pending ones if ``force``); never raises."""
     result = Delivery()
     if not settings["mail"]["enabled"]:
@@ -142,18 +163,33 @@ def deliver_pending(engine: Engine, settings: Settings, *, force: bool = False,
                 error = f"{type(exc).__name__}: {exc}"[:1000]
                 parked = attempt >= max_attempts
                 with st.transaction(engine) as conn:
-                    conn.execute(update(st.outbox).where(st.outbox.c.id == row["id"]).values(
-                        status="failed" if parked else "pending", last_error=error,
-                        next_attempt_at=now + backoff(attempt)))
+                    conn.execute(
+                        update(st.outbox)
+                        .where(st.outbox.c.id == row["id"])
+                        .values(
+                            status="failed" if parked else "pending",
+                            last_error=error,
+                            next_attempt_at=now + backoff(attempt),
+                        )
+                    )
                 result.failed += 1
                 result.parked += int(parked)
-                log.warning("mail %d to %s: attempt %d/%d failed: %s%s", row["id"],
-                            row["to_addr"], attempt, max_attempts, error,
-                            " (parked)" if parked else "")
+                log.warning(
+                    "mail %d to %s: attempt %d/%d failed: %s%s",
+                    row["id"],
+                    row["to_addr"],
+                    attempt,
+                    max_attempts,
+                    error,
+                    " (parked)" if parked else "",
+                )
                 continue
             with st.transaction(engine) as conn:
-                conn.execute(update(st.outbox).where(st.outbox.c.id == row["id"]).values(
-                    status="sent", sent_at=st.utcnow(), last_error=None))
+                conn.execute(
+                    update(st.outbox)
+                    .where(st.outbox.c.id == row["id"])
+                    .values(status="sent", sent_at=st.utcnow(), last_error=None)
+                )
             result.sent += 1
     finally:
         _quit(smtp)
@@ -173,8 +209,14 @@ def _quit(smtp: smtplib.SMTP | None) -> None:
 def retry_failed(engine: Engine) -> int:
     """Put parked messages back in the queue with a fresh attempt count."""
     with st.transaction(engine) as conn:
-        return conn.execute(update(st.outbox).where(st.outbox.c.status == "failed").values(
-            status="pending", attempts=0, next_attempt_at=st.utcnow())).rowcount or 0
+        return (
+            conn.execute(
+                update(st.outbox)
+                .where(st.outbox.c.status == "failed")
+                .values(status="pending", attempts=0, next_attempt_at=st.utcnow())
+            ).rowcount
+            or 0
+        )
 
 
 def send_soon(engine: Engine, settings: Settings) -> None:
@@ -208,15 +250,17 @@ def wait_for_background(timeout: float = 30.0) -> None:
 def outbox_counts(engine: Engine) -> dict[str, int]:
     """Messages per status, for the owners' area."""
     with st.connect(engine) as conn:
-        rows = conn.execute(select(st.outbox.c.status, func.count())
-                            .group_by(st.outbox.c.status)).all()
+        rows = conn.execute(
+            select(st.outbox.c.status, func.count()).group_by(st.outbox.c.status)
+        ).all()
     counts = {"pending": 0, "sent": 0, "failed": 0}
     counts.update({status: int(n) for status, n in rows})
     return counts
 
 
-def messages(engine: Engine, *, status: str | None = None, limit: int = 100
-             ) -> list[dict[str, Any]]:
+def messages(
+    engine: Engine, *, status: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
     """Newest outbox rows (for owners and tests)."""
     query = select(st.outbox).order_by(st.outbox.c.id.desc()).limit(limit)
     if status:

@@ -87,9 +87,16 @@ def create_list(engine: Engine, title: str, intro: str = "") -> tuple[str, str]:
     intro = _text(intro, MAX_INTRO, "intro")
     slug, token, now = secrets.token_urlsafe(9), secrets.token_urlsafe(24), st.utcnow()
     with st.transaction(engine) as conn:
-        conn.execute(insert(st.reading_lists).values(
-            slug=slug, title=title, intro=intro, edit_token_hash=_hash(token),
-            created_at=now, updated_at=now))
+        conn.execute(
+            insert(st.reading_lists).values(
+                slug=slug,
+                title=title,
+                intro=intro,
+                edit_token_hash=_hash(token),
+                created_at=now,
+                updated_at=now,
+            )
+        )
     return slug, token
 
 
@@ -98,14 +105,18 @@ def check_token(engine: Engine, slug: str, token: str | None) -> bool:
     if not token:
         return False
     with st.connect(engine) as conn:
-        stored = conn.execute(select(st.reading_lists.c.edit_token_hash).where(
-            st.reading_lists.c.slug == slug)).scalar()
+        stored = conn.execute(
+            select(st.reading_lists.c.edit_token_hash).where(st.reading_lists.c.slug == slug)
+        ).scalar()
     return stored is not None and hmac.compare_digest(stored, _hash(token))
 
 
 def _list_row(conn: Connection, slug: str) -> dict[str, Any]:
-    row = conn.execute(select(st.reading_lists).where(
-        st.reading_lists.c.slug == slug)).mappings().first()
+    row = (
+        conn.execute(select(st.reading_lists).where(st.reading_lists.c.slug == slug))
+        .mappings()
+        .first()
+    )
     if row is None:
         raise ListError(f"no reading list {slug!r}")
     return dict(row)
@@ -119,21 +130,43 @@ def get_list(engine: Engine, slug: str) -> ReadingList | None:
             row = _list_row(conn, slug)
         except ListError:
             return None
-        members = conn.execute(select(li.item_key, li.position, li.note, li.label)
-                               .where(li.list_id == row["id"])
-                               .order_by(li.position, li.item_key)).mappings().all()
+        members = (
+            conn.execute(
+                select(li.item_key, li.position, li.note, li.label)
+                .where(li.list_id == row["id"])
+                .order_by(li.position, li.item_key)
+            )
+            .mappings()
+            .all()
+        )
         keys = [m["item_key"] for m in members]
-        live = {r["key"]: dict(r) for r in conn.execute(
-            select(i.key, i.version, i.item_type, i.data, i.meta).where(
-                i.key.in_(keys), i.deleted.is_(False), i.parent_key.is_(None),
-                i.item_type.not_in(NON_REGULAR))).mappings()}
+        live = {
+            r["key"]: dict(r)
+            for r in conn.execute(
+                select(i.key, i.version, i.item_type, i.data, i.meta).where(
+                    i.key.in_(keys),
+                    i.deleted.is_(False),
+                    i.parent_key.is_(None),
+                    i.item_type.not_in(NON_REGULAR),
+                )
+            ).mappings()
+        }
         prongs = effective_prongs(conn, list(live))
     for key, item in live.items():
         item["prongs"] = prongs.get(key, [])
-    entries = [ListEntry(m["item_key"], m["position"], m["note"], m["label"],
-                         live.get(m["item_key"])) for m in members]
-    return ReadingList(row["id"], row["slug"], row["title"], row["intro"], row["created_at"],
-                       row["updated_at"], entries)
+    entries = [
+        ListEntry(m["item_key"], m["position"], m["note"], m["label"], live.get(m["item_key"]))
+        for m in members
+    ]
+    return ReadingList(
+        row["id"],
+        row["slug"],
+        row["title"],
+        row["intro"],
+        row["created_at"],
+        row["updated_at"],
+        entries,
+    )
 
 
 def _label(item: dict[str, Any]) -> str:
@@ -152,21 +185,30 @@ def _label(item: dict[str, Any]) -> str:
 
 
 def _touch(conn: Connection, list_id: int) -> None:
-    conn.execute(update(st.reading_lists).where(st.reading_lists.c.id == list_id)
-                 .values(updated_at=st.utcnow()))
+    conn.execute(
+        update(st.reading_lists)
+        .where(st.reading_lists.c.id == list_id)
+        .values(updated_at=st.utcnow())
+    )
 
 
 def _renumber(conn: Connection, list_id: int, keys: list[str]) -> None:
     li = st.reading_list_items.c
     for n, key in enumerate(keys):
-        conn.execute(update(st.reading_list_items).where(
-            li.list_id == list_id, li.item_key == key).values(position=n))
+        conn.execute(
+            update(st.reading_list_items)
+            .where(li.list_id == list_id, li.item_key == key)
+            .values(position=n)
+        )
 
 
 def _keys(conn: Connection, list_id: int) -> list[str]:
     li = st.reading_list_items.c
-    return list(conn.execute(select(li.item_key).where(li.list_id == list_id)
-                             .order_by(li.position, li.item_key)).scalars())
+    return list(
+        conn.execute(
+            select(li.item_key).where(li.list_id == list_id).order_by(li.position, li.item_key)
+        ).scalars()
+    )
 
 
 def parse_keys(text: str) -> list[str]:
@@ -181,21 +223,38 @@ def add_items(engine: Engine, slug: str, keys: list[str]) -> int:
         row = _list_row(conn, slug)
         present = set(_keys(conn, row["id"]))
         wanted = [k for k in dict.fromkeys(keys) if k not in present]
-        found = {r["key"]: dict(r) for r in conn.execute(
-            select(i.key, i.data, i.meta).where(
-                i.key.in_(wanted), i.deleted.is_(False), i.parent_key.is_(None),
-                i.item_type.not_in(NON_REGULAR))).mappings()}
+        found = {
+            r["key"]: dict(r)
+            for r in conn.execute(
+                select(i.key, i.data, i.meta).where(
+                    i.key.in_(wanted),
+                    i.deleted.is_(False),
+                    i.parent_key.is_(None),
+                    i.item_type.not_in(NON_REGULAR),
+                )
+            ).mappings()
+        }
         missing = [k for k in wanted if k not in found]
         if missing:
             raise ListError(f"no item with key {', '.join(missing[:5])} in the library")
         if len(present) + len(wanted) > MAX_ITEMS:
             raise ListError(f"a reading list holds at most {MAX_ITEMS} items")
-        start = conn.execute(select(func.coalesce(func.max(li.position), -1)).where(
-            li.list_id == row["id"])).scalar_one() + 1
+        start = (
+            conn.execute(
+                select(func.coalesce(func.max(li.position), -1)).where(li.list_id == row["id"])
+            ).scalar_one()
+            + 1
+        )
         for n, key in enumerate(wanted):
-            conn.execute(insert(st.reading_list_items).values(
-                list_id=row["id"], item_key=key, position=start + n, note="",
-                label=_label(found[key])))
+            conn.execute(
+                insert(st.reading_list_items).values(
+                    list_id=row["id"],
+                    item_key=key,
+                    position=start + n,
+                    note="",
+                    label=_label(found[key]),
+                )
+            )
         if wanted:
             _touch(conn, row["id"])
     return len(wanted)
@@ -205,8 +264,9 @@ def remove_item(engine: Engine, slug: str, key: str) -> None:
     li = st.reading_list_items.c
     with st.transaction(engine) as conn:
         row = _list_row(conn, slug)
-        conn.execute(delete(st.reading_list_items).where(
-            li.list_id == row["id"], li.item_key == key))
+        conn.execute(
+            delete(st.reading_list_items).where(li.list_id == row["id"], li.item_key == key)
+        )
         _renumber(conn, row["id"], _keys(conn, row["id"]))
         _touch(conn, row["id"])
 
@@ -230,8 +290,11 @@ def set_note(engine: Engine, slug: str, key: str, note: str) -> None:
     li = st.reading_list_items.c
     with st.transaction(engine) as conn:
         row = _list_row(conn, slug)
-        done = conn.execute(update(st.reading_list_items).where(
-            li.list_id == row["id"], li.item_key == key).values(note=note)).rowcount
+        done = conn.execute(
+            update(st.reading_list_items)
+            .where(li.list_id == row["id"], li.item_key == key)
+            .values(note=note)
+        ).rowcount
         if not done:
             raise ListError(f"{key} is not in this list")
         _touch(conn, row["id"])
@@ -244,5 +307,8 @@ def update_details(engine: Engine, slug: str, title: str, intro: str) -> None:
     intro = _text(intro, MAX_INTRO, "intro")
     with st.transaction(engine) as conn:
         row = _list_row(conn, slug)
-        conn.execute(update(st.reading_lists).where(st.reading_lists.c.id == row["id"])
-                     .values(title=title, intro=intro, updated_at=st.utcnow()))
+        conn.execute(
+            update(st.reading_lists)
+            .where(st.reading_lists.c.id == row["id"])
+            .values(title=title, intro=intro, updated_at=st.utcnow())
+        )

@@ -41,25 +41,56 @@ class Setting:
 
 _S = Setting
 DECLARED: tuple[Setting, ...] = (
-    _S("zotero", "base_url", "https://api.zotero.org", str,
-       "Zotero Web API base URL (the local stand-in, or Zotero desktop's local API)."),
+    _S(
+        "zotero",
+        "base_url",
+        "https://api.zotero.org",
+        str,
+        "Zotero Web API base URL (the local stand-in, or Zotero desktop's local API).",
+    ),
     _S("zotero", "library_type", "group", str, "Library type.", choices=("group", "user")),
     _S("zotero", "library_id", None, int, "Numeric Zotero group (or user) ID.", required=True),
     _S("zotero", "timeout_seconds", 30.0, float, "HTTP timeout per request."),
     _S("zotero", "max_retries", 5, int, "Retries of one request on 429/5xx/network errors."),
-    _S("zotero", "max_wait_seconds", 120.0, float,
-       "Longest single wait honoured for Backoff/Retry-After before giving up."),
+    _S(
+        "zotero",
+        "max_wait_seconds",
+        120.0,
+        float,
+        "Longest single wait honoured for Backoff/Retry-After before giving up.",
+    ),
     _S("zotero", "retry_base_seconds", 1.0, float, "First retry delay; doubles each retry."),
-    _S("database", "url", "sqlite:///instance/biblio.sqlite3", str,
-       "SQLAlchemy URL. Relative SQLite paths are relative to the working directory."),
+    _S(
+        "database",
+        "url",
+        "sqlite:///instance/biblio.sqlite3",
+        str,
+        "SQLAlchemy URL. Relative SQLite paths are relative to the working directory.",
+    ),
     _S("sync", "interval_minutes", 60, int, "Minutes between scheduled syncs."),
-    _S("sync", "max_restarts", 3, int,
-       "Restarts of a run when the library version changes mid-sync, before failing."),
-    _S("sync", "lock_file", "", str,
-       "Lock file shared by every sync (default: next to the SQLite file, or instance/)."),
+    _S(
+        "sync",
+        "max_restarts",
+        3,
+        int,
+        "Restarts of a run when the library version changes mid-sync, before failing.",
+    ),
+    _S(
+        "sync",
+        "lock_file",
+        "",
+        str,
+        "Lock file shared by every sync (default: next to the SQLite file, or instance/).",
+    ),
     _S("sync", "prerender", True, bool, "Pre-render the default citation style after a sync."),
-    _S("web", "env", "development", str, "development or production.",
-       choices=("development", "production")),
+    _S(
+        "web",
+        "env",
+        "development",
+        str,
+        "development or production.",
+        choices=("development", "production"),
+    ),
     _S("web", "host", "127.0.0.1", str, "Address `biblio run` listens on."),
     _S("web", "port", 5000, int, "Port `biblio run` listens on."),
     _S("web", "public_url", "", str, "Absolute URL of the site, for feeds and emails."),
@@ -69,8 +100,14 @@ DECLARED: tuple[Setting, ...] = (
     _S("mail", "enabled", True, bool, "Send email (queued in the outbox either way)."),
     _S("mail", "host", "localhost", str, "SMTP host."),
     _S("mail", "port", 25, int, "SMTP port."),
-    _S("mail", "security", "none", str, "none, starttls or ssl.",
-       choices=("none", "starttls", "ssl")),
+    _S(
+        "mail",
+        "security",
+        "none",
+        str,
+        "none, starttls or ssl.",
+        choices=("none", "starttls", "ssl"),
+    ),
     _S("mail", "username", "", str, "SMTP user name (password: BIBLIO_MAIL_PASSWORD)."),
     _S("mail", "sender", "biblio@localhost", str, "From address."),
     _S("mail", "max_attempts", 8, int, "Delivery attempts per message before it is parked."),
@@ -187,7 +224,7 @@ def _env_layer(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     for name, value in environ.items():
         if not name.startswith(ENV_PREFIX) or "__" not in name:
             continue
-        parts = name[len(ENV_PREFIX):].lower().split("__")
+        parts = name[len(ENV_PREFIX) :].lower().split("__")
         section, key = parts[0], "__".join(parts[1:])
         if section in FREE_FORM_SECTIONS or (section, key) in SECRETS:
             continue  # free-form sections are file-only; secrets have their own names
@@ -195,8 +232,9 @@ def _env_layer(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     return layer
 
 
-def settings_path(explicit: str | os.PathLike[str] | None = None,
-                  environ: Mapping[str, str] | None = None) -> Path | None:
+def settings_path(
+    explicit: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+) -> Path | None:
     """The settings file to read: explicit, then ``BIBLIO_SETTINGS``, then ./settings.toml."""
     environ = os.environ if environ is None else environ
     if explicit:
@@ -251,7 +289,7 @@ def load_settings(
             )
     if result["web"]["env"] == "production" and not result["web"]["secret_key"]:
         raise SettingsError(
-            "environment: BIBLIO_SECRET_KEY is required when [web] env = \"production\""
+            'environment: BIBLIO_SECRET_KEY is required when [web] env = "production"'
         )
     return result
 

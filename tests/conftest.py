@@ -32,12 +32,21 @@ from tests import prerequisites
 from tests.smtp_server import SMTPServer
 
 #: The library the tests sync; BIBLIO_TEST_LIBRARY runs the suite against another one.
-SAMPLE = Path(os.environ.get("BIBLIO_TEST_LIBRARY") or Path(__file__).resolve().parent.parent
-              / "biblio" / "data" / "sample_library.json")
+SAMPLE = Path(
+    os.environ.get("BIBLIO_TEST_LIBRARY")
+    or Path(__file__).resolve().parent.parent / "biblio" / "data" / "sample_library.json"
+)
 
 #: Settings that name where things are, not what a sync does: every test has its own.
-PLACES = frozenset({("zotero", "base_url"), ("database", "url"), ("sync", "lock_file"),
-                    ("mail", "host"), ("mail", "port")})
+PLACES = frozenset(
+    {
+        ("zotero", "base_url"),
+        ("database", "url"),
+        ("sync", "lock_file"),
+        ("mail", "host"),
+        ("mail", "port"),
+    }
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -137,10 +146,14 @@ class SyncedSample:
         return True
 
     def _file_for(self, settings: Settings) -> Path:
-        key = json.dumps({section: {k: v for k, v in values.items()
-                                    if (section, k) not in PLACES}
-                          for section, values in settings.items()},
-                         sort_keys=True, default=str)
+        key = json.dumps(
+            {
+                section: {k: v for k, v in values.items() if (section, k) not in PLACES}
+                for section, values in settings.items()
+            },
+            sort_keys=True,
+            default=str,
+        )
         if key not in self._files:
             self._files[key] = self._build(settings)
         return self._files[key]
@@ -180,8 +193,9 @@ def engine(request, settings, library) -> Iterator:
     """The test's cache: an empty one, or (for tests that ask for ``synced``) a copy of
     the synced sample, placed before the engine opens it."""
     url = settings["database"]["url"]
-    request.node.stash[_COPIED] = ("synced" in request.fixturenames and request.getfixturevalue(
-        "synced_sample").copy_to(settings, library))
+    request.node.stash[_COPIED] = "synced" in request.fixturenames and request.getfixturevalue(
+        "synced_sample"
+    ).copy_to(settings, library)
     engine = storage.open_database(url)
     yield engine
     storage.dispose_all()

@@ -44,8 +44,10 @@ class Prerequisite:
         """At setup: fail ``item`` if it needs what is missing and it is required here."""
         reason = self._problem(item, environ)
         if reason is not None and self.required(environ):
-            pytest.fail(f"{reason}, and {self.require_variable} is set, so these tests "
-                        "must run here", pytrace=False)
+            pytest.fail(
+                f"{reason}, and {self.require_variable} is set, so these tests must run here",
+                pytrace=False,
+            )
 
     def _problem(self, item: pytest.Item, environ: Mapping[str, str]) -> str | None:
         return None if item.get_closest_marker(self.marker) is None else self.missing(environ)
@@ -57,16 +59,20 @@ class Browser(Prerequisite):
             return "Playwright is not installed (pip install -e '.[test]')"
         path = chromium(environ)
         if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-            return (f"Chromium not found at {path} (apt-get install chromium, or set "
-                    "BIBLIO_TEST_CHROMIUM to a Chromium binary)")
+            return (
+                f"Chromium not found at {path} (apt-get install chromium, or set "
+                "BIBLIO_TEST_CHROMIUM to a Chromium binary)"
+            )
         return None
 
 
 class Postgres(Prerequisite):
     def missing(self, environ: Mapping[str, str]) -> str | None:
         if not environ.get("BIBLIO_TEST_POSTGRES_URL"):
-            return ("BIBLIO_TEST_POSTGRES_URL is not set (it names an empty PostgreSQL "
-                    "database the tests may reset; .ci/run starts one)")
+            return (
+                "BIBLIO_TEST_POSTGRES_URL is not set (it names an empty PostgreSQL "
+                "database the tests may reset; .ci/run starts one)"
+            )
         if importlib.util.find_spec("psycopg") is None:
             return "psycopg is not installed (pip install -e '.[test]')"
         return None

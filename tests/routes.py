@@ -25,16 +25,27 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 OWNER, PASSWORD = "owner@example.org", "a long owner passphrase"
 
 #: Values for a route's variables that name nothing (each route must answer 404).
-UNKNOWN = {"key": "ZZZZZZZZ", "slug": "no-such-list", "token": "no-such-token",
-           "request_id": 999999}
+UNKNOWN = {
+    "key": "ZZZZZZZZ",
+    "slug": "no-such-list",
+    "token": "no-such-token",
+    "request_id": 999999,
+}
 
 #: A valid filter that matches no item.
 NOTHING = "tag=no-such-tag-anywhere"
 #: Filters that ``/items``, its twin and every format of it refuse with a 400.
 BAD_FILTERS = ["year=abc", "decade=1995", "prong=no-such-prong"]
 #: Bad control parameters: a route that reads one refuses it; others may ignore it.
-BAD_PARAMETERS = [*BAD_FILTERS, "_size=0", "_sort=colour", "_next=garbage!!",
-                  "_style=no-such-style", "_facet_size=abc", "status=nonsense"]
+BAD_PARAMETERS = [
+    *BAD_FILTERS,
+    "_size=0",
+    "_sort=colour",
+    "_next=garbage!!",
+    "_style=no-such-style",
+    "_facet_size=abc",
+    "status=nonsense",
+]
 
 
 def csrf(client: FlaskClient, url: str) -> str:
@@ -76,8 +87,7 @@ class Route:
         """The path with ``values`` for its variables (unknown variables are an error)."""
         missing = self.rule.arguments - set(values)
         assert not missing, f"{self.path}: no sweep value for {sorted(missing)}; add one"
-        return self.rule.build({k: values[k] for k in self.rule.arguments}, append_unknown=False
-                               )[1]
+        return self.rule.build({k: values[k] for k in self.rule.arguments}, append_unknown=False)[1]
 
 
 class Site:
@@ -88,34 +98,58 @@ class Site:
         self.client = app.test_client()
         owners.create_owner(engine, OWNER, PASSWORD)
         self.owner = app.test_client()
-        signed_in = self.owner.post("/-/admin/login", data={
-            "email": OWNER, "password": PASSWORD,
-            "csrf_token": csrf(self.owner, "/-/admin/login")})
+        signed_in = self.owner.post(
+            "/-/admin/login",
+            data={
+                "email": OWNER,
+                "password": PASSWORD,
+                "csrf_token": csrf(self.owner, "/-/admin/login"),
+            },
+        )
         assert signed_in.status_code == 303, signed_in.get_data(as_text=True)[:300]
         key = next(iter_items(engine))["key"]
-        self.values: dict[str, object] = {"key": key, **self._join_request(),
-                                          "slug": self._reading_list(key)}
+        self.values: dict[str, object] = {
+            "key": key,
+            **self._join_request(),
+            "slug": self._reading_list(key),
+        }
 
     def _join_request(self) -> dict[str, object]:
-        resp = self.client.post("/join", data={
-            "csrf_token": csrf(self.client, "/join"), "name": "Sweep", "consent": "yes",
-            "email": "sweep@example.org", "zotero_user_id": "8999999",
-            "reason": "Checking every route.", "prongs": ["pathways"]})
+        resp = self.client.post(
+            "/join",
+            data={
+                "csrf_token": csrf(self.client, "/join"),
+                "name": "Sweep",
+                "consent": "yes",
+                "email": "sweep@example.org",
+                "zotero_user_id": "8999999",
+                "reason": "Checking every route.",
+                "prongs": ["pathways"],
+            },
+        )
         assert resp.status_code == 303, resp.get_data(as_text=True)[:300]
         token = urlsplit(resp.headers["Location"]).path.rsplit("/", 1)[-1]
         queue = self.owner.get("/-/admin/requests.json").get_json()
         return {"token": token, "request_id": queue["rows"][0]["id"]}
 
     def _reading_list(self, key: str) -> str:
-        resp = self.client.post("/lists/new", data={
-            "csrf_token": csrf(self.client, "/lists/new"), "title": "Sweep", "intro": ""})
+        resp = self.client.post(
+            "/lists/new",
+            data={"csrf_token": csrf(self.client, "/lists/new"), "title": "Sweep", "intro": ""},
+        )
         assert resp.status_code == 303, resp.get_data(as_text=True)[:300]
         parts = urlsplit(resp.headers["Location"])
         slug, edit_token = parts.path.split("/")[2], parse_qs(parts.query)["token"][0]
         edit = f"/lists/{slug}/edit?token={edit_token}"
-        added = self.client.post(f"/lists/{slug}/edit", data={
-            "csrf_token": csrf(self.client, edit), "token": edit_token, "action": "add",
-            "keys": key})
+        added = self.client.post(
+            f"/lists/{slug}/edit",
+            data={
+                "csrf_token": csrf(self.client, edit),
+                "token": edit_token,
+                "action": "add",
+                "keys": key,
+            },
+        )
         assert added.status_code == 303, added.get_data(as_text=True)[:300]
         return slug
 

@@ -27,8 +27,9 @@ class Collector:
         self._cond = threading.Condition()
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd API)
-        msg = email.message_from_bytes(envelope.original_content or envelope.content,
-                                       policy=email.policy.default)
+        msg = email.message_from_bytes(
+            envelope.original_content or envelope.content, policy=email.policy.default
+        )
         with self._cond:
             self.messages.append(msg)
             self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))

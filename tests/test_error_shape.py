@@ -17,8 +17,7 @@ import pytest
 from tests.conftest import make_settings
 from tests.routes import BAD_FILTERS, BAD_PARAMETERS, NOTHING, UNKNOWN, Site
 
-ERROR_PAGE = re.compile(r"<title>(\d{3}) · .*?</title>.*<p class=\"error\" role=\"alert\">",
-                        re.S)
+ERROR_PAGE = re.compile(r"<title>(\d{3}) · .*?</title>.*<p class=\"error\" role=\"alert\">", re.S)
 
 
 @pytest.fixture
@@ -37,8 +36,12 @@ def shape_problem(resp, wants_json: bool) -> str | None:
         body = resp.get_json(silent=True)
         if not resp.is_json or not isinstance(body, dict):
             return f"not JSON ({resp.mimetype})"
-        if set(body) != {"ok", "error", "status"} or body["ok"] is not False \
-                or not isinstance(body["error"], str) or not body["error"].strip():
+        if (
+            set(body) != {"ok", "error", "status"}
+            or body["ok"] is not False
+            or not isinstance(body["error"], str)
+            or not body["error"].strip()
+        ):
             return f"not the error shape: {sorted(body)}"
         if body["status"] != resp.status_code:
             return f"status {body['status']} in a {resp.status_code} answer"
@@ -75,8 +78,11 @@ def sweep(site: Site, requests) -> tuple[list, int]:
 def test_unknown_records_are_404_in_the_error_shape(site):
     """Every route naming an item, list, token or request answers 404 for one that is
     not there: the page, its twin and its formats."""
-    named = [r for r in site.routes() if r.rule.arguments and "GET" in r.methods
-             and r.rule.endpoint != "static"]
+    named = [
+        r
+        for r in site.routes()
+        if r.rule.arguments and "GET" in r.methods and r.rule.endpoint != "static"
+    ]
     requests = []
     for route in named:
         values = {**UNKNOWN, "suffix": "json"}
@@ -108,11 +114,21 @@ def test_bad_parameters_are_400_in_the_error_shape(site):
 
 
 def test_unknown_routes_are_404_in_the_error_shape(site):
-    requests = [("GET", url, 404) for url in (
-        "/no-such-page", "/no-such-page.json", "/items/ZZZZZZZZ/nope",
-        "/items/ZZZZZZZZ/nope.json", "/-/no-such-page", "/-/no-such-page.json",
-        "/lists/", "/-/admin/no-such-page", "/-/admin/no-such-page.json",
-        f"/items/{site.values['key']}.nope")]
+    requests = [
+        ("GET", url, 404)
+        for url in (
+            "/no-such-page",
+            "/no-such-page.json",
+            "/items/ZZZZZZZZ/nope",
+            "/items/ZZZZZZZZ/nope.json",
+            "/-/no-such-page",
+            "/-/no-such-page.json",
+            "/lists/",
+            "/-/admin/no-such-page",
+            "/-/admin/no-such-page.json",
+            f"/items/{site.values['key']}.nope",
+        )
+    ]
     problems, errors = sweep(site, requests)
     assert problems == [], "\n".join(map(str, problems))
     assert errors == len(requests)

@@ -103,8 +103,10 @@ def test_biblio_has_no_import_cycles():
 def test_sync_imports_none_of_its_subscribers():
     graph = import_graph()
     sync_modules = [name for name in graph if name.startswith("biblio.sync")]
-    subscribers = {name for name in graph
-                   if name.split(".")[1:2] in (["prongs"], ["catalog"], ["membership"],
-                                                ["citations"])}
+    subscribers = {
+        name
+        for name in graph
+        if name.split(".")[1:2] in (["prongs"], ["catalog"], ["membership"], ["citations"])
+    }
     for name in sync_modules:
         assert not graph[name] & subscribers, name

@@ -20,8 +20,11 @@ TOKEN_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 @pytest.fixture
 def settings(tmp_path, zotero, smtp):
-    return make_settings(tmp_path, zotero, mail={"host": "127.0.0.1", "port": smtp.port,
-                                                 "sender": "biblio@example.org"})
+    return make_settings(
+        tmp_path,
+        zotero,
+        mail={"host": "127.0.0.1", "port": smtp.port, "sender": "biblio@example.org"},
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -84,8 +87,9 @@ def test_backoff_grows_and_is_capped():
 
 
 def test_after_max_attempts_message_is_parked_not_lost(tmp_path, zotero, engine):
-    conf = make_settings(tmp_path, zotero, mail={"host": "127.0.0.1", "port": free_port(),
-                                                 "max_attempts": 2})
+    conf = make_settings(
+        tmp_path, zotero, mail={"host": "127.0.0.1", "port": free_port(), "max_attempts": 2}
+    )
     queue(engine)
     mail.deliver_pending(engine, conf, force=True)
     result = mail.deliver_pending(engine, conf, force=True)
@@ -98,8 +102,9 @@ def test_after_max_attempts_message_is_parked_not_lost(tmp_path, zotero, engine)
 
 
 def test_disabled_mail_keeps_messages_queued(tmp_path, zotero, engine, smtp):
-    conf = make_settings(tmp_path, zotero, mail={"enabled": False, "host": "127.0.0.1",
-                                                 "port": smtp.port})
+    conf = make_settings(
+        tmp_path, zotero, mail={"enabled": False, "host": "127.0.0.1", "port": smtp.port}
+    )
     queue(engine)
     assert mail.deliver_pending(engine, conf, force=True).sent == 0
     assert mail.messages(engine)[0]["status"] == "pending"
@@ -109,10 +114,18 @@ def test_join_confirmation_arrives_after_commit(settings, synced, smtp):
     app = create_app(settings)
     client = app.test_client()
     token = TOKEN_RE.search(client.get("/join").get_data(as_text=True)).group(1)
-    resp = client.post("/join", data={
-        "csrf_token": token, "name": "Grace <b>Bold</b>", "email": "grace@example.org",
-        "zotero_user_id": "8100001", "reason": "I research library worker equity.",
-        "prongs": ["worker-equity"], "consent": "yes"})
+    resp = client.post(
+        "/join",
+        data={
+            "csrf_token": token,
+            "name": "Grace <b>Bold</b>",
+            "email": "grace@example.org",
+            "zotero_user_id": "8100001",
+            "reason": "I research library worker equity.",
+            "prongs": ["worker-equity"],
+            "consent": "yes",
+        },
+    )
     assert resp.status_code == 303
     [msg] = smtp.collector.wait_for(1)
     assert msg["To"] == "grace@example.org" and "was received" in msg["Subject"]
@@ -126,9 +139,17 @@ def test_request_survives_mail_server_outage(tmp_path, zotero, synced):
     conf = make_settings(tmp_path, zotero, mail={"host": "127.0.0.1", "port": port})
     client = create_app(conf).test_client()
     token = TOKEN_RE.search(client.get("/join").get_data(as_text=True)).group(1)
-    resp = client.post("/join", data={
-        "csrf_token": token, "name": "Hal", "email": "hal@example.org",
-        "zotero_user_id": "8100002", "reason": "Pathways research please.", "consent": "yes"})
+    resp = client.post(
+        "/join",
+        data={
+            "csrf_token": token,
+            "name": "Hal",
+            "email": "hal@example.org",
+            "zotero_user_id": "8100002",
+            "reason": "Pathways research please.",
+            "consent": "yes",
+        },
+    )
     assert resp.status_code == 303  # the request is committed even though SMTP is down
     mail.wait_for_background()
     [row] = mail.messages(synced)
@@ -146,7 +167,9 @@ def test_cli_mail_flush_and_owner_commands(tmp_path, zotero, smtp, engine):
     settings_file.write_text(
         f'[zotero]\nlibrary_id = {zotero.library.group_id}\nbase_url = "{zotero.url}"\n'
         f'[database]\nurl = "sqlite:///{tmp_path / "biblio.sqlite3"}"\n'
-        f'[mail]\nhost = "127.0.0.1"\nport = {smtp.port}\n', encoding="utf-8")
+        f'[mail]\nhost = "127.0.0.1"\nport = {smtp.port}\n',
+        encoding="utf-8",
+    )
     env = {"BIBLIO_SETTINGS": str(settings_file)}
     runner = CliRunner()
     queue(engine)
@@ -154,15 +177,24 @@ def test_cli_mail_flush_and_owner_commands(tmp_path, zotero, smtp, engine):
     assert result.exit_code == 0, result.output
     assert "1 sent" in result.output and len(smtp.collector.wait_for(1)) == 1
 
-    short = runner.invoke(cli, ["owners", "add", "o@example.org", "--password-stdin"],
-                          input="short\n", env=env)
+    short = runner.invoke(
+        cli, ["owners", "add", "o@example.org", "--password-stdin"], input="short\n", env=env
+    )
     assert short.exit_code == 1 and "too short" in short.output
-    added = runner.invoke(cli, ["owners", "add", "O@Example.org"],
-                          input="a long enough pass\na long enough pass\n", env=env)
+    added = runner.invoke(
+        cli,
+        ["owners", "add", "O@Example.org"],
+        input="a long enough pass\na long enough pass\n",
+        env=env,
+    )
     assert added.exit_code == 0, added.output
     assert "owner o@example.org created" in added.output
-    dup = runner.invoke(cli, ["owners", "add", "o@example.org", "--password-stdin"],
-                        input="another long password\n", env=env)
+    dup = runner.invoke(
+        cli,
+        ["owners", "add", "o@example.org", "--password-stdin"],
+        input="another long password\n",
+        env=env,
+    )
     assert dup.exit_code == 1 and "already exists" in dup.output
     listed = runner.invoke(cli, ["owners", "list"], env=env)
     assert "o@example.org" in listed.output and "never" in listed.output
@@ -199,18 +231,34 @@ def test_cli_owners_digest(tmp_path, zotero, smtp, synced):
         f'[zotero]\nlibrary_id = {zotero.library.group_id}\nbase_url = "{zotero.url}"\n'
         f'[database]\nurl = "sqlite:///{tmp_path / "biblio.sqlite3"}"\n'
         f'[mail]\nhost = "127.0.0.1"\nport = {smtp.port}\n'
-        '[web]\npublic_url = "https://biblio.example.org"\n', encoding="utf-8")
+        '[web]\npublic_url = "https://biblio.example.org"\n',
+        encoding="utf-8",
+    )
     env = {"BIBLIO_SETTINGS": str(settings_file)}
     runner = CliRunner()
     assert "nothing sent" in runner.invoke(cli, ["owners", "digest"], env=env).output
-    runner.invoke(cli, ["owners", "add", "o@example.org", "--password-stdin"],
-                  input="a long enough pass\n", env=env)
+    runner.invoke(
+        cli,
+        ["owners", "add", "o@example.org", "--password-stdin"],
+        input="a long enough pass\n",
+        env=env,
+    )
     old = st.utcnow() - timedelta(days=30)
     with st.transaction(synced) as conn:
-        conn.execute(insert(st.join_requests).values(
-            token_hash="x" * 64, status="pending", name="Old Request", email="old@example.org",
-            zotero_user_id=8200001, affiliation="", prongs=[], reason="Waiting a long time.",
-            created_at=old, updated_at=old))
+        conn.execute(
+            insert(st.join_requests).values(
+                token_hash="x" * 64,
+                status="pending",
+                name="Old Request",
+                email="old@example.org",
+                zotero_user_id=8200001,
+                affiliation="",
+                prongs=[],
+                reason="Waiting a long time.",
+                created_at=old,
+                updated_at=old,
+            )
+        )
     result = runner.invoke(cli, ["owners", "digest"], env=env)
     assert result.exit_code == 0 and "digest queued for 1 owner" in result.output
     [msg] = smtp.collector.wait_for(1)
@@ -221,20 +269,30 @@ def test_cli_owners_digest(tmp_path, zotero, smtp, synced):
 def test_owners_hear_of_a_new_request_without_its_details(tmp_path, zotero, synced, smtp):
     from biblio.membership import owners
 
-    conf = make_settings(tmp_path, zotero, mail={"host": "127.0.0.1", "port": smtp.port},
-                         web={"public_url": "https://biblio.example.org/"})
+    conf = make_settings(
+        tmp_path,
+        zotero,
+        mail={"host": "127.0.0.1", "port": smtp.port},
+        web={"public_url": "https://biblio.example.org/"},
+    )
     owners.create_owner(synced, "owner-one@example.org", "a long owner passphrase")
     owners.create_owner(synced, "owner-two@example.org", "another long passphrase")
     client = create_app(conf).test_client()
     token = TOKEN_RE.search(client.get("/join").get_data(as_text=True)).group(1)
-    resp = client.post("/join", data={
-        "csrf_token": token, "name": "Ida", "email": "ida@example.org",
-        "zotero_user_id": "8100003", "reason": "A private reason <script>x</script>",
-        "consent": "yes"})
+    resp = client.post(
+        "/join",
+        data={
+            "csrf_token": token,
+            "name": "Ida",
+            "email": "ida@example.org",
+            "zotero_user_id": "8100003",
+            "reason": "A private reason <script>x</script>",
+            "consent": "yes",
+        },
+    )
     assert resp.status_code == 303
     received = smtp.collector.wait_for(3)
-    to_owners = sorted((m for m in received if m["To"] != "ida@example.org"),
-                       key=lambda m: m["To"])
+    to_owners = sorted((m for m in received if m["To"] != "ida@example.org"), key=lambda m: m["To"])
     assert [m["To"] for m in to_owners] == ["owner-one@example.org", "owner-two@example.org"]
     text = body(to_owners[0])
     assert "Ida asked to join" in text
@@ -245,13 +303,20 @@ def test_owners_hear_of_a_new_request_without_its_details(tmp_path, zotero, sync
 def test_owner_notification_can_be_switched_off(tmp_path, zotero, synced):
     from biblio.membership import owners
 
-    conf = make_settings(tmp_path, zotero, mail={"enabled": False},
-                         join={"notify_owners": False})
+    conf = make_settings(tmp_path, zotero, mail={"enabled": False}, join={"notify_owners": False})
     owners.create_owner(synced, "owner@example.org", "a long owner passphrase")
     client = create_app(conf).test_client()
     token = TOKEN_RE.search(client.get("/join").get_data(as_text=True)).group(1)
-    resp = client.post("/join", data={
-        "csrf_token": token, "name": "Jo", "email": "jo@example.org",
-        "zotero_user_id": "8100004", "reason": "Worker equity research.", "consent": "yes"})
+    resp = client.post(
+        "/join",
+        data={
+            "csrf_token": token,
+            "name": "Jo",
+            "email": "jo@example.org",
+            "zotero_user_id": "8100004",
+            "reason": "Worker equity research.",
+            "consent": "yes",
+        },
+    )
     assert resp.status_code == 303
     assert [m["to_addr"] for m in mail.messages(synced)] == ["jo@example.org"]

@@ -7,7 +7,7 @@ import pytest
 
 pytest_plugins = ["pytester"]
 
-INNER = '''
+INNER = """
 import pytest
 
 @pytest.mark.browser
@@ -20,18 +20,19 @@ def test_on_postgresql():
 
 def test_plain():
     pass
-'''
+"""
 
 
 @pytest.fixture
 def suite(pytester, monkeypatch):
-    for name in ("BIBLIO_REQUIRE_BROWSER", "BIBLIO_REQUIRE_POSTGRES",
-                 "BIBLIO_TEST_POSTGRES_URL"):
+    for name in ("BIBLIO_REQUIRE_BROWSER", "BIBLIO_REQUIRE_POSTGRES", "BIBLIO_TEST_POSTGRES_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("BIBLIO_TEST_CHROMIUM", str(pytester.path / "no-chromium-here"))
     pytester.makeini("[pytest]\nmarkers =\n    browser\n    postgres\n")
-    pytester.makeconftest("from tests.conftest import pytest_collection_modifyitems, "
-                          "pytest_runtest_setup  # noqa: F401\n")
+    pytester.makeconftest(
+        "from tests.conftest import pytest_collection_modifyitems, "
+        "pytest_runtest_setup  # noqa: F401\n"
+    )
     pytester.makepyfile(INNER)
     return pytester
 
@@ -39,8 +40,12 @@ def suite(pytester, monkeypatch):
 def test_missing_chromium_and_postgresql_skip_with_the_reason(suite):
     result = suite.runpytest("-rs")
     result.assert_outcomes(passed=1, skipped=2)
-    result.stdout.fnmatch_lines(["*Chromium not found at *no-chromium-here*apt-get install*",
-                                 "*BIBLIO_TEST_POSTGRES_URL is not set*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*Chromium not found at *no-chromium-here*apt-get install*",
+            "*BIBLIO_TEST_POSTGRES_URL is not set*",
+        ]
+    )
 
 
 @pytest.mark.parametrize("variable", ["BIBLIO_REQUIRE_BROWSER", "BIBLIO_REQUIRE_POSTGRES"])

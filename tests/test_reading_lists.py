@@ -26,8 +26,7 @@ def _csrf(client, url):
 
 def _create(client, title="Pay equity, a starter", intro="For the worker-equity prong."):
     token = _csrf(client, "/lists/new")
-    resp = client.post("/lists/new", data={"csrf_token": token, "title": title,
-                                           "intro": intro})
+    resp = client.post("/lists/new", data={"csrf_token": token, "title": title, "intro": intro})
     assert resp.status_code == 303
     parts = urlsplit(resp.headers["Location"])
     slug = parts.path.split("/")[2]
@@ -36,8 +35,9 @@ def _create(client, title="Pay equity, a starter", intro="For the worker-equity 
 
 def _post(client, slug, edit_token, **form):
     csrf = _csrf(client, f"/lists/{slug}/edit?token={edit_token}")
-    return client.post(f"/lists/{slug}/edit", data={"csrf_token": csrf, "token": edit_token,
-                                                    **form})
+    return client.post(
+        f"/lists/{slug}/edit", data={"csrf_token": csrf, "token": edit_token, **form}
+    )
 
 
 @pytest.fixture
@@ -49,12 +49,18 @@ def test_create_add_reorder_note_and_view(client, keys):
     slug, edit_token = _create(client)
     page = client.get(f"/lists/{slug}/edit?token={edit_token}&new=1").get_data(as_text=True)
     assert "Secret edit link" in page and edit_token in page
-    resp = _post(client, slug, edit_token, action="add",
-                 keys=" ".join(f"https://example.org/items/{k}" for k in keys[:3]))
+    resp = _post(
+        client,
+        slug,
+        edit_token,
+        action="add",
+        keys=" ".join(f"https://example.org/items/{k}" for k in keys[:3]),
+    )
     assert resp.status_code == 303
     _post(client, slug, edit_token, action="up", key=keys[2])
-    _post(client, slug, edit_token, action="note", key=keys[0],
-          note="Read this first <b>really</b>")
+    _post(
+        client, slug, edit_token, action="note", key=keys[0], note="Read this first <b>really</b>"
+    )
     data = client.get(f"/lists/{slug}.json").get_json()
     assert data["ok"] and data["count"] == 3
     assert [r["key"] for r in data["rows"]] == [keys[0], keys[2], keys[1]]
@@ -66,8 +72,10 @@ def test_create_add_reorder_note_and_view(client, keys):
     assert edit_token not in html  # the public page never shows the secret
     assert "Set-Cookie" not in view.headers  # public pages never touch the session
     _post(client, slug, edit_token, action="remove", key=keys[2])
-    assert [r["key"] for r in client.get(f"/lists/{slug}.json").get_json()["rows"]] == \
-        [keys[0], keys[1]]
+    assert [r["key"] for r in client.get(f"/lists/{slug}.json").get_json()["rows"]] == [
+        keys[0],
+        keys[1],
+    ]
 
 
 def test_editing_needs_the_secret_link(client, keys, synced):
@@ -75,8 +83,10 @@ def test_editing_needs_the_secret_link(client, keys, synced):
     assert client.get(f"/lists/{slug}/edit").status_code == 403
     assert client.get(f"/lists/{slug}/edit?token=wrong").status_code == 403
     csrf = _csrf(client, "/lists/new")
-    resp = client.post(f"/lists/{slug}/edit", data={"csrf_token": csrf, "token": "wrong",
-                                                    "action": "add", "keys": keys[0]})
+    resp = client.post(
+        f"/lists/{slug}/edit",
+        data={"csrf_token": csrf, "token": "wrong", "action": "add", "keys": keys[0]},
+    )
     assert resp.status_code == 403
     assert client.get(f"/lists/{slug}.json").get_json()["count"] == 0
     with st.connect(synced) as conn:
@@ -86,8 +96,9 @@ def test_editing_needs_the_secret_link(client, keys, synced):
 
 def test_csrf_is_enforced(client, keys):
     slug, edit_token = _create(client)
-    resp = client.post(f"/lists/{slug}/edit", data={"token": edit_token, "action": "add",
-                                                    "keys": keys[0]})
+    resp = client.post(
+        f"/lists/{slug}/edit", data={"token": edit_token, "action": "add", "keys": keys[0]}
+    )
     assert resp.status_code == 400
     assert client.post("/lists/new", data={"title": "x"}).status_code == 400
     assert client.get(f"/lists/{slug}.json").get_json()["count"] == 0
@@ -110,8 +121,7 @@ def test_item_deleted_in_zotero_shows_as_removed(client, keys, library, settings
     assert [r["removed"] for r in data["rows"]] == [False, True, False]
     html = client.get(f"/lists/{slug}").get_data(as_text=True)
     assert "removed from the library" in html
-    assert title[:30].replace("&", "&amp;").replace("'", "&#39;").replace('"', "&#34;") \
-        in html
+    assert title[:30].replace("&", "&amp;").replace("'", "&#39;").replace('"', "&#34;") in html
     ris = rispy.loads(client.get(f"/lists/{slug}.ris").get_data(as_text=True))
     assert [r["id"] for r in ris] == [keys[0], keys[2]]
     text = client.get(f"/lists/{slug}.txt").get_data(as_text=True)
@@ -126,8 +136,9 @@ def test_list_exports_keep_the_list_order(client, keys):
     resp = client.get(f"/lists/{slug}.docx?_style=chicago-author-date")
     assert resp.status_code == 200
     name = re.search(r'filename="([^"]+)"', resp.headers["Content-Disposition"]).group(1)
-    assert re.fullmatch(r"biblio-list-orden-list-more-chicago-author-date-\d{4}-\d\d-\d\d\.docx",
-                        name)
+    assert re.fullmatch(
+        r"biblio-list-orden-list-more-chicago-author-date-\d{4}-\d\d-\d\d\.docx", name
+    )
     html = client.get(f"/lists/{slug}?_dl=1").get_data(as_text=True)
     assert "&lt;list&gt; &amp; more" in html and "<list>" not in html
     bad = client.get(f"/lists/{slug}.txt?_style=nope", headers={"Accept": "application/json"})

@@ -5,7 +5,7 @@ import pytest
 from biblio.cli import cli
 from biblio.settings import SettingsError, load_settings
 
-BASE = '[zotero]\nlibrary_id = 42\n'
+BASE = "[zotero]\nlibrary_id = 42\n"
 
 
 def write(tmp_path, text):
@@ -15,7 +15,7 @@ def write(tmp_path, text):
 
 
 def test_defaults_file_env_and_overrides_in_order(tmp_path):
-    path = write(tmp_path, BASE + '[sync]\ninterval_minutes = 15\n')
+    path = write(tmp_path, BASE + "[sync]\ninterval_minutes = 15\n")
     env = {"BIBLIO_SYNC__INTERVAL_MINUTES": "5", "BIBLIO_ZOTERO__BASE_URL": "http://x"}
     s = load_settings(path, environ=env)
     assert s["zotero"]["library_id"] == 42
@@ -27,20 +27,23 @@ def test_defaults_file_env_and_overrides_in_order(tmp_path):
 
 
 def test_settings_file_from_environment(tmp_path):
-    path = write(tmp_path, '[zotero]\nlibrary_id = 9\n')
+    path = write(tmp_path, "[zotero]\nlibrary_id = 9\n")
     assert load_settings(environ={"BIBLIO_SETTINGS": str(path)})["zotero"]["library_id"] == 9
 
 
-@pytest.mark.parametrize("text, needle", [
-    ('[zotero]\nlibrary_id = "abc"\n', "[zotero] library_id must be an integer"),
-    ('[zotero\nlibrary_id = 1\n', "not valid TOML"),
-    ('[sync]\ninterval_minutes = 5\n', "[zotero] library_id is required"),
-    (BASE + '[sync]\nintervall_minutes = 5\n', "unknown key [sync] intervall_minutes"),
-    (BASE + '[nonsense]\na = 1\n', "unknown section [nonsense]"),
-    (BASE + 'api_key = "secret"\n', "[zotero] api_key is a secret"),
-    (BASE + '[web]\nenv = "staging"\n', "[web] env must be one of"),
-    (BASE + '[mail]\nenabled = "maybe"\n', "[mail] enabled must be true or false"),
-])
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ('[zotero]\nlibrary_id = "abc"\n', "[zotero] library_id must be an integer"),
+        ("[zotero\nlibrary_id = 1\n", "not valid TOML"),
+        ("[sync]\ninterval_minutes = 5\n", "[zotero] library_id is required"),
+        (BASE + "[sync]\nintervall_minutes = 5\n", "unknown key [sync] intervall_minutes"),
+        (BASE + "[nonsense]\na = 1\n", "unknown section [nonsense]"),
+        (BASE + 'api_key = "secret"\n', "[zotero] api_key is a secret"),
+        (BASE + '[web]\nenv = "staging"\n', "[web] env must be one of"),
+        (BASE + '[mail]\nenabled = "maybe"\n', "[mail] enabled must be true or false"),
+    ],
+)
 def test_bad_files_name_the_key(tmp_path, text, needle):
     path = write(tmp_path, text)
     with pytest.raises(SettingsError) as info:

@@ -44,8 +44,11 @@ def site(app, synced) -> Site:
 def test_every_page_has_a_json_twin(site):
     pages = [r for r in site.routes() if r.is_page]
     assert len(pages) >= 15, "the sweep sees the app's pages"
-    missing = [r.path for r in pages if r.path not in PAGES_WITHOUT_TWIN
-               and not site.matches(r.url(site.values) + ".json")]
+    missing = [
+        r.path
+        for r in pages
+        if r.path not in PAGES_WITHOUT_TWIN and not site.matches(r.url(site.values) + ".json")
+    ]
     assert missing == [], "pages without a .json twin (add one, or a reason above)"
     gone = set(PAGES_WITHOUT_TWIN) - {r.path for r in pages}
     assert gone == set(), "exemptions for pages that no longer exist"
@@ -80,8 +83,11 @@ def test_every_json_answer_is_the_success_envelope(site):
         if absent:
             problems.append((url, f"no {', '.join(absent)}"))
             continue
-        if not isinstance(body["rows"], list) or not isinstance(body["count"], int) \
-                or not (body["next"] is None or isinstance(body["next"], str)):
+        if (
+            not isinstance(body["rows"], list)
+            or not isinstance(body["count"], int)
+            or not (body["next"] is None or isinstance(body["next"], str))
+        ):
             problems.append((url, "rows/count/next of the wrong type"))
     assert problems == [], "\n".join(map(str, problems))
 

@@ -54,12 +54,16 @@ def prong_year_chart(counts: dict[str, dict[int, int]], labels: dict[str, str]) 
     series = [(pid, labels.get(pid, pid)) for pid in counts]
     all_years = sorted({y for per in counts.values() for y in per})
     total = sum(sum(per.values()) for per in counts.values())
-    chart = Chart(title="Items per prong per year",
-                  description=(f"Stacked bars of {total} prong assignments by publication year"
-                               + (f", {all_years[0]} to {all_years[-1]}" if all_years else "")
-                               + ". The table below gives the same numbers."),
-                  series=series,
-                  legend=[(COLOURS[i % len(COLOURS)], lab) for i, (_, lab) in enumerate(series)])
+    chart = Chart(
+        title="Items per prong per year",
+        description=(
+            f"Stacked bars of {total} prong assignments by publication year"
+            + (f", {all_years[0]} to {all_years[-1]}" if all_years else "")
+            + ". The table below gives the same numbers."
+        ),
+        series=series,
+        legend=[(COLOURS[i % len(COLOURS)], lab) for i, (_, lab) in enumerate(series)],
+    )
     if not all_years:
         return chart
     years = list(range(all_years[0], all_years[-1] + 1))
@@ -78,14 +82,30 @@ def prong_year_chart(counts: dict[str, dict[int, int]], labels: dict[str, str]) 
                 continue
             h = plot_h * value / top
             base -= h
-            chart.bars.append(Bar(round(x, 1), round(base, 1), round(bar_w, 1), round(h, 1),
-                                  COLOURS[i % len(COLOURS)], f"{year}, {lab}: {value}"))
+            chart.bars.append(
+                Bar(
+                    round(x, 1),
+                    round(base, 1),
+                    round(bar_w, 1),
+                    round(h, 1),
+                    COLOURS[i % len(COLOURS)],
+                    f"{year}, {lab}: {value}",
+                )
+            )
     every = max(1, len(years) // 8)
-    chart.x_ticks = [(round(LEFT + n * slot + slot / 2, 1), str(y))
-                     for n, y in enumerate(years) if (y % 5 == 0 and every > 1) or every == 1
-                     or n == 0]
-    chart.y_ticks = [(round(HEIGHT - BOTTOM - plot_h * f, 1), str(round(top * f)))
-                     for f in (0, 0.25, 0.5, 0.75, 1) if float(top * f).is_integer()]
-    chart.table = [{"year": y, **{pid: counts[pid].get(y, 0) for pid, _ in series}}
-                   for y in years if any(counts[pid].get(y) for pid, _ in series)]
+    chart.x_ticks = [
+        (round(LEFT + n * slot + slot / 2, 1), str(y))
+        for n, y in enumerate(years)
+        if (y % 5 == 0 and every > 1) or every == 1 or n == 0
+    ]
+    chart.y_ticks = [
+        (round(HEIGHT - BOTTOM - plot_h * f, 1), str(round(top * f)))
+        for f in (0, 0.25, 0.5, 0.75, 1)
+        if float(top * f).is_integer()
+    ]
+    chart.table = [
+        {"year": y, **{pid: counts[pid].get(y, 0) for pid, _ in series}}
+        for y in years
+        if any(counts[pid].get(y) for pid, _ in series)
+    ]
     return chart

@@ -52,28 +52,42 @@ class Facet:
     truncated: bool = False  # more values than shown (``_facet_size=max`` shows them)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "label": self.label, "truncated": self.truncated,
-                "values": [v.to_dict() for v in self.values]}
+        return {
+            "name": self.name,
+            "label": self.label,
+            "truncated": self.truncated,
+            "values": [v.to_dict() for v in self.values],
+        }
 
 
-def _values(param: str, pairs: list[tuple[Any, int]], current: object, toggle: Toggle,
-            labels: dict[str, str] | None = None) -> list[FacetValue]:
+def _values(
+    param: str,
+    pairs: list[tuple[Any, int]],
+    current: object,
+    toggle: Toggle,
+    labels: dict[str, str] | None = None,
+) -> list[FacetValue]:
     out = []
     for value, count in pairs:
         if value is None:
             continue
         text = str(value)
-        out.append(FacetValue(text, (labels or {}).get(text, text), int(count),
-                              current is not None and str(current) == text,
-                              toggle(param, text)))
+        out.append(
+            FacetValue(
+                text,
+                (labels or {}).get(text, text),
+                int(count),
+                current is not None and str(current) == text,
+                toggle(param, text),
+            )
+        )
     return out
 
 
 class _Counter:
     """Masks of the current filters without one of them, each computed once."""
 
-    def __init__(self, index: Index, conn: Connection, filters: Filters,
-                 limit: int = TOP) -> None:
+    def __init__(self, index: Index, conn: Connection, filters: Filters, limit: int = TOP) -> None:
         self.index, self.conn, self.filters, self.limit = index, conn, filters, limit
         self._masks: dict[Filters, np.ndarray] = {}
 
@@ -87,8 +101,9 @@ class _Counter:
         return found
 
 
-def _top(codes: list[Any], counts: np.ndarray, limit: int | None = TOP,
-         by_value_desc: bool = False) -> list[tuple[Any, int]]:
+def _top(
+    codes: list[Any], counts: np.ndarray, limit: int | None = TOP, by_value_desc: bool = False
+) -> list[tuple[Any, int]]:
     """Non-zero counts, largest first (ties by value), or by value, newest first."""
     pairs = [(codes[c], int(counts[c])) for c in np.flatnonzero(counts)]
     if by_value_desc:
@@ -101,27 +116,35 @@ def _top(codes: list[Any], counts: np.ndarray, limit: int | None = TOP,
 def prong_facet(counter: _Counter, toggle: Toggle, prongs: dict[str, str]) -> Facet:
     index, mask = counter.index, counter.mask("prong")
     counts = index.prongs.counts(mask)
-    pairs = [(pid, int(counts[index.prongs.codes.ids[pid]])
-              if pid in index.prongs.codes.ids else 0) for pid in prongs]
+    pairs = [
+        (pid, int(counts[index.prongs.codes.ids[pid]]) if pid in index.prongs.codes.ids else 0)
+        for pid in prongs
+    ]
     return Facet("prong", "Prong", _values("prong", pairs, counter.filters.prong, toggle, prongs))
 
 
 def type_facet(counter: _Counter, toggle: Toggle) -> Facet:
     index = counter.index
-    counts = np.bincount(index.types[counter.mask("type")],
-                         minlength=len(index.type_codes.values))
+    counts = np.bincount(index.types[counter.mask("type")], minlength=len(index.type_codes.values))
     pairs = _top(index.type_codes.values, counts, None)
-    labels = {str(t): type_label(str(t)) for t, _ in pairs[:counter.limit]}
-    return Facet("type", "Item type", _values("type", pairs[:counter.limit],
-                                              counter.filters.item_type, toggle, labels),
-                 truncated=len(pairs) > counter.limit)
+    labels = {str(t): type_label(str(t)) for t, _ in pairs[: counter.limit]}
+    return Facet(
+        "type",
+        "Item type",
+        _values("type", pairs[: counter.limit], counter.filters.item_type, toggle, labels),
+        truncated=len(pairs) > counter.limit,
+    )
 
 
 def tag_facet(counter: _Counter, toggle: Toggle) -> Facet:
     tags = counter.index.tags
     pairs = _top(tags.codes.values, tags.counts(counter.mask("tag")), None)
-    facet = Facet("tag", "Tag", _values("tag", pairs[:counter.limit], counter.filters.tag,
-                                        toggle), truncated=len(pairs) > counter.limit)
+    facet = Facet(
+        "tag",
+        "Tag",
+        _values("tag", pairs[: counter.limit], counter.filters.tag, toggle),
+        truncated=len(pairs) > counter.limit,
+    )
     _keep_selected(facet, counter.filters.tag, toggle)
     return facet
 
@@ -129,9 +152,12 @@ def tag_facet(counter: _Counter, toggle: Toggle) -> Facet:
 def creator_facet(counter: _Counter, toggle: Toggle) -> Facet:
     creators = counter.index.creators
     pairs = _top(creators.codes.values, creators.counts(counter.mask("creator")), None)
-    facet = Facet("creator", "Creator", _values("creator", pairs[:counter.limit],
-                                                counter.filters.creator, toggle),
-                  truncated=len(pairs) > counter.limit)
+    facet = Facet(
+        "creator",
+        "Creator",
+        _values("creator", pairs[: counter.limit], counter.filters.creator, toggle),
+        truncated=len(pairs) > counter.limit,
+    )
     _keep_selected(facet, counter.filters.creator, toggle)
     return facet
 
@@ -156,8 +182,9 @@ def decade_facet(counter: _Counter, toggle: Toggle) -> Facet:
         per[year // 10 * 10] = per.get(year // 10 * 10, 0) + int(n)
     pairs = sorted(per.items(), reverse=True)
     labels = {str(d): f"{d}s" for d, _ in pairs}
-    return Facet("decade", "Decade", _values("decade", pairs, counter.filters.decade, toggle,
-                                             labels))
+    return Facet(
+        "decade", "Decade", _values("decade", pairs, counter.filters.decade, toggle, labels)
+    )
 
 
 def year_facet(counter: _Counter, toggle: Toggle) -> Facet:
@@ -196,15 +223,23 @@ def collection_facet(counter: _Counter, toggle: Toggle) -> Facet:
         # (in name order), plus the selected one and its ancestors, so it can be removed.
         ranked = sorted((k for k in siblings if counts.get(k)), key=lambda k: -counts[k])
         cut[0] = cut[0] or len(ranked) > counter.limit
-        return {*ranked[:counter.limit], *(k for k in siblings if k in shown_parents)}
+        return {*ranked[: counter.limit], *(k for k in siblings if k in shown_parents)}
 
     def walk(p: str | None) -> None:
         siblings = children.get(p, [])
         keep = shown(siblings)
         for k in siblings:
             if k in keep:
-                values.append(FacetValue(k, names[k], counts.get(k, 0), k == selected,
-                                         toggle("collection", k), depth(k)))
+                values.append(
+                    FacetValue(
+                        k,
+                        names[k],
+                        counts.get(k, 0),
+                        k == selected,
+                        toggle("collection", k),
+                        depth(k),
+                    )
+                )
                 if k in shown_parents:
                     walk(k)
 
@@ -216,15 +251,26 @@ def collection_names(conn: Connection) -> dict[str, str]:
     return dict(conn.execute(select(st.collections.c.key, st.collections.c.name)).all())
 
 
-def all_facets(index: Index, conn: Connection, filters: Filters, toggle: Toggle,
-               prongs: dict[str, str], limit: int = TOP) -> list[Facet]:
+def all_facets(
+    index: Index,
+    conn: Connection,
+    filters: Filters,
+    toggle: Toggle,
+    prongs: dict[str, str],
+    limit: int = TOP,
+) -> list[Facet]:
     """Every facet of the list page, in display order, counted from ``index``; at most
     ``limit`` values each (per level for collections)."""
     counter = _Counter(index, conn, filters, limit)
-    return [prong_facet(counter, toggle, prongs), collection_facet(counter, toggle),
-            type_facet(counter, toggle), decade_facet(counter, toggle),
-            year_facet(counter, toggle), tag_facet(counter, toggle),
-            creator_facet(counter, toggle)]
+    return [
+        prong_facet(counter, toggle, prongs),
+        collection_facet(counter, toggle),
+        type_facet(counter, toggle),
+        decade_facet(counter, toggle),
+        year_facet(counter, toggle),
+        tag_facet(counter, toggle),
+        creator_facet(counter, toggle),
+    ]
 
 
 __all__ = ["Facet", "FacetValue", "all_facets", "collection_names"]

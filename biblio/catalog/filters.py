@@ -62,8 +62,9 @@ def int_value(name: str, raw: str | None, low: int, high: int) -> int | None:
     if text is None:
         return None
     if not _WHOLE_NUMBER.fullmatch(text):
-        raise BadParameter(f"{name} must be a whole number between {low} and {high}, "
-                           f"got {text[:40]!r}")
+        raise BadParameter(
+            f"{name} must be a whole number between {low} and {high}, got {text[:40]!r}"
+        )
     value = int(text)
     if not low <= value <= high:
         raise BadParameter(f"{name} must be between {low} and {high}, got {value}")
@@ -145,8 +146,9 @@ class CollectionFilter(Filter):
 
     def clause(self, value: Any) -> ColumnElement[bool]:
         c = st.item_collections.c
-        return exists().where(c.item_key == st.items.c.key,
-                              c.collection_key.in_(collection_tree(value)))
+        return exists().where(
+            c.item_key == st.items.c.key, c.collection_key.in_(collection_tree(value))
+        )
 
     def mask(self, index: Any, conn: Connection, value: Any) -> np.ndarray:
         ids = index.collections.codes.ids
@@ -224,8 +226,12 @@ class SearchFilter(Filter):
 FILTERS: tuple[Filter, ...] = (
     ProngFilter("prong", "prong", "prong", "Only items of this prong."),
     TagFilter("tag", "tag", "tag", "Only items with this Zotero tag."),
-    CollectionFilter("collection", "collection", "collection",
-                     "Only items in this collection (key) or its sub-collections."),
+    CollectionFilter(
+        "collection",
+        "collection",
+        "collection",
+        "Only items in this collection (key) or its sub-collections.",
+    ),
     TypeFilter("item_type", "type", "type", "Only items of this Zotero item type."),
     YearFilter("year", "year", "year", "Only items of this year."),
     DecadeFilter("decade", "decade", "decade", "Only items of this decade (e.g. 1990)."),

@@ -65,10 +65,11 @@ class _Pairs:
             return np.empty(0, dtype=np.int32)
         if self._by_value is None or self._starts is None:
             order = np.argsort(self.values, kind="stable")
-            self._starts = np.concatenate(([0], np.cumsum(np.bincount(
-                self.values, minlength=len(self.codes.values)))))
+            self._starts = np.concatenate(
+                ([0], np.cumsum(np.bincount(self.values, minlength=len(self.codes.values))))
+            )
             self._by_value = self.items[order]
-        return self._by_value[self._starts[code]:self._starts[code + 1]]
+        return self._by_value[self._starts[code] : self._starts[code + 1]]
 
     def counts(self, mask: np.ndarray) -> np.ndarray:
         """Per value code, how many masked items have it."""
@@ -117,15 +118,17 @@ class Index:
     _searches: OrderedDict[str, np.ndarray] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    _shelf_maps: tuple[dict[str, str], dict[str, str | None],
-                       dict[str | None, list[str]]] | None = None
+    _shelf_maps: (
+        tuple[dict[str, str], dict[str, str | None], dict[str | None, list[str]]] | None
+    ) = None
 
     @property
     def size(self) -> int:
         return len(self.keys)
 
-    def shelf_maps(self) -> tuple[dict[str, str], dict[str, str | None],
-                                  dict[str | None, list[str]]]:
+    def shelf_maps(
+        self,
+    ) -> tuple[dict[str, str], dict[str, str | None], dict[str | None, list[str]]]:
         """Live collections' names, parents, and children by parent (None: the roots)."""
         if self._shelf_maps is None:
             names = {k: n for k, n, _ in self.shelf}
@@ -156,8 +159,9 @@ class Index:
             mask = self.mask_of(positions[positions >= 0])
         else:
             keys = search.matching_keys(conn, q)
-            mask = self.mask_of(np.fromiter(
-                (self.position[k] for k in keys if k in self.position), dtype=np.int32))
+            mask = self.mask_of(
+                np.fromiter((self.position[k] for k in keys if k in self.position), dtype=np.int32)
+            )
         with self._lock:
             self._searches[q] = mask
             while len(self._searches) > _SEARCH_CACHE:
@@ -183,36 +187,40 @@ class Index:
         """Item indexes in ``sort`` order, read once per stamp from SQL."""
         found = self._orders.get(sort)
         if found is None:
-            keys = conn.execute(select(st.items.c.key).where(live_items())
-                                .order_by(*SORT_ORDER[sort])).scalars()
-            found = np.fromiter((self.position[k] for k in keys if k in self.position),
-                                dtype=np.int32)
+            keys = conn.execute(
+                select(st.items.c.key).where(live_items()).order_by(*SORT_ORDER[sort])
+            ).scalars()
+            found = np.fromiter(
+                (self.position[k] for k in keys if k in self.position), dtype=np.int32
+            )
             self._orders[sort] = found
         return found
 
-    def page(self, conn: Connection, mask: np.ndarray, sort: str, offset: int,
-             size: int) -> list[str]:
+    def page(
+        self, conn: Connection, mask: np.ndarray, sort: str, offset: int, size: int
+    ) -> list[str]:
         """Keys of up to ``size`` matching items from ``offset`` in ``sort`` order."""
         order = self.order(conn, sort)
-        chosen = order[mask[order]][offset:offset + size]
+        chosen = order[mask[order]][offset : offset + size]
         return [self.keys[i] for i in chosen]
 
 
 def build(conn: Connection) -> Index:
     """Read the columns of every live item (one pass over each table)."""
     i = st.items.c
-    rows = conn.execute(select(i.key, i.item_type, i.year).where(live_items())
-                        .order_by(i.key)).all()
+    rows = conn.execute(
+        select(i.key, i.item_type, i.year).where(live_items()).order_by(i.key)
+    ).all()
     keys = [r[0] for r in rows]
     position = {k: n for n, k in enumerate(keys)}
     type_codes = _Codes()
     types = np.fromiter((type_codes.code(r[1]) for r in rows), dtype=np.int32, count=len(rows))
-    years = np.fromiter((-1 if r[2] is None else r[2] for r in rows), dtype=np.int64,
-                        count=len(rows))
+    years = np.fromiter(
+        (-1 if r[2] is None else r[2] for r in rows), dtype=np.int64, count=len(rows)
+    )
     tags = _pairs(_fetch(conn, "SELECT item_key, tag FROM item_tags"), position)
     # An item counts once per name, even when that name is its author and its editor.
-    creators = _pairs(list(set(_fetch(conn, "SELECT item_key, name FROM item_creators"))),
-                      position)
+    creators = _pairs(list(set(_fetch(conn, "SELECT item_key, name FROM item_creators"))), position)
     links = _fetch(conn, "SELECT item_key, collection_key FROM item_collections")
     collections = _pairs(links, position)
     co = st.collections.c
@@ -229,15 +237,31 @@ def build(conn: Connection) -> Index:
             chain.append(node)
             node = parent.get(node)
         ancestry[key] = chain
-    in_tree = _pairs(list({(item, a) for item, coll in links
-                           for a in ancestry.get(coll, [coll])}), position)
-    return Index(keys=keys, position=position, types=types, type_codes=type_codes,
-                 years=years, tags=tags, creators=creators, collections=collections,
-                 in_tree=in_tree, children=children, prongs=_prongs(conn, position),
-                 fts=_fts_positions(conn, position),
-                 shelf=[tuple(r) for r in conn.execute(  # type: ignore[misc]
-                     select(co.key, co.name, co.parent_key).where(co.deleted.is_(False))
-                     .order_by(co.name))])
+    in_tree = _pairs(
+        list({(item, a) for item, coll in links for a in ancestry.get(coll, [coll])}), position
+    )
+    return Index(
+        keys=keys,
+        position=position,
+        types=types,
+        type_codes=type_codes,
+        years=years,
+        tags=tags,
+        creators=creators,
+        collections=collections,
+        in_tree=in_tree,
+        children=children,
+        prongs=_prongs(conn, position),
+        fts=_fts_positions(conn, position),
+        shelf=[
+            tuple(r)
+            for r in conn.execute(  # type: ignore[misc]
+                select(co.key, co.name, co.parent_key)
+                .where(co.deleted.is_(False))
+                .order_by(co.name)
+            )
+        ],
+    )
 
 
 def _fts_positions(conn: Connection, position: dict[str, int]) -> np.ndarray | None:

@@ -22,37 +22,58 @@ def effective_prongs(conn: Connection, keys: list[str]) -> dict[str, list[dict[s
     """``{key: [{prong, score, source, reasons}]}`` with owners' overrides applied."""
     result: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in keys}
     for start in range(0, len(keys), 500):
-        chunk = keys[start:start + 500]
-        for row in conn.execute(select(st.item_prongs).where(
-                st.item_prongs.c.item_key.in_(chunk))).mappings():
+        chunk = keys[start : start + 500]
+        for row in conn.execute(
+            select(st.item_prongs).where(st.item_prongs.c.item_key.in_(chunk))
+        ).mappings():
             result[row["item_key"]][row["prong"]] = {
-                "prong": row["prong"], "score": row["score"], "source": row["source"],
-                "reasons": row["reasons"]}
-        for row in conn.execute(select(st.prong_overrides).where(
-                st.prong_overrides.c.item_key.in_(chunk))).mappings():
+                "prong": row["prong"],
+                "score": row["score"],
+                "source": row["source"],
+                "reasons": row["reasons"],
+            }
+        for row in conn.execute(
+            select(st.prong_overrides).where(st.prong_overrides.c.item_key.in_(chunk))
+        ).mappings():
             entry = result[row["item_key"]]
             if row["action"] == "remove":
                 entry.pop(row["prong"], None)
             else:
                 entry[row["prong"]] = {
-                    "prong": row["prong"], "score": None, "source": "override",
-                    "reasons": [{"kind": "override", "by": row["by"],
-                                 "at": row["at"].isoformat(), "note": row["note"]}]}
+                    "prong": row["prong"],
+                    "score": None,
+                    "source": "override",
+                    "reasons": [
+                        {
+                            "kind": "override",
+                            "by": row["by"],
+                            "at": row["at"].isoformat(),
+                            "note": row["note"],
+                        }
+                    ],
+                }
     return {k: sorted(v.values(), key=lambda e: e["prong"]) for k, v in result.items()}
 
 
-def iter_items(engine: Engine, filters: Filters | None = None,
-               batch: int = 1000) -> Iterator[dict[str, Any]]:
+def iter_items(
+    engine: Engine, filters: Filters | None = None, batch: int = 1000
+) -> Iterator[dict[str, Any]]:
     """Every live item matching ``filters``, in key order, with ``prongs``; streamed."""
     filters = filters or Filters()
     i = st.items.c
     last = ""
     while True:
         with st.connect(engine) as conn:
-            rows = conn.execute(
-                select(i.key, i.version, i.item_type, i.data, i.meta)
-                .where(filters.where(), i.key > last).order_by(i.key).limit(batch)
-            ).mappings().all()
+            rows = (
+                conn.execute(
+                    select(i.key, i.version, i.item_type, i.data, i.meta)
+                    .where(filters.where(), i.key > last)
+                    .order_by(i.key)
+                    .limit(batch)
+                )
+                .mappings()
+                .all()
+            )
             if not rows:
                 return
             prongs = effective_prongs(conn, [r["key"] for r in rows])

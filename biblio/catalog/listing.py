@@ -29,9 +29,21 @@ from biblio.catalog.sorts import SORT_ORDER
 from biblio.prongs import load_rules
 from biblio.sync.state import read_state
 
-LIST_COLUMNS = ("key", "version", "item_type", "title", "creator_summary", "date", "year",
-                "date_added", "date_modified", "data")
+LIST_COLUMNS = (
+    "key",
+    "version",
+    "item_type",
+    "title",
+    "creator_summary",
+    "date",
+    "year",
+    "date_added",
+    "date_modified",
+    "data",
+)
 _I = st.items.c
+
+
 @dataclass
 class Page:
     rows: list[dict[str, Any]]
@@ -62,8 +74,10 @@ def prong_labels(settings: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     if cached is not None and cached[0] is settings:
         return cached[1]
 
-    labels = {p.id: {"label": p.label, "description": p.description,
-                     "threshold": p.threshold} for p in load_rules(settings).prongs}
+    labels = {
+        p.id: {"label": p.label, "description": p.description, "threshold": p.threshold}
+        for p in load_rules(settings).prongs
+    }
     _LABELS[id(settings)] = (settings, labels)
     return labels
 
@@ -89,14 +103,17 @@ def data_stamp(conn: Any) -> tuple[Any, ...]:
     On SQLite, triggers count every write to prongs and overrides (migration
     ``0003_data_changes``); elsewhere their row count and newest change stand in.
     """
-    sync = conn.execute(select(st.sync_state.c.library_version, st.sync_state.c.last_success_at)
-                        ).first()
+    sync = conn.execute(
+        select(st.sync_state.c.library_version, st.sync_state.c.last_success_at)
+    ).first()
     if conn.dialect.name == "sqlite":
         return (tuple(sync or ()), conn.execute(select(st.data_changes.c.n)).scalar())
-    prongs = conn.execute(select(func.max(st.item_prongs.c.item_version),
-                                 func.count()).select_from(st.item_prongs)).first()
-    overrides = conn.execute(select(func.count(), func.max(st.prong_overrides.c.at))
-                             .select_from(st.prong_overrides)).first()
+    prongs = conn.execute(
+        select(func.max(st.item_prongs.c.item_version), func.count()).select_from(st.item_prongs)
+    ).first()
+    overrides = conn.execute(
+        select(func.count(), func.max(st.prong_overrides.c.at)).select_from(st.prong_overrides)
+    ).first()
     return (tuple(sync or ()), tuple(prongs or ()), tuple(overrides or ()))
 
 
@@ -115,14 +132,27 @@ def _memo(key: tuple[Any, ...], build: Any) -> Any:
 
 def _rows_of(conn: Any, keys: list[str]) -> list[dict[str, Any]]:
     """The list columns of ``keys``, in that order."""
-    found = {r["key"]: r for r in _rows(conn, select(*[_I[c] for c in LIST_COLUMNS])
-                                         .where(_I.key.in_(keys)))} if keys else {}
+    found = (
+        {
+            r["key"]: r
+            for r in _rows(conn, select(*[_I[c] for c in LIST_COLUMNS]).where(_I.key.in_(keys)))
+        }
+        if keys
+        else {}
+    )
     return [found[k] for k in keys if k in found]
 
 
-def list_page(engine: Engine, filters: Filters, sort: str, size: int, offset: int,
-              settings: Mapping[str, Any], toggle: fc.Toggle | None = None,
-              facet_size: int = fc.TOP) -> Page:
+def list_page(
+    engine: Engine,
+    filters: Filters,
+    sort: str,
+    size: int,
+    offset: int,
+    settings: Mapping[str, Any],
+    toggle: fc.Toggle | None = None,
+    facet_size: int = fc.TOP,
+) -> Page:
     """One page of live items; facets only when ``toggle`` (URL maker) is given.
 
     The count, the page's keys and the facets come from the in-memory index of the
@@ -141,27 +171,41 @@ def list_page(engine: Engine, filters: Filters, sort: str, size: int, offset: in
         if toggle is not None:
             prongs = {k: v["label"] for k, v in prong_labels(settings).items()}
             facets = fc.all_facets(index, conn, filters, toggle, prongs, facet_size)
-    return Page(rows=rows, count=count, offset=offset,
-                next_offset=offset + size if more else None, facets=facets, labels=labels,
-                stamp=now)
+    return Page(
+        rows=rows,
+        count=count,
+        offset=offset,
+        next_offset=offset + size if more else None,
+        facets=facets,
+        labels=labels,
+        stamp=now,
+    )
 
 
 def recent_changes(engine: Engine, filters: Filters, limit: int = 50) -> list[dict[str, Any]]:
     """The most recently added or modified live items (for feeds), newest first."""
     cols = [_I[c] for c in LIST_COLUMNS]
     with st.connect(engine) as conn:
-        return _rows(conn, select(*cols).where(filters.where())
-                     .order_by(desc(_I.date_modified), _I.key).limit(limit))
+        return _rows(
+            conn,
+            select(*cols)
+            .where(filters.where())
+            .order_by(desc(_I.date_modified), _I.key)
+            .limit(limit),
+        )
 
 
 def prong_years(engine: Engine, prong_ids: list[str]) -> dict[str, dict[int, int]]:
     """``{prong: {year: count}}`` of live items, for the chart."""
+
     def build() -> dict[str, dict[int, int]]:
         out: dict[str, dict[int, int]] = {}
         for pid in prong_ids:
-            stmt = (select(_I.year, func.count()).where(live_items(), prong_clause(pid),
-                                                        _I.year.is_not(None))
-                    .group_by(_I.year))
+            stmt = (
+                select(_I.year, func.count())
+                .where(live_items(), prong_clause(pid), _I.year.is_not(None))
+                .group_by(_I.year)
+            )
             out[pid] = {int(y): int(n) for y, n in conn.execute(stmt)}
         return out
 
@@ -176,14 +220,35 @@ def landing(engine: Engine, settings: Mapping[str, Any], recent: int = 8) -> dic
         group = catalog.group(conn)
         state = read_state(conn) or {}
         stamp = (str(engine.url), data_stamp(conn))
-        total = _memo(stamp + (Filters(), "count"), lambda: conn.execute(
-            select(func.count()).select_from(st.items).where(live_items())).scalar_one())
-        counts = {pid: _memo(stamp + (Filters(prong=pid), "count"), lambda pid=pid: conn.execute(
-            select(func.count()).select_from(st.items).where(
-                live_items(), prong_clause(pid))).scalar_one()) for pid in prongs}
-        newest = _rows(conn, select(*[_I[c] for c in LIST_COLUMNS]).where(live_items())
-                       .order_by(*SORT_ORDER["added"]).limit(recent))
-    return {"group": group, "total": total, "last_success_at": state.get("last_success_at"),
-            "library_version": state.get("library_version"),
-            "prongs": [{"id": pid, **info, "count": counts[pid]} for pid, info in prongs.items()],
-            "recent": newest}
+        total = _memo(
+            stamp + (Filters(), "count"),
+            lambda: conn.execute(
+                select(func.count()).select_from(st.items).where(live_items())
+            ).scalar_one(),
+        )
+        counts = {
+            pid: _memo(
+                stamp + (Filters(prong=pid), "count"),
+                lambda pid=pid: conn.execute(
+                    select(func.count())
+                    .select_from(st.items)
+                    .where(live_items(), prong_clause(pid))
+                ).scalar_one(),
+            )
+            for pid in prongs
+        }
+        newest = _rows(
+            conn,
+            select(*[_I[c] for c in LIST_COLUMNS])
+            .where(live_items())
+            .order_by(*SORT_ORDER["added"])
+            .limit(recent),
+        )
+    return {
+        "group": group,
+        "total": total,
+        "last_success_at": state.get("last_success_at"),
+        "library_version": state.get("library_version"),
+        "prongs": [{"id": pid, **info, "count": counts[pid]} for pid, info in prongs.items()],
+        "recent": newest,
+    }

@@ -27,16 +27,32 @@ from biblio.zotero.schema import creator_label, field_label, type_label
 log = logging.getLogger(__name__)
 
 # Shown in their own sections (or not at all), not in the field table.
-SPECIAL_FIELDS = {"key", "version", "itemType", "creators", "tags", "collections",
-                  "relations", "abstractNote", "note", "parentItem", "deleted", "dateAdded",
-                  "dateModified", "title", "url", "DOI", "inPublications"}
+SPECIAL_FIELDS = {
+    "key",
+    "version",
+    "itemType",
+    "creators",
+    "tags",
+    "collections",
+    "relations",
+    "abstractNote",
+    "note",
+    "parentItem",
+    "deleted",
+    "dateAdded",
+    "dateModified",
+    "title",
+    "url",
+    "DOI",
+    "inPublications",
+}
 
 
 def doi_url(doi: str) -> str | None:
     doi = doi.strip()
     for prefix in ("https://doi.org/", "http://doi.org/", "http://dx.doi.org/", "doi:"):
         if doi.lower().startswith(prefix):
-            doi = doi[len(prefix):]
+            doi = doi[len(prefix) :]
     return f"https://doi.org/{doi}" if doi.startswith("10.") else None
 
 
@@ -45,18 +61,26 @@ def safe_url(url: str) -> str | None:
     return url if url.lower().startswith(("http://", "https://")) else None
 
 
-def _citation(key: str, version: int, data: dict[str, Any], settings: Mapping[str, Any],
-              style: str, conn: Any) -> str | None:
+def _citation(
+    key: str, version: int, data: dict[str, Any], settings: Mapping[str, Any], style: str, conn: Any
+) -> str | None:
     locale = settings["citations"]["locale"]
     rc = st.rendered_citations.c
-    cached = conn.execute(select(rc.text).where(
-        rc.item_key == key, rc.style == style, rc.locale == locale, rc.fmt == "html",
-        rc.item_version == version)).scalar()
+    cached = conn.execute(
+        select(rc.text).where(
+            rc.item_key == key,
+            rc.style == style,
+            rc.locale == locale,
+            rc.fmt == "html",
+            rc.item_version == version,
+        )
+    ).scalar()
     if cached:
         return str(cached)
     try:
-        return render_citation(to_csl(data, key), style, locale, "html",
-                               settings["citations"]["styles_dir"])
+        return render_citation(
+            to_csl(data, key), style, locale, "html", settings["citations"]["styles_dir"]
+        )
     except Exception:  # a bad style or item never breaks the item page
         log.exception("could not render %s in %s", key, style)
         return None
@@ -78,62 +102,104 @@ def reason_text(reason: object) -> str | None:
         if not reason.get("counted"):
             return None
         terms = ", ".join(f"“{t}” +{c:g}" for t, c in (reason.get("terms") or [])[:4])
-        how = ("assigns at" if reason.get("verdict") == "assigns" else "confirms the rules at")
+        how = "assigns at" if reason.get("verdict") == "assigns" else "confirms the rules at"
         level = reason.get("assign" if reason.get("verdict") == "assigns" else "confirm")
-        return (f"learned vocabulary: probability {reason.get('probability', 0):.2f} "
-                f"({how} {level:g})" + (f"; its heaviest terms: {terms}" if terms else ""))
+        return (
+            f"learned vocabulary: probability {reason.get('probability', 0):.2f} "
+            f"({how} {level:g})" + (f"; its heaviest terms: {terms}" if terms else "")
+        )
     if kind in ("phrase", "regex"):
         if not reason.get("counted", True) or (reason.get("contribution") or 0) <= 0:
             return None
-        return (f"“{reason.get('match') or reason.get('pattern')}” in the {reason.get('field')}"
-                f" (+{reason.get('contribution') or 0:g})")
+        return (
+            f"“{reason.get('match') or reason.get('pattern')}” in the {reason.get('field')}"
+            f" (+{reason.get('contribution') or 0:g})"
+        )
     return str(kind or "rule")
 
 
-def item_record(engine: Engine, key: str, settings: Mapping[str, Any],
-                style: str | None = None) -> dict[str, Any] | None:
+def item_record(
+    engine: Engine, key: str, settings: Mapping[str, Any], style: str | None = None
+) -> dict[str, Any] | None:
     """The display record of live item ``key``, or None if there is no such item."""
     i = st.items.c
     with st.connect(engine) as conn:
-        row = conn.execute(select(st.items).where(
-            i.key == key, live_items())).mappings().first()
+        row = conn.execute(select(st.items).where(i.key == key, live_items())).mappings().first()
         if row is None:
             return None
         data = dict(row["data"] or {})
-        children = conn.execute(select(i.key, i.item_type, i.title, i.data).where(
-            i.parent_key == key, i.deleted == false()).order_by(i.date_added)).all()
+        children = conn.execute(
+            select(i.key, i.item_type, i.title, i.data)
+            .where(i.parent_key == key, i.deleted == false())
+            .order_by(i.date_added)
+        ).all()
         c = st.collections.c
         coll_keys = [k for k in data.get("collections") or [] if isinstance(k, str)]
         names = dict(conn.execute(select(c.key, c.name).where(c.key.in_(coll_keys))).all())
         prongs = catalog.effective_prongs(conn, [key])[key]
-        citation = _citation(key, row["version"], data, settings,
-                             style or settings["citations"]["default_style"], conn)
-    fields = [{"name": name, "label": field_label(name), "value": str(value)}
-              for name, value in data.items()
-              if name not in SPECIAL_FIELDS and isinstance(value, str | int) and str(value).strip()]
-    creators = [{"type": cr.get("creatorType", "author"),
-                 "label": creator_label(cr.get("creatorType", "author")),
-                 "name": cr.get("name") or ", ".join(
-                     p for p in (cr.get("lastName"), cr.get("firstName")) if p),
-                 "last": cr.get("lastName") or cr.get("name") or "",
-                 "first": cr.get("firstName") or ""}
-                for cr in data.get("creators") or [] if isinstance(cr, dict)]
+        citation = _citation(
+            key,
+            row["version"],
+            data,
+            settings,
+            style or settings["citations"]["default_style"],
+            conn,
+        )
+    fields = [
+        {"name": name, "label": field_label(name), "value": str(value)}
+        for name, value in data.items()
+        if name not in SPECIAL_FIELDS and isinstance(value, str | int) and str(value).strip()
+    ]
+    creators = [
+        {
+            "type": cr.get("creatorType", "author"),
+            "label": creator_label(cr.get("creatorType", "author")),
+            "name": cr.get("name")
+            or ", ".join(p for p in (cr.get("lastName"), cr.get("firstName")) if p),
+            "last": cr.get("lastName") or cr.get("name") or "",
+            "first": cr.get("firstName") or "",
+        }
+        for cr in data.get("creators") or []
+        if isinstance(cr, dict)
+    ]
     return {
-        "key": key, "version": row["version"], "item_type": row["item_type"],
-        "type_label": type_label(row["item_type"]), "title": row["title"],
-        "creator_summary": row["creator_summary"], "date": row["date"], "year": row["year"],
-        "date_added": row["date_added"], "date_modified": row["date_modified"],
-        "abstract": data.get("abstractNote") or "", "fields": fields, "creators": creators,
-        "doi": data.get("DOI") or "", "doi_url": doi_url(str(data.get("DOI") or "")),
+        "key": key,
+        "version": row["version"],
+        "item_type": row["item_type"],
+        "type_label": type_label(row["item_type"]),
+        "title": row["title"],
+        "creator_summary": row["creator_summary"],
+        "date": row["date"],
+        "year": row["year"],
+        "date_added": row["date_added"],
+        "date_modified": row["date_modified"],
+        "abstract": data.get("abstractNote") or "",
+        "fields": fields,
+        "creators": creators,
+        "doi": data.get("DOI") or "",
+        "doi_url": doi_url(str(data.get("DOI") or "")),
         "url": safe_url(str(data.get("url") or "")),
-        "tags": sorted({t["tag"] for t in data.get("tags") or []
-                        if isinstance(t, dict) and isinstance(t.get("tag"), str)}),
+        "tags": sorted(
+            {
+                t["tag"]
+                for t in data.get("tags") or []
+                if isinstance(t, dict) and isinstance(t.get("tag"), str)
+            }
+        ),
         "collections": [{"key": k, "name": names[k]} for k in coll_keys if k in names],
-        "notes": [{"key": k, "html": (d or {}).get("note") or ""}
-                  for k, t, _title, d in children if t == "note"],
-        "attachments": [{"key": k, "title": title, "url": safe_url(str((d or {}).get("url") or ""))}
-                        for k, t, title, d in children if t == "attachment"],
-        "prongs": [{**p, "why": [t for t in map(reason_text, p["reasons"] or []) if t]}
-                   for p in prongs],
-        "citation": citation, "data": data,
+        "notes": [
+            {"key": k, "html": (d or {}).get("note") or ""}
+            for k, t, _title, d in children
+            if t == "note"
+        ],
+        "attachments": [
+            {"key": k, "title": title, "url": safe_url(str((d or {}).get("url") or ""))}
+            for k, t, title, d in children
+            if t == "attachment"
+        ],
+        "prongs": [
+            {**p, "why": [t for t in map(reason_text, p["reasons"] or []) if t]} for p in prongs
+        ],
+        "citation": citation,
+        "data": data,
     }

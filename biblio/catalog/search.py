@@ -33,10 +33,22 @@ log = logging.getLogger(__name__)
 
 COLUMNS = ddl.FTS_COLUMNS
 # Zotero fields that name where an item appeared, in order of preference.
-PUBLICATION_FIELDS = ("publicationTitle", "bookTitle", "proceedingsTitle", "websiteTitle",
-                      "blogTitle", "forumTitle", "encyclopediaTitle", "dictionaryTitle",
-                      "programTitle", "seriesTitle", "series", "publisher", "university",
-                      "institution")
+PUBLICATION_FIELDS = (
+    "publicationTitle",
+    "bookTitle",
+    "proceedingsTitle",
+    "websiteTitle",
+    "blogTitle",
+    "forumTitle",
+    "encyclopediaTitle",
+    "dictionaryTitle",
+    "programTitle",
+    "seriesTitle",
+    "series",
+    "publisher",
+    "university",
+    "institution",
+)
 MAX_TERMS = 32
 _TAG_RE = re.compile(r"<[^>]+>")
 _TOKEN_RE = re.compile(r'"([^"]*)"?|(\S+)')
@@ -48,6 +60,7 @@ class SearchSyntaxError(ValueError):
 
 
 # -- query building -------------------------------------------------------------------
+
 
 def fts_query(q: str) -> str:
     """A safe FTS5 MATCH expression for user text ``q`` (terms are ANDed).
@@ -97,8 +110,12 @@ def matching_keys(conn: Connection, q: str) -> list[str]:
     """Keys of the items matching search text ``q``: straight from the FTS5 table on
     SQLite (it only holds live top-level items), else ``ILIKE`` through :func:`match_clause`."""
     if conn.dialect.name == "sqlite":
-        return [str(k) for k in _driver_rows(conn, "SELECT key FROM items_fts WHERE items_fts "
-                                             "MATCH ?", (fts_query(q),))]
+        return [
+            str(k)
+            for k in _driver_rows(
+                conn, "SELECT key FROM items_fts WHERE items_fts MATCH ?", (fts_query(q),)
+            )
+        ]
     return list(conn.execute(select(st.items.c.key).where(match_clause(q))).scalars())
 
 
@@ -108,8 +125,12 @@ def matching_rowids(conn: Connection, q: str) -> list[int] | None:
     them with :func:`index_rowids`, read in the same transaction."""
     if conn.dialect.name != "sqlite":
         return None
-    return [int(r) for r in _driver_rows(conn, "SELECT rowid FROM items_fts WHERE items_fts "
-                                         "MATCH ?", (fts_query(q),))]
+    return [
+        int(r)
+        for r in _driver_rows(
+            conn, "SELECT rowid FROM items_fts WHERE items_fts MATCH ?", (fts_query(q),)
+        )
+    ]
 
 
 def index_rowids(conn: Connection) -> list[tuple[int, str]] | None:
@@ -142,12 +163,14 @@ def _match_sqlite(element: text_match, compiler: Any, **kw: Any) -> str:
 def _match_default(element: text_match, compiler: Any, **kw: Any) -> str:
     like_arg = list(element.clauses)[1]
     i = st.items.c
-    clause = or_(i.title.ilike(like_arg, escape="\\"),
-                 i.creator_summary.ilike(like_arg, escape="\\"))
+    clause = or_(
+        i.title.ilike(like_arg, escape="\\"), i.creator_summary.ilike(like_arg, escape="\\")
+    )
     return compiler.process(clause, **kw)
 
 
 # -- the index ------------------------------------------------------------------------
+
 
 def create_index(conn: Connection) -> None:
     """Create the browse indexes and the FTS5 table (SQLite only), filled from the cache."""
@@ -168,34 +191,54 @@ def _publication(data: dict[str, Any]) -> str:
 
 def _chunks(keys: list[str], size: int = 500) -> Iterable[list[str]]:
     for start in range(0, len(keys), size):
-        yield keys[start:start + size]
+        yield keys[start : start + size]
 
 
 def _documents(conn: Connection, keys: list[str] | None) -> list[dict[str, Any]]:
     i = st.items.c
-    live = (i.parent_key.is_(None), i.deleted == false(),
-            i.item_type.not_in(("note", "attachment", "annotation")))
+    live = (
+        i.parent_key.is_(None),
+        i.deleted == false(),
+        i.item_type.not_in(("note", "attachment", "annotation")),
+    )
     docs: dict[str, dict[str, Any]] = {}
-    for chunk in ([None] if keys is None else _chunks(keys)):
+    for chunk in [None] if keys is None else _chunks(keys):
         where = live if chunk is None else (*live, i.key.in_(chunk))
         for key, title, data in conn.execute(select(i.key, i.title, i.data).where(*where)):
             data = data or {}
-            docs[key] = {"key": key, "title": title or "", "creators": [], "tags": [],
-                         "notes": [], "abstract": str(data.get("abstractNote") or ""),
-                         "publication": _publication(data)}
+            docs[key] = {
+                "key": key,
+                "title": title or "",
+                "creators": [],
+                "tags": [],
+                "notes": [],
+                "abstract": str(data.get("abstractNote") or ""),
+                "publication": _publication(data),
+            }
     found = list(docs)
     for chunk in _chunks(found, 900):
         c, t = st.item_creators.c, st.item_tags.c
-        for key, name in conn.execute(select(c.item_key, c.name).where(c.item_key.in_(chunk))
-                                      .order_by(c.item_key, c.position)):
+        for key, name in conn.execute(
+            select(c.item_key, c.name).where(c.item_key.in_(chunk)).order_by(c.item_key, c.position)
+        ):
             docs[key]["creators"].append(name)
         for key, tag in conn.execute(select(t.item_key, t.tag).where(t.item_key.in_(chunk))):
             docs[key]["tags"].append(tag)
-        for parent, data in conn.execute(select(i.parent_key, i.data).where(
-                i.parent_key.in_(chunk), i.item_type == "note", i.deleted == false())):
+        for parent, data in conn.execute(
+            select(i.parent_key, i.data).where(
+                i.parent_key.in_(chunk), i.item_type == "note", i.deleted == false()
+            )
+        ):
             docs[parent]["notes"].append(note_text((data or {}).get("note") or ""))
-    return [{**d, "creators": "; ".join(d["creators"]), "tags": "; ".join(d["tags"]),
-             "notes": "\n".join(d["notes"])} for d in docs.values()]
+    return [
+        {
+            **d,
+            "creators": "; ".join(d["creators"]),
+            "tags": "; ".join(d["tags"]),
+            "notes": "\n".join(d["notes"]),
+        }
+        for d in docs.values()
+    ]
 
 
 def reindex(conn: Connection, keys: Iterable[str] | None) -> int:
@@ -209,24 +252,36 @@ def reindex(conn: Connection, keys: Iterable[str] | None) -> int:
         wanted = set(keys)
         i = st.items.c
         for chunk in _chunks(sorted(wanted)):
-            wanted.update(k for k in conn.execute(select(i.parent_key).where(
-                i.key.in_(chunk), i.parent_key.is_not(None))).scalars())
+            wanted.update(
+                k
+                for k in conn.execute(
+                    select(i.parent_key).where(i.key.in_(chunk), i.parent_key.is_not(None))
+                ).scalars()
+            )
         targets = sorted(wanted)
         for chunk in _chunks(targets):
-            conn.execute(text("DELETE FROM items_fts WHERE key IN :keys")
-                         .bindparams(bindparam("keys", expanding=True)), {"keys": chunk})
+            conn.execute(
+                text("DELETE FROM items_fts WHERE key IN :keys").bindparams(
+                    bindparam("keys", expanding=True)
+                ),
+                {"keys": chunk},
+            )
         # Items deleted from the cache leave no changed key behind: drop their rows.
         conn.exec_driver_sql("DELETE FROM items_fts WHERE key NOT IN (SELECT key FROM items)")
     docs = _documents(conn, targets)
     if docs:
-        conn.execute(text("INSERT INTO items_fts (key, title, creators, abstract, publication, "
-                          "tags, notes) VALUES (:key, :title, :creators, :abstract, "
-                          ":publication, :tags, :notes)"), docs)
+        conn.execute(
+            text(
+                "INSERT INTO items_fts (key, title, creators, abstract, publication, "
+                "tags, notes) VALUES (:key, :title, :creators, :abstract, "
+                ":publication, :tags, :notes)"
+            ),
+            docs,
+        )
     return len(docs)
 
 
-def on_sync_saved(_settings: Settings, *, conn: Connection, changed: set[str],
-                  full: bool) -> None:
+def on_sync_saved(_settings: Settings, *, conn: Connection, changed: set[str], full: bool) -> None:
     """Keep the index in step with the cache, in the sync's transaction; a receiver of
     :data:`biblio.events.sync_saved`."""
     if conn.dialect.name == "sqlite" and not ddl.has_fts(conn):

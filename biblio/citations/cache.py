@@ -81,11 +81,13 @@ def _parse_meta(path: str, mtime: float) -> StyleMeta:
     sort = bib.find(f"{CSL_NS}sort") if bib is not None else None
     directions = None
     if sort is not None:
-        directions = tuple(k.get("sort", "ascending") == "descending"
-                           for k in sort.findall(f"{CSL_NS}key"))
+        directions = tuple(
+            k.get("sort", "ascending") == "descending" for k in sort.findall(f"{CSL_NS}key")
+        )
     numbered = any(el.get("variable") == "citation-number" for el in root.iter())
-    stamp = hashlib.sha1(f"{path}\0{mtime}\0{renderer_stamp()}".encode(),
-                         usedforsecurity=False).hexdigest()[:16]
+    stamp = hashlib.sha1(
+        f"{path}\0{mtime}\0{renderer_stamp()}".encode(), usedforsecurity=False
+    ).hexdigest()[:16]
     return StyleMeta(stamp, directions, numbered)
 
 
@@ -124,7 +126,9 @@ def group_key(csl: Mapping[str, Any]) -> str:
         if names:
             return "n:" + json.dumps(
                 [sorted(n.items()) if isinstance(n, dict) else str(n) for n in names],
-                ensure_ascii=False, sort_keys=True)
+                ensure_ascii=False,
+                sort_keys=True,
+            )
     title = csl.get("title-short") or csl.get("title") or ""
     return "t:" + " ".join(str(title).casefold().split())
 
@@ -162,24 +166,33 @@ def order_entries(entries: list[Entry], meta: StyleMeta) -> list[Entry]:
     return order
 
 
-def _load(engine: Engine, keys: list[str], style: str, locale: str,
-          fmt: str) -> dict[str, dict[str, Any]]:
+def _load(
+    engine: Engine, keys: list[str], style: str, locale: str, fmt: str
+) -> dict[str, dict[str, Any]]:
     rc = st.rendered_citations.c
     found: dict[str, dict[str, Any]] = {}
     with st.connect(engine) as conn:
         for start in range(0, len(keys), _CHUNK):
-            chunk = keys[start:start + _CHUNK]
-            rows = conn.execute(select(rc.item_key, rc.item_version, rc.text, rc.sort_key,
-                                       rc.context, rc.group_key, rc.error).where(
-                rc.item_key.in_(chunk), rc.style == style, rc.locale == locale,
-                rc.fmt == fmt)).mappings()
+            chunk = keys[start : start + _CHUNK]
+            rows = conn.execute(
+                select(
+                    rc.item_key,
+                    rc.item_version,
+                    rc.text,
+                    rc.sort_key,
+                    rc.context,
+                    rc.group_key,
+                    rc.error,
+                ).where(
+                    rc.item_key.in_(chunk), rc.style == style, rc.locale == locale, rc.fmt == fmt
+                )
+            ).mappings()
             for row in rows:
                 found[row["item_key"]] = dict(row)
     return found
 
 
-def _store(engine: Engine, rows: list[dict[str, Any]], style: str, locale: str,
-           fmt: str) -> None:
+def _store(engine: Engine, rows: list[dict[str, Any]], style: str, locale: str, fmt: str) -> None:
     """Best effort: a cache write never fails an export (e.g. an item deleted meanwhile)."""
     if not rows:
         return
@@ -187,19 +200,36 @@ def _store(engine: Engine, rows: list[dict[str, Any]], style: str, locale: str,
     try:
         with st.transaction(engine) as conn:
             for start in range(0, len(rows), _CHUNK):
-                chunk = rows[start:start + _CHUNK]
-                conn.execute(delete(st.rendered_citations).where(and_(
-                    rc.item_key.in_([r["item_key"] for r in chunk]), rc.style == style,
-                    rc.locale == locale, rc.fmt == fmt)))
-                conn.execute(insert(st.rendered_citations), [
-                    {**r, "style": style, "locale": locale, "fmt": fmt} for r in chunk])
+                chunk = rows[start : start + _CHUNK]
+                conn.execute(
+                    delete(st.rendered_citations).where(
+                        and_(
+                            rc.item_key.in_([r["item_key"] for r in chunk]),
+                            rc.style == style,
+                            rc.locale == locale,
+                            rc.fmt == fmt,
+                        )
+                    )
+                )
+                conn.execute(
+                    insert(st.rendered_citations),
+                    [{**r, "style": style, "locale": locale, "fmt": fmt} for r in chunk],
+                )
     except SQLAlchemyError as exc:
         log.info("render cache not written (%s)", type(exc).__name__)
 
 
-def render(engine: Engine, rows: Iterable[Mapping[str, Any]], style: str = "apa",
-           locale: str = "en-US", fmt: str = "html", styles_dir: str | Path | None = None,
-           *, order: str = "style", stats: RenderStats | None = None) -> list[Entry]:
+def render(
+    engine: Engine,
+    rows: Iterable[Mapping[str, Any]],
+    style: str = "apa",
+    locale: str = "en-US",
+    fmt: str = "html",
+    styles_dir: str | Path | None = None,
+    *,
+    order: str = "style",
+    stats: RenderStats | None = None,
+) -> list[Entry]:
     """The bibliography of item ``rows`` (``key``, ``version``, ``data``), cached per item.
 
     Returns one :class:`~biblio.citations.Entry` per row (``id`` is the item key) in the
@@ -214,8 +244,9 @@ def render(engine: Engine, rows: Iterable[Mapping[str, Any]], style: str = "apa"
     items = {str(r["key"]): r for r in rows}
     keys = list(items)
     if meta.numbered:
-        entries = render_bibliography([to_csl(items[k]["data"], k) for k in keys], style,
-                                      code, fmt, styles_dir)
+        entries = render_bibliography(
+            [to_csl(items[k]["data"], k) for k in keys], style, code, fmt, styles_dir
+        )
         stats.rendered += len(entries)
         return entries if order == "style" else _input_order(entries, keys)
 
@@ -241,9 +272,13 @@ def render(engine: Engine, rows: Iterable[Mapping[str, Any]], style: str = "apa"
             for key in group:
                 context[key] = sig
 
-    stale_groups = {groups_of[k] for k in keys
-                    if k not in cached or cached[k]["item_version"] != items[k]["version"]
-                    or cached[k]["context"] != context[k]}
+    stale_groups = {
+        groups_of[k]
+        for k in keys
+        if k not in cached
+        or cached[k]["item_version"] != items[k]["version"]
+        or cached[k]["context"] != context[k]
+    }
     stale = [k for k in keys if groups_of[k] in stale_groups]
     fresh: dict[str, Entry] = {}
     if stale:
@@ -251,14 +286,27 @@ def render(engine: Engine, rows: Iterable[Mapping[str, Any]], style: str = "apa"
             if key not in csl:
                 csl[key] = to_csl(items[key]["data"], key)
         for batch in _batches(stale, groups_of):
-            for entry in render_bibliography([csl[k] for k in batch], style, code, fmt,
-                                             styles_dir):
+            for entry in render_bibliography([csl[k] for k in batch], style, code, fmt, styles_dir):
                 fresh[entry.id] = entry
-        _store(engine, [{"item_key": k, "item_version": items[k]["version"],
-                         "text": fresh[k].text, "sort_key": fresh[k].sort_key,
-                         "context": context[k], "group_key": groups_of[k],
-                         "error": fresh[k].error} for k in stale if k in fresh],
-               style, code, fmt)
+        _store(
+            engine,
+            [
+                {
+                    "item_key": k,
+                    "item_version": items[k]["version"],
+                    "text": fresh[k].text,
+                    "sort_key": fresh[k].sort_key,
+                    "context": context[k],
+                    "group_key": groups_of[k],
+                    "error": fresh[k].error,
+                }
+                for k in stale
+                if k in fresh
+            ],
+            style,
+            code,
+            fmt,
+        )
     stats.rendered += len(fresh)
     stats.cached += len(keys) - len(fresh)
 
@@ -304,16 +352,22 @@ def clear(engine: Engine, style: str | None = None) -> int:
 
 # -- pre-rendering after a sync -------------------------------------------------------
 
+
 def prerender(engine: Engine, settings: Settings, formats: tuple[str, ...] = ("html",)) -> int:
     """Render the default style for every live item now; returns how many were rendered."""
     cit = settings["citations"]
     rows = list(iter_items(engine))
     stats = RenderStats()
     for fmt in formats:
-        render(engine, rows, cit["default_style"], cit["locale"], fmt, cit["styles_dir"],
-               stats=stats)
-    log.info("pre-rendered %d citations in %s (%d already cached)", stats.rendered,
-             cit["default_style"], stats.cached)
+        render(
+            engine, rows, cit["default_style"], cit["locale"], fmt, cit["styles_dir"], stats=stats
+        )
+    log.info(
+        "pre-rendered %d citations in %s (%d already cached)",
+        stats.rendered,
+        cit["default_style"],
+        stats.cached,
+    )
     return stats.rendered
 
 
@@ -343,8 +397,9 @@ def prerender_in_background(engine: Engine, settings: Settings) -> threading.Thr
         if running is not None and running.is_alive():
             _again.add(url)
             return running
-        thread = threading.Thread(target=_worker, args=(url, engine, settings),
-                                  name="biblio-prerender", daemon=True)
+        thread = threading.Thread(
+            target=_worker, args=(url, engine, settings), name="biblio-prerender", daemon=True
+        )
         _threads[url] = thread
         thread.start()
         return thread

@@ -30,8 +30,7 @@ from biblio.settings import describe
 from biblio.sync import cli as sync_cli
 
 #: The modules whose ``add_commands(group)`` adds their commands to ``biblio``.
-COMMAND_MODULES: tuple[ModuleType, ...] = (sync_cli, exports_cli, prongs_cli, membership_cli,
-                                           serve)
+COMMAND_MODULES: tuple[ModuleType, ...] = (sync_cli, exports_cli, prongs_cli, membership_cli, serve)
 
 #: FlaskGroup's options for loading some app (``-e``, ``-A``, ``--debug``): biblio's
 #: group always builds biblio's app from its settings, so they are left out.
@@ -84,8 +83,13 @@ class BiblioGroup(FlaskGroup):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         return click.Group.parse_args(self, ctx, args)  # without FlaskGroup's app options
 
-    def make_context(self, info_name: str | None, args: list[str],
-                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
         with _one_line_usage_errors():
             return super().make_context(info_name, args, parent=parent, **extra)
 
@@ -94,14 +98,25 @@ class BiblioGroup(FlaskGroup):
             return super().invoke(ctx)
 
 
-@click.group("biblio", cls=BiblioGroup, command_modules=COMMAND_MODULES,
-             create_app=context.make_app, add_default_commands=False,
-             add_version_option=False, load_dotenv=False)
-@click.option("--settings", "settings_path", metavar="PATH", expose_value=False,
-              is_eager=True, callback=context.remember_settings_path,
-              help="Settings file (default: $BIBLIO_SETTINGS or ./settings.toml).")
-@click.version_option(__version__, "--version", prog_name="biblio",
-                      message="%(prog)s %(version)s")
+@click.group(
+    "biblio",
+    cls=BiblioGroup,
+    command_modules=COMMAND_MODULES,
+    create_app=context.make_app,
+    add_default_commands=False,
+    add_version_option=False,
+    load_dotenv=False,
+)
+@click.option(
+    "--settings",
+    "settings_path",
+    metavar="PATH",
+    expose_value=False,
+    is_eager=True,
+    callback=context.remember_settings_path,
+    help="Settings file (default: $BIBLIO_SETTINGS or ./settings.toml).",
+)
+@click.version_option(__version__, "--version", prog_name="biblio", message="%(prog)s %(version)s")
 def cli() -> None:
     """biblio: a Zotero-backed research bibliography service."""
     configure_logging()

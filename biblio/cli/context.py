@@ -67,8 +67,7 @@ def fail(message: str, code: int = FAILED) -> NoReturn:
     raise ValueError(f"exit status must be {FAILED} or {USAGE}, got {code}")
 
 
-def remember_settings_path(ctx: click.Context, _param: click.Parameter,
-                           value: str | None) -> None:
+def remember_settings_path(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
     """Callback of ``--settings PATH``: keep PATH for every command of this invocation.
 
     It goes in the context (shared by the group and its subcommands), not in the process

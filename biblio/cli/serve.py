@@ -80,10 +80,18 @@ def run_command(host: str | None, port: int | None, workers: int) -> None:
 
 @click.command("demo")
 @click.option("--port", type=int, default=5000, show_default=True, help="Web port.")
-@click.option("--library", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Zotero library JSON (default: the bundled sample library).")
-@click.option("--instance", type=click.Path(file_okay=False), default=None,
-              help="Folder for the demo database (default: a fresh temporary folder).")
+@click.option(
+    "--library",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Zotero library JSON (default: the bundled sample library).",
+)
+@click.option(
+    "--instance",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder for the demo database (default: a fresh temporary folder).",
+)
 @click.option("--no-serve", is_flag=True, help="Set up and sync, then exit (for checks).")
 def demo_command(port: int, library: str | None, instance: str | None, no_serve: bool) -> None:
     """Start the Zotero stand-in with the sample library, sync, and serve it all on loopback."""
@@ -101,11 +109,13 @@ def demo_command(port: int, library: str | None, instance: str | None, no_serve:
 
 
 def _demo(lib: StandinLibrary, folder: Path, port: int, *, serve: bool) -> None:
-    settings = context.load_settings(overrides={
-        "zotero": {"library_type": "group", "library_id": lib.group_id},
-        "database": {"url": f"sqlite:///{folder / 'biblio.sqlite3'}"},
-        "sync": {"lock_file": str(folder / "sync.lock")},
-    })
+    settings = context.load_settings(
+        overrides={
+            "zotero": {"library_type": "group", "library_id": lib.group_id},
+            "database": {"url": f"sqlite:///{folder / 'biblio.sqlite3'}"},
+            "sync": {"lock_file": str(folder / "sync.lock")},
+        }
+    )
     context.load_rules(settings)  # settings and rules are checked before anything starts
     with StandinServer(lib, host="127.0.0.1", port=0) as server:
         settings["zotero"]["base_url"] = server.url  # known once the stand-in listens

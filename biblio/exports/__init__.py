@@ -90,23 +90,40 @@ class Options:
 def _csljson(rows: Iterable[Mapping[str, Any]]) -> Iterator[str]:
     yield "["
     for n, item in enumerate(rows):
-        yield ("," if n else "") + "\n" + json.dumps(to_csl(item["data"], item["key"]),
-                                                     ensure_ascii=False, indent=1)
+        yield (
+            ("," if n else "")
+            + "\n"
+            + json.dumps(to_csl(item["data"], item["key"]), ensure_ascii=False, indent=1)
+        )
     yield "\n]\n"
 
 
-def bibliography(engine: Engine, rows: Iterable[Mapping[str, Any]], fmt: str,
-                 options: Options) -> Bibliography:
+def bibliography(
+    engine: Engine, rows: Iterable[Mapping[str, Any]], fmt: str, options: Options
+) -> Bibliography:
     """Render ``rows`` in the options' style (cached) as a :class:`Bibliography`."""
-    entries = rendercache.render(engine, list(rows), options.style, options.locale, fmt,
-                                 options.styles_dir, order=options.order)
-    return Bibliography(title=options.title, entries=entries, intro=options.intro,
-                        notes=dict(options.notes or {}), removed=list(options.removed),
-                        description=options.description)
+    entries = rendercache.render(
+        engine,
+        list(rows),
+        options.style,
+        options.locale,
+        fmt,
+        options.styles_dir,
+        order=options.order,
+    )
+    return Bibliography(
+        title=options.title,
+        entries=entries,
+        intro=options.intro,
+        notes=dict(options.notes or {}),
+        removed=list(options.removed),
+        description=options.description,
+    )
 
 
-def export(engine: Engine, fmt: str, rows: Iterable[Mapping[str, Any]],
-           options: Options | None = None) -> Iterator[str | bytes]:
+def export(
+    engine: Engine, fmt: str, rows: Iterable[Mapping[str, Any]], options: Options | None = None
+) -> Iterator[str | bytes]:
     """The chunks of ``rows`` exported as ``fmt`` (a key of :data:`FORMATS`).
 
     Raises ``KeyError`` for an unknown format and
@@ -117,8 +134,11 @@ def export(engine: Engine, fmt: str, rows: Iterable[Mapping[str, Any]],
     if spec.formatted:
         bib = bibliography(engine, rows, spec.render_fmt, options)
         builders: dict[str, Callable[[Bibliography], str | bytes]] = {
-            "html": documents.html_document, "text": documents.text_document,
-            "rtf": documents.rtf_document, "docx": documents.docx_bytes}
+            "html": documents.html_document,
+            "text": documents.text_document,
+            "rtf": documents.rtf_document,
+            "docx": documents.docx_bytes,
+        }
         builder = builders[fmt]
         return iter([builder(bib)])
     if fmt == "bibtex":
@@ -145,5 +165,14 @@ def filename(parts: Iterable[Any], fmt: str, today: date | None = None) -> str:
     return "-".join(p for p in pieces if p) + "." + FORMATS[fmt].suffix
 
 
-__all__ = ["BY_SUFFIX", "FORMATS", "Bibliography", "Format", "Options", "bibliography",
-           "export", "filename", "slug"]
+__all__ = [
+    "BY_SUFFIX",
+    "FORMATS",
+    "Bibliography",
+    "Format",
+    "Options",
+    "bibliography",
+    "export",
+    "filename",
+    "slug",
+]

@@ -57,9 +57,45 @@ _SPECIAL = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "#": r"\#", "$": 
 _RICH = re.compile(r"<(/?)(i|em|b|strong|sup|sub)>", re.I)
 _RICH_CMD = {"i": r"\emph{", "em": r"\emph{", "b": r"\textbf{", "strong": r"\textbf{",
              "sup": r"\textsuperscript{", "sub": r"\textsubscript{"}  # fmt: skip
-_STOP = {"a", "an", "the", "some", "from", "on", "in", "to", "of", "do", "with", "der", "die",
-         "das", "ein", "eine", "einer", "eines", "einem", "einen", "un", "une", "la", "le",
-         "l", "el", "las", "los", "al", "uno", "una", "unos", "unas", "de", "des", "del", "d"}
+_STOP = {
+    "a",
+    "an",
+    "the",
+    "some",
+    "from",
+    "on",
+    "in",
+    "to",
+    "of",
+    "do",
+    "with",
+    "der",
+    "die",
+    "das",
+    "ein",
+    "eine",
+    "einer",
+    "eines",
+    "einem",
+    "einen",
+    "un",
+    "une",
+    "la",
+    "le",
+    "l",
+    "el",
+    "las",
+    "los",
+    "al",
+    "uno",
+    "una",
+    "unos",
+    "unas",
+    "de",
+    "des",
+    "del",
+    "d",
+}
 
 
 def escape(text: str) -> str:
@@ -69,7 +105,7 @@ def escape(text: str) -> str:
     pos = 0
     text = controlchars.strip(text)
     for m in _RICH.finditer(text):
-        out.append(_escape_plain(text[pos:m.start()]))
+        out.append(_escape_plain(text[pos : m.start()]))
         if m.group(1) and depth:
             out.append("}")
             depth -= 1
@@ -105,10 +141,12 @@ def cite_key(data: Mapping[str, Any], meta: Mapping[str, Any]) -> str:
     author = ""
     if creators:
         author = _ascii_word(str(creators[0].get("lastName") or creators[0].get("name") or ""))
-    words = [w for w in re.split(r"[\s\-–—:.,;!?/()\[\]\"']+", _RICH.sub("", str(
-        data.get("title") or ""))) if w]
-    title = next((_ascii_word(w) for w in words
-                  if w.lower() not in _STOP and _ascii_word(w)), "")
+    words = [
+        w
+        for w in re.split(r"[\s\-–—:.,;!?/()\[\]\"']+", _RICH.sub("", str(data.get("title") or "")))
+        if w
+    ]
+    title = next((_ascii_word(w) for w in words if w.lower() not in _STOP and _ascii_word(w)), "")
     return "_".join(p for p in (author, title, _year(data, meta)) if p) or "item"
 
 
@@ -134,10 +172,25 @@ def entry(item: Mapping[str, Any], key: str) -> str:
         kind = "mastersthesis"
     fields: list[tuple[str, str]] = []
     creators = data.get("creators") or []
-    primary = {"author", "artist", "programmer", "presenter", "director", "interviewee",
-               "inventor", "podcaster", "cartographer", "composer", "sponsor", "performer"}
-    for name, kinds in (("author", primary), ("editor", {"editor", "seriesEditor"}),
-                        ("translator", {"translator"})):
+    primary = {
+        "author",
+        "artist",
+        "programmer",
+        "presenter",
+        "director",
+        "interviewee",
+        "inventor",
+        "podcaster",
+        "cartographer",
+        "composer",
+        "sponsor",
+        "performer",
+    }
+    for name, kinds in (
+        ("author", primary),
+        ("editor", {"editor", "seriesEditor"}),
+        ("translator", {"translator"}),
+    ):
         value = _names(creators, kinds)
         if value:
             fields.append((name, value))

@@ -27,21 +27,28 @@ COMMON_STYLES = ("apa", "chicago-author-date", "chicago-notes-bibliography",
                  "american-sociological-association", "turabian-author-date")  # fmt: skip
 
 
-def cite(engine: Engine, key: str, style: str, locale: str = "en-US",
-         styles_dir: str | Path | None = None) -> dict[str, Any] | None:
+def cite(
+    engine: Engine,
+    key: str,
+    style: str,
+    locale: str = "en-US",
+    styles_dir: str | Path | None = None,
+) -> dict[str, Any] | None:
     """``{key, title, style, locale, html, text, csl}`` for a live item, else None.
 
     Raises :class:`~biblio.citations.StyleError` for an unknown or broken style.
     """
     with st.connect(engine) as conn:
         item = get_item(conn, key)
-    if (item is None or item["deleted"] or item["parent_key"]
-            or item["item_type"] in NON_REGULAR):
+    if item is None or item["deleted"] or item["parent_key"] or item["item_type"] in NON_REGULAR:
         return None
     code = resolve_locale(locale) or "en-US"
     csl = to_csl(item["data"], key)
     return {
-        "key": key, "title": item["title"], "style": style, "locale": code,
+        "key": key,
+        "title": item["title"],
+        "style": style,
+        "locale": code,
         "html": render_citation(csl, style, code, "html", styles_dir),
         "text": render_citation(csl, style, code, "text", styles_dir),
         "csl": csl,
@@ -50,11 +57,14 @@ def cite(engine: Engine, key: str, style: str, locale: str = "en-US",
 
 def styles(styles_dir: str | Path | None = None, q: str | None = None) -> list[dict[str, str]]:
     """Every style as ``{name, title, source}``, common ones first; ``q`` filters."""
-    rows = [{"name": s.name, "title": s.title or s.name, "source": s.source}
-            for s in list_styles(styles_dir)]
+    rows = [
+        {"name": s.name, "title": s.title or s.name, "source": s.source}
+        for s in list_styles(styles_dir)
+    ]
     if q:
         needle = q.casefold()
-        rows = [r for r in rows if needle in r["name"].casefold()
-                or needle in r["title"].casefold()]
+        rows = [
+            r for r in rows if needle in r["name"].casefold() or needle in r["title"].casefold()
+        ]
     rank = {name: n for n, name in enumerate(COMMON_STYLES)}
     return sorted(rows, key=lambda r: (rank.get(r["name"], len(rank)), r["name"]))

@@ -32,10 +32,17 @@ FORMAT_NAMES = ("json", *exports.FORMATS)
 
 def _records(rows: Iterable[Mapping[str, Any]]) -> Iterator[str]:
     """biblio's JSON records: key, version, type, prongs with reasons, Zotero data."""
-    records = [{"key": r["key"], "version": r["version"], "itemType": r["item_type"],
-                "prongs": [p["prong"] for p in r["prongs"]],
-                "prong_reasons": {p["prong"]: p["reasons"] for p in r["prongs"]},
-                "data": r["data"]} for r in rows]
+    records = [
+        {
+            "key": r["key"],
+            "version": r["version"],
+            "itemType": r["item_type"],
+            "prongs": [p["prong"] for p in r["prongs"]],
+            "prong_reasons": {p["prong"]: p["reasons"] for p in r["prongs"]},
+            "data": r["data"],
+        }
+        for r in rows
+    ]
     yield json.dumps(records, ensure_ascii=False, indent=2) + "\n"
 
 
@@ -60,18 +67,34 @@ def _filters(options: Mapping[str, str | None], prong_ids: tuple[str, ...]) -> F
 
 
 @click.command("export")
-@click.option("--format", "fmt", default="json", show_default=True,
-              type=click.Choice(FORMAT_NAMES),
-              help="json (data, prongs and reasons), a data format, or a formatted "
-                   "bibliography (html, text, rtf, docx) in --style.")
+@click.option(
+    "--format",
+    "fmt",
+    default="json",
+    show_default=True,
+    type=click.Choice(FORMAT_NAMES),
+    help="json (data, prongs and reasons), a data format, or a formatted "
+    "bibliography (html, text, rtf, docx) in --style.",
+)
 @click.option("--style", default=None, help="CSL style id (default [citations] default_style).")
 @click.option("--locale", default=None, help="CSL locale (default [citations] locale).")
 @_filter_options
 @click.option("--list", "list_slug", default=None, help="Export this reading list instead.")
-@click.option("-o", "output", type=click.Path(dir_okay=False, writable=True), default=None,
-              help="Write here instead of standard output.")
-def export_command(fmt: str, style: str | None, locale: str | None, list_slug: str | None,
-                   output: str | None, **filter_values: str | None) -> None:
+@click.option(
+    "-o",
+    "output",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Write here instead of standard output.",
+)
+def export_command(
+    fmt: str,
+    style: str | None,
+    locale: str | None,
+    list_slug: str | None,
+    output: str | None,
+    **filter_values: str | None,
+) -> None:
     """Export cached items (all matching, or a reading list) in any format."""
     settings = context.load_settings()
     rules = context.load_rules(settings)
@@ -82,8 +105,11 @@ def export_command(fmt: str, style: str | None, locale: str | None, list_slug: s
         filters = _filters(filter_values, tuple(rules.ids()))
     engine = context.open_engine(settings)
     cit = settings["citations"]
-    options = exports.Options(style=style or cit["default_style"],
-                              locale=locale or cit["locale"], styles_dir=cit["styles_dir"])
+    options = exports.Options(
+        style=style or cit["default_style"],
+        locale=locale or cit["locale"],
+        styles_dir=cit["styles_dir"],
+    )
     if filters is None:
         found = get_list(engine, str(list_slug))
         if found is None:

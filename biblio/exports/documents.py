@@ -55,7 +55,8 @@ def paragraphs(text: str) -> list[str]:
 def page_html(entry_html: str) -> str:
     """Entry HTML for the site's own pages: inline styles become ``csl-*`` classes."""
     return _STYLE_ATTR.sub(
-        lambda m: f'<span class="{_STYLE_CLASSES.get(m.group(1), "csl-normal")}">', entry_html)
+        lambda m: f'<span class="{_STYLE_CLASSES.get(m.group(1), "csl-normal")}">', entry_html
+    )
 
 
 # -- HTML -----------------------------------------------------------------------------
@@ -101,6 +102,7 @@ def html_document(bib: Bibliography) -> str:
 
 # -- plain text -----------------------------------------------------------------------
 
+
 def text_document(bib: Bibliography) -> str:
     """A plain-text bibliography (entries in the ``text`` format)."""
     out = [clean(bib.title), "=" * min(len(clean(bib.title)), 78), ""]
@@ -122,6 +124,7 @@ def text_document(bib: Bibliography) -> str:
 
 # -- RTF ------------------------------------------------------------------------------
 
+
 def rtf_escape(text: str) -> str:
     """Plain text as RTF: ``\\ { }`` escaped, non-ASCII as ``\\uN?``, newlines as ``\\line``."""
     out = []
@@ -134,7 +137,7 @@ def rtf_escape(text: str) -> str:
         elif code > 127:
             data = ch.encode("utf-16-le")
             for i in range(0, len(data), 2):
-                unit = int.from_bytes(data[i:i + 2], "little")
+                unit = int.from_bytes(data[i : i + 2], "little")
                 out.append(f"\\u{unit - 65536 if unit > 32767 else unit}?")
         else:
             out.append(ch)
@@ -143,10 +146,12 @@ def rtf_escape(text: str) -> str:
 
 def rtf_document(bib: Bibliography) -> str:
     """An RTF document (entries in the citation layer's ``rtf`` format)."""
-    out = [r"{\rtf1\ansi\ansicpg1252\deff0\uc1",
-           r"{\fonttbl{\f0\froman\fcharset0 Times New Roman;}}",
-           r"\f0\fs24\sa120",
-           r"{\pard\sa240\b\fs32 " + rtf_escape(bib.title) + r"\par}"]
+    out = [
+        r"{\rtf1\ansi\ansicpg1252\deff0\uc1",
+        r"{\fonttbl{\f0\froman\fcharset0 Times New Roman;}}",
+        r"\f0\fs24\sa120",
+        r"{\pard\sa240\b\fs32 " + rtf_escape(bib.title) + r"\par}",
+    ]
     for p in paragraphs(bib.intro):
         out.append(r"{\pard\sa200 " + rtf_escape(p) + r"\par}")
     for e in bib.entries:
@@ -155,8 +160,7 @@ def rtf_document(bib: Bibliography) -> str:
         if note:
             out.append(r"{\pard\li720\sa200\i " + rtf_escape(note) + r"\par}")
     for label in bib.removed:
-        out.append(r"{\pard\sa120 " + rtf_escape(f"[Removed from the library: {label}]")
-                   + r"\par}")
+        out.append(r"{\pard\sa120 " + rtf_escape(f"[Removed from the library: {label}]") + r"\par}")
     if bib.description:
         out.append(r"{\pard\sb240\fs18 " + rtf_escape(bib.description) + r"\par}")
     out.append(r"{\pard\fs18 " + rtf_escape(ATTRIBUTION.text) + r"\par}")
@@ -165,6 +169,7 @@ def rtf_document(bib: Bibliography) -> str:
 
 
 # -- DOCX -----------------------------------------------------------------------------
+
 
 class _Runs(HTMLParser):
     """Entry HTML → (text, formatting) runs."""
@@ -182,9 +187,14 @@ class _Runs(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         style = dict(attrs).get("style") or ""
-        layer = {"i": {"italic": True}, "em": {"italic": True}, "b": {"bold": True},
-                 "strong": {"bold": True}, "sup": {"superscript": True},
-                 "sub": {"subscript": True}}.get(tag, {})
+        layer = {
+            "i": {"italic": True},
+            "em": {"italic": True},
+            "b": {"bold": True},
+            "strong": {"bold": True},
+            "sup": {"superscript": True},
+            "sub": {"subscript": True},
+        }.get(tag, {})
         if "small-caps" in style:
             layer = {"small_caps": True}
         elif "underline" in style:
@@ -236,8 +246,9 @@ def docx_bytes(bib: Bibliography) -> bytes:
     for label in bib.removed:
         doc.add_paragraph(f"[Removed from the library: {clean(label)}]")
     footer = doc.add_paragraph()
-    footer.add_run("\n".join(x for x in (clean(bib.description), ATTRIBUTION.text) if x)
-                   ).font.size = Pt(8)
+    footer.add_run(
+        "\n".join(x for x in (clean(bib.description), ATTRIBUTION.text) if x)
+    ).font.size = Pt(8)
     buffer = io.BytesIO()
     doc.save(buffer)
     return buffer.getvalue()

@@ -63,8 +63,15 @@ def row(item: Mapping[str, Any], prong_ids: Sequence[str]) -> dict[str, Any]:
         "creators": _creators(data),
         "year": int(parsed[:4]) if parsed[:4].isdigit() else None,
         "date": _first(data, "date"),
-        "publication": _first(data, "publicationTitle", "bookTitle", "proceedingsTitle",
-                              "websiteTitle", "blogTitle", "encyclopediaTitle"),
+        "publication": _first(
+            data,
+            "publicationTitle",
+            "bookTitle",
+            "proceedingsTitle",
+            "websiteTitle",
+            "blogTitle",
+            "encyclopediaTitle",
+        ),
         "volume": _first(data, "volume"),
         "issue": _first(data, "issue", "number", "reportNumber"),
         "pages": _first(data, "pages"),
@@ -86,8 +93,14 @@ def row(item: Mapping[str, Any], prong_ids: Sequence[str]) -> dict[str, Any]:
 
 
 def columns(prong_ids: Sequence[str]) -> list[str]:
-    return [*BASE_COLUMNS, "prongs", *(f"prong:{p}" for p in prong_ids), "tags",
-            "date_added", "date_modified"]
+    return [
+        *BASE_COLUMNS,
+        "prongs",
+        *(f"prong:{p}" for p in prong_ids),
+        "tags",
+        "date_added",
+        "date_modified",
+    ]
 
 
 def frame(rows: Iterable[Mapping[str, Any]], prong_ids: Sequence[str]) -> pd.DataFrame:
@@ -111,8 +124,9 @@ def csv_chunks(rows: Iterable[Mapping[str, Any]], prong_ids: Sequence[str]) -> I
             return
 
 
-def xlsx_bytes(rows: Iterable[Mapping[str, Any]], prong_ids: Sequence[str],
-               sheet: str = "Items") -> bytes:
+def xlsx_bytes(
+    rows: Iterable[Mapping[str, Any]], prong_ids: Sequence[str], sheet: str = "Items"
+) -> bytes:
     """The XLSX workbook of item rows."""
     df = frame(rows, prong_ids)
     buffer = io.BytesIO()

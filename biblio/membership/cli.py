@@ -33,8 +33,11 @@ def owners_cli() -> None:
 
 @owners_cli.command("add")
 @click.argument("email")
-@click.option("--password-stdin", is_flag=True,
-              help="Read the password from the first line of standard input.")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from the first line of standard input.",
+)
 def add_command(email: str, password_stdin: bool) -> None:
     """Create an owner account; the password is prompted for (twice)."""
     _, engine = _open()
@@ -53,8 +56,11 @@ def _read_password(password_stdin: bool) -> str:
 
 @owners_cli.command("passwd")
 @click.argument("email")
-@click.option("--password-stdin", is_flag=True,
-              help="Read the new password from the first line of standard input.")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the new password from the first line of standard input.",
+)
 def passwd_command(email: str, password_stdin: bool) -> None:
     """Set a new password for an owner (unlocks the account, ends its sessions)."""
     _, engine = _open()
@@ -94,8 +100,7 @@ def digest_command() -> None:
     queued = digests.digest(engine, settings, owners.owner_emails(engine))
     mail.wait_for_background()
     if queued:
-        click.echo(f"digest queued for {queued} owner(s); "
-                   f"outbox: {mail.outbox_counts(engine)}")
+        click.echo(f"digest queued for {queued} owner(s); outbox: {mail.outbox_counts(engine)}")
     else:
         click.echo("no overdue requests (or no owners); nothing sent")
 
@@ -118,8 +123,10 @@ def flush_command(retry_failed: bool) -> None:
     result = mail.deliver_pending(engine, settings, force=True)
     click.echo(f"outbox: {result.summary()}")
     if result.failed:
-        context.fail(f"{result.failed} delivery attempt(s) failed through SMTP "
-                     f"{settings['mail']['host']}:{settings['mail']['port']}")
+        context.fail(
+            f"{result.failed} delivery attempt(s) failed through SMTP "
+            f"{settings['mail']['host']}:{settings['mail']['port']}"
+        )
 
 
 def add_commands(group: click.Group) -> None:

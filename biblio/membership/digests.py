@@ -38,24 +38,30 @@ def overdue(engine: Engine, days: int, now: datetime | None = None) -> list[dict
     return [r for r in pending if r["created_at"] < cutoff]
 
 
-def digest(engine: Engine, settings: Settings, owner_emails: list[str],
-           now: datetime | None = None) -> int:
+def digest(
+    engine: Engine, settings: Settings, owner_emails: list[str], now: datetime | None = None
+) -> int:
     """Queue the reminder digest to every owner if requests are overdue; return emails queued."""
     days = int(settings["join"]["reminder_days"])
     rows = overdue(engine, days, now)
     if not rows or not owner_emails:
         return 0
     base = settings["web"]["public_url"].rstrip("/")
-    subject, body = join_messages.digest(rows, days, f"{base}/-/admin/?status=pending",
-                                         unrequested_members(engine))
+    subject, body = join_messages.digest(
+        rows, days, f"{base}/-/admin/?status=pending", unrequested_members(engine)
+    )
     with st.transaction(engine) as conn:
         for email in owner_emails:
             mail.enqueue(conn, email, subject, body)
-        audit.record(conn, "scheduler", "digest.queue", "digest", detail=f"{len(rows)} overdue "
-                     f"request(s) to {len(owner_emails)} owner(s)")
+        audit.record(
+            conn,
+            "scheduler",
+            "digest.queue",
+            "digest",
+            detail=f"{len(rows)} overdue request(s) to {len(owner_emails)} owner(s)",
+        )
     mail.send_soon(engine, settings)
     return len(owner_emails)
-
 
 
 def daily_digest(engine: Engine, settings: Settings) -> int:
@@ -81,14 +87,28 @@ def flush_outbox(engine: Engine, settings: Settings) -> mail.Delivery:
 def add_jobs(settings: Settings, *, scheduler: BaseScheduler, engine: Engine) -> None:
     """Add the digest (daily, first run in an hour) and outbox (every 5 min) jobs; a
     receiver of :data:`biblio.events.scheduler_built`."""
-    scheduler.add_job(daily_digest, "interval", days=1, args=(engine, settings),
-                      id=DIGEST_JOB_ID, max_instances=1, coalesce=True,
-                      next_run_time=datetime.now() + timedelta(hours=1),
-                      misfire_grace_time=3600)
-    scheduler.add_job(flush_outbox, "interval", minutes=OUTBOX_MINUTES,
-                      args=(engine, settings), id=OUTBOX_JOB_ID, max_instances=1,
-                      coalesce=True, next_run_time=datetime.now(),
-                      misfire_grace_time=OUTBOX_MINUTES * 60)
+    scheduler.add_job(
+        daily_digest,
+        "interval",
+        days=1,
+        args=(engine, settings),
+        id=DIGEST_JOB_ID,
+        max_instances=1,
+        coalesce=True,
+        next_run_time=datetime.now() + timedelta(hours=1),
+        misfire_grace_time=3600,
+    )
+    scheduler.add_job(
+        flush_outbox,
+        "interval",
+        minutes=OUTBOX_MINUTES,
+        args=(engine, settings),
+        id=OUTBOX_JOB_ID,
+        max_instances=1,
+        coalesce=True,
+        next_run_time=datetime.now(),
+        misfire_grace_time=OUTBOX_MINUTES * 60,
+    )
 
 
 def subscribe() -> None:

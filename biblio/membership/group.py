@@ -39,6 +39,11 @@ def resolve_user_id(conn: Connection, username: str | None) -> int | None:
     if username.isascii() and username.isdigit() and int(username) <= MAX_USER_ID:
         return int(username)
     jr = st.join_requests
-    return conn.execute(select(jr.c.zotero_user_id).where(
-        func.lower(jr.c.zotero_username) == username.lower(),
-        jr.c.zotero_user_id.is_not(None)).order_by(jr.c.id.desc()).limit(1)).scalar()
+    return conn.execute(
+        select(jr.c.zotero_user_id)
+        .where(
+            func.lower(jr.c.zotero_username) == username.lower(), jr.c.zotero_user_id.is_not(None)
+        )
+        .order_by(jr.c.id.desc())
+        .limit(1)
+    ).scalar()

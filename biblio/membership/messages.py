@@ -35,13 +35,14 @@ def confirmation(req: dict[str, Any], group_name: str, status_url: str) -> tuple
 
 def approved(req: dict[str, Any], group_name: str, group_id: int | None) -> tuple[str, str]:
     subject = f"Your request to join {group_name} was approved"
-    reason = f"\nThe owner's note:\n\n  {req['decision_reason']}\n" if req.get(
-        "decision_reason") else ""
+    reason = (
+        f"\nThe owner's note:\n\n  {req['decision_reason']}\n" if req.get("decision_reason") else ""
+    )
     body = (
         f"Dear {req['name']},\n\n"
         f"Your request to join {group_name} was approved.{reason}\n"
         "To finish joining, sign in at zotero.org and accept the group invitation "
-        f"(or press \"Join Group\") on the group's page:\n\n  {group_url(group_id)}\n\n"
+        f'(or press "Join Group") on the group\'s page:\n\n  {group_url(group_id)}\n\n'
         "Once Zotero lists you as a member, biblio confirms it and writes to you again.\n"
     )
     return subject, body
@@ -69,26 +70,29 @@ def welcome(req: dict[str, Any], group_name: str, group_id: int | None) -> tuple
     return subject, body
 
 
-def new_request(req: dict[str, Any], request_id: int, group_name: str,
-                admin_url: str) -> tuple[str, str]:
+def new_request(
+    req: dict[str, Any], request_id: int, group_name: str, admin_url: str
+) -> tuple[str, str]:
     """To owners: a request arrived. Only the applicant's name; details stay behind login."""
     subject = f"biblio: new request to join {group_name} (#{request_id})"
-    body = (
-        f"{req['name']} asked to join {group_name}.\n\n"
-        f"Review the request at {admin_url}\n"
-    )
+    body = f"{req['name']} asked to join {group_name}.\n\nReview the request at {admin_url}\n"
     return subject, body
 
 
-def digest(rows: Sequence[dict[str, Any]], days: int, admin_url: str,
-           unrequested: Sequence[int]) -> tuple[str, str]:
+def digest(
+    rows: Sequence[dict[str, Any]], days: int, admin_url: str, unrequested: Sequence[int]
+) -> tuple[str, str]:
     subject = f"biblio: {len(rows)} join request(s) pending more than {days} days"
     lines = [f"Join requests pending for more than {days} days:", ""]
     for row in rows:
-        lines.append(f"  #{row['id']}  {row['created_at']:%Y-%m-%d}  {row['name']} "
-                     f"<{row['email']}>")
+        lines.append(
+            f"  #{row['id']}  {row['created_at']:%Y-%m-%d}  {row['name']} <{row['email']}>"
+        )
     if unrequested:
-        lines += ["", "Members who joined on zotero.org without a request: "
-                  + ", ".join(str(u) for u in unrequested)]
+        lines += [
+            "",
+            "Members who joined on zotero.org without a request: "
+            + ", ".join(str(u) for u in unrequested),
+        ]
     lines += ["", f"Review them at {admin_url}", ""]
     return subject, "\n".join(lines)

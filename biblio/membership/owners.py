@@ -30,8 +30,10 @@ log = logging.getLogger(__name__)
 
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1024
-EMAIL_RE = re.compile(r"^[^@\s<>\"',;]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
+EMAIL_RE = re.compile(
+    r"^[^@\s<>\"',;]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
+)
 # A real hash of a random string: checked when the email is unknown (constant work).
 _DUMMY_HASH = generate_password_hash("biblio-no-such-owner", method="scrypt")
 
@@ -62,9 +64,14 @@ def valid_email(email: str) -> bool:
 
 def _owner(row: Any) -> Owner:
     fingerprint = hashlib.sha256(row["password_hash"].encode()).hexdigest()[:16]
-    return Owner(id=row["id"], email=row["email"], created_at=row["created_at"],
-                 last_login_at=row["last_login_at"], locked_until=row["locked_until"],
-                 fingerprint=fingerprint)
+    return Owner(
+        id=row["id"],
+        email=row["email"],
+        created_at=row["created_at"],
+        last_login_at=row["last_login_at"],
+        locked_until=row["locked_until"],
+        fingerprint=fingerprint,
+    )
 
 
 def _check_password(password: str) -> str:
@@ -86,9 +93,14 @@ def create_owner(engine: Engine, email: str, password: str, *, actor: str = "cli
     hashed = _check_password(password)
     try:
         with st.transaction(engine) as conn:
-            key = conn.execute(insert(st.owners).values(
-                email=email, password_hash=hashed, created_at=st.utcnow(), failed_logins=0,
-            )).inserted_primary_key
+            key = conn.execute(
+                insert(st.owners).values(
+                    email=email,
+                    password_hash=hashed,
+                    created_at=st.utcnow(),
+                    failed_logins=0,
+                )
+            ).inserted_primary_key
             assert key is not None
             new_id = key[0]
             audit.record(conn, actor, "owner.create", f"owner:{new_id}", new=email)
@@ -112,8 +124,11 @@ def set_password(engine: Engine, email: str, password: str, *, actor: str = "cli
     hashed = _check_password(password)
     with st.transaction(engine) as conn:
         owner_id = _owner_id(conn, email)
-        conn.execute(update(st.owners).where(st.owners.c.id == owner_id).values(
-            password_hash=hashed, failed_logins=0, locked_until=None))
+        conn.execute(
+            update(st.owners)
+            .where(st.owners.c.id == owner_id)
+            .values(password_hash=hashed, failed_logins=0, locked_until=None)
+        )
         audit.record(conn, actor, "owner.password", f"owner:{owner_id}", new=email)
     log.info("owner %s: password changed", email)
 
@@ -144,8 +159,9 @@ def owner_emails(engine: Engine) -> list[str]:
     return [o.email for o in list_owners(engine)]
 
 
-def authenticate(engine: Engine, settings: Settings, email: str, password: str,
-                 *, now: datetime | None = None) -> Owner | None:
+def authenticate(
+    engine: Engine, settings: Settings, email: str, password: str, *, now: datetime | None = None
+) -> Owner | None:
     """The owner if the email and password match and the account is not locked.
 
     Every outcome is audited; failures count towards the lockout.
@@ -166,21 +182,36 @@ def authenticate(engine: Engine, settings: Settings, email: str, password: str,
             audit.record(conn, email, "owner.login_refused", subject, detail="account locked")
             return None
         table = st.owners
-        if password and len(password) <= MAX_PASSWORD and check_password_hash(
-                row["password_hash"], password):
-            conn.execute(update(table).where(table.c.id == row["id"]).values(
-                failed_logins=0, locked_until=None, last_login_at=now))
+        if (
+            password
+            and len(password) <= MAX_PASSWORD
+            and check_password_hash(row["password_hash"], password)
+        ):
+            conn.execute(
+                update(table)
+                .where(table.c.id == row["id"])
+                .values(failed_logins=0, locked_until=None, last_login_at=now)
+            )
             audit.record(conn, email, "owner.login", subject)
             return _owner(row)
         failures = int(row["failed_logins"] or 0) + 1
         if failures >= failures_allowed:
-            conn.execute(update(table).where(table.c.id == row["id"]).values(
-                failed_logins=0, locked_until=now + lock_for))
+            conn.execute(
+                update(table)
+                .where(table.c.id == row["id"])
+                .values(failed_logins=0, locked_until=now + lock_for)
+            )
             until = f"{now + lock_for:%Y-%m-%d %H:%M} UTC"
-            audit.record(conn, email, "owner.locked", subject,
-                         detail=f"{failures} failed logins; locked until {until}")
+            audit.record(
+                conn,
+                email,
+                "owner.locked",
+                subject,
+                detail=f"{failures} failed logins; locked until {until}",
+            )
         else:
-            conn.execute(update(table).where(table.c.id == row["id"]).values(
-                failed_logins=failures))
+            conn.execute(
+                update(table).where(table.c.id == row["id"]).values(failed_logins=failures)
+            )
             audit.record(conn, email, "owner.login_failed", subject, detail=f"failure {failures}")
     return None

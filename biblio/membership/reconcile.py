@@ -24,8 +24,9 @@ from biblio.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def reconcile(conn: Connection, settings: Settings, _changed: set[str] | None = None,
-              _full: bool = False) -> list[int]:
+def reconcile(
+    conn: Connection, settings: Settings, _changed: set[str] | None = None, _full: bool = False
+) -> list[int]:
     """Confirm approved requests whose user is now a member; flag the rest.
 
     Runs inside the sync's transaction, after the group metadata was saved.
@@ -42,17 +43,33 @@ def reconcile(conn: Connection, settings: Settings, _changed: set[str] | None = 
         uid = row["zotero_user_id"] or resolve_user_id(conn, row["zotero_username"])
         if uid is None or uid not in group["members"]:
             continue
-        conn.execute(update(jr).where(jr.c.id == row["id"]).values(
-            status="member", zotero_user_id=uid, updated_at=now))
-        audit.record(conn, "sync", "request.member", f"request:{row['id']}", old="approved",
-                     new="member", detail=f"Zotero user {uid} is in the group's member list")
-        mail.enqueue(conn, row["email"], *join_messages.welcome(dict(row), group["name"],
-                                                                group["id"]))
+        conn.execute(
+            update(jr)
+            .where(jr.c.id == row["id"])
+            .values(status="member", zotero_user_id=uid, updated_at=now)
+        )
+        audit.record(
+            conn,
+            "sync",
+            "request.member",
+            f"request:{row['id']}",
+            old="approved",
+            new="member",
+            detail=f"Zotero user {uid} is in the group's member list",
+        )
+        mail.enqueue(
+            conn, row["email"], *join_messages.welcome(dict(row), group["name"], group["id"])
+        )
         confirmed.append(row["id"])
     for uid in _unrequested(conn, group):
         if not audit.exists(conn, "member.unrequested", f"zotero-user:{uid}"):
-            audit.record(conn, "sync", "member.unrequested", f"zotero-user:{uid}",
-                         detail="joined on zotero.org without a request in biblio")
+            audit.record(
+                conn,
+                "sync",
+                "member.unrequested",
+                f"zotero-user:{uid}",
+                detail="joined on zotero.org without a request in biblio",
+            )
     if confirmed:
         log.info("membership confirmed for request(s) %s", confirmed)
     return confirmed
@@ -60,8 +77,13 @@ def reconcile(conn: Connection, settings: Settings, _changed: set[str] | None = 
 
 def _unrequested(conn: Connection, group: dict[str, Any]) -> list[int]:
     jr = st.join_requests
-    known = set(conn.execute(select(jr.c.zotero_user_id).where(
-        jr.c.zotero_user_id.is_not(None), jr.c.status.in_(("approved", "member")))).scalars())
+    known = set(
+        conn.execute(
+            select(jr.c.zotero_user_id).where(
+                jr.c.zotero_user_id.is_not(None), jr.c.status.in_(("approved", "member"))
+            )
+        ).scalars()
+    )
     owner_row = conn.execute(select(st.group_info.c.owner)).first()
     owner = owner_row[0] if owner_row else None
     return sorted(u for u in group["members"] if u not in known and u != owner)
@@ -80,8 +102,7 @@ def on_sync_committed(settings: Settings, *, engine: Engine, changed: set[str]) 
         mail.send_soon(engine, settings)
 
 
-def on_sync_saved(settings: Settings, *, conn: Connection, changed: set[str],
-                  full: bool) -> None:
+def on_sync_saved(settings: Settings, *, conn: Connection, changed: set[str], full: bool) -> None:
     """Reconcile requests with the group's members in the sync's transaction; a receiver
     of :data:`biblio.events.sync_saved`."""
     reconcile(conn, settings, changed, full)

@@ -35,12 +35,19 @@ from biblio.settings import Settings
 log = logging.getLogger(__name__)
 
 PRONGS: dict[str, tuple[str, str]] = {
-    "mlis-access": ("Access to the MLS/MLIS", "Making the MLS/MLIS experience more accessible "
-                    "and authentic, especially for underrepresented and marginalized people."),
-    "pathways": ("Pathways and credentials", "Parallel pathways to, or alternative "
-                 "credentialing for, librarian positions."),
-    "worker-equity": ("Equity between worker classifications", "Pay, benefits, "
-                      "professional-development funding, institutional and disciplinary power."),
+    "mlis-access": (
+        "Access to the MLS/MLIS",
+        "Making the MLS/MLIS experience more accessible "
+        "and authentic, especially for underrepresented and marginalized people.",
+    ),
+    "pathways": (
+        "Pathways and credentials",
+        "Parallel pathways to, or alternative credentialing for, librarian positions.",
+    ),
+    "worker-equity": (
+        "Equity between worker classifications",
+        "Pay, benefits, professional-development funding, institutional and disciplinary power.",
+    ),
 }
 STATUSES = ("pending", "approved", "member", "declined", "withdrawn")
 OPEN_STATUSES = ("pending", "approved")
@@ -53,8 +60,15 @@ STATUS_LABELS = {
 }
 #: (action, allowed from) for owner decisions.
 TRANSITIONS = {"approve": ("pending",), "decline": ("pending", "approved")}
-LIMITS = {"name": 200, "email": 254, "zotero_username": 100, "affiliation": 300,
-          "reason": 2000, "decision_reason": 2000, "owner_note": 4000}
+LIMITS = {
+    "name": 200,
+    "email": 254,
+    "zotero_username": 100,
+    "affiliation": 300,
+    "reason": 2000,
+    "decision_reason": 2000,
+    "owner_note": 4000,
+}
 MIN_REASON = 10
 _USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -77,8 +91,15 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _text(form: Mapping[str, Any], key: str, errors: dict[str, str], label: str,
-          *, required: bool = False, multiline: bool = False) -> str:
+def _text(
+    form: Mapping[str, Any],
+    key: str,
+    errors: dict[str, str],
+    label: str,
+    *,
+    required: bool = False,
+    multiline: bool = False,
+) -> str:
     value = str(form.get(key) or "").replace("\r\n", "\n").strip()
     if not multiline:
         value = " ".join(value.split())
@@ -91,8 +112,9 @@ def _text(form: Mapping[str, Any], key: str, errors: dict[str, str], label: str,
     return value
 
 
-def validate(form: Mapping[str, Any], prongs: Iterable[str]) -> tuple[dict[str, Any],
-                                                                       dict[str, str]]:
+def validate(
+    form: Mapping[str, Any], prongs: Iterable[str]
+) -> tuple[dict[str, Any], dict[str, str]]:
     """Clean a submitted form; return ``(values, errors)`` with one message per bad field."""
     errors: dict[str, str] = {}
     clean: dict[str, Any] = {
@@ -104,10 +126,14 @@ def validate(form: Mapping[str, Any], prongs: Iterable[str]) -> tuple[dict[str, 
     }
     if "email" not in errors and not valid_email(clean["email"]):
         errors["email"] = "Enter a valid email address, like name@example.org."
-    if clean["zotero_username"] and "zotero_username" not in errors and not _USERNAME_RE.match(
-            clean["zotero_username"]):
-        errors["zotero_username"] = ("A Zotero username has only letters, digits, dots, "
-                                     "hyphens and underscores.")
+    if (
+        clean["zotero_username"]
+        and "zotero_username" not in errors
+        and not _USERNAME_RE.match(clean["zotero_username"])
+    ):
+        errors["zotero_username"] = (
+            "A Zotero username has only letters, digits, dots, hyphens and underscores."
+        )
     raw_id = str(form.get("zotero_user_id") or "").strip()
     clean["zotero_user_id"] = None
     if raw_id:
@@ -115,8 +141,11 @@ def validate(form: Mapping[str, Any], prongs: Iterable[str]) -> tuple[dict[str, 
             clean["zotero_user_id"] = int(raw_id)
         else:
             errors["zotero_user_id"] = "The Zotero user ID is a number, like 1234567."
-    if not clean["zotero_username"] and clean["zotero_user_id"] is None and not (
-            {"zotero_username", "zotero_user_id"} & errors.keys()):
+    if (
+        not clean["zotero_username"]
+        and clean["zotero_user_id"] is None
+        and not ({"zotero_username", "zotero_user_id"} & errors.keys())
+    ):
         errors["zotero_user_id"] = "Give your Zotero user ID (or at least your username)."
     if "reason" not in errors and len(clean["reason"]) < MIN_REASON:
         errors["reason"] = f"Tell us a little more (at least {MIN_REASON} characters)."
@@ -130,47 +159,62 @@ def validate(form: Mapping[str, Any], prongs: Iterable[str]) -> tuple[dict[str, 
     return clean, errors
 
 
-def submit(engine: Engine, settings: Settings, values: Mapping[str, Any],
-           status_url: Callable[[str], str]) -> Submitted:
+def submit(
+    engine: Engine, settings: Settings, values: Mapping[str, Any], status_url: Callable[[str], str]
+) -> Submitted:
     """Store a validated request and queue its confirmation; refuse duplicates (409)."""
     jr = st.join_requests
     token = secrets.token_urlsafe(32)
     now = st.utcnow()
     with st.transaction(engine) as conn:
-        user_id = values.get("zotero_user_id") or resolve_user_id(conn, values.get(
-            "zotero_username"))
+        user_id = values.get("zotero_user_id") or resolve_user_id(
+            conn, values.get("zotero_username")
+        )
         same = [jr.c.email == values["email"]]
         if user_id is not None:
             same.append(jr.c.zotero_user_id == user_id)
         if values.get("zotero_username"):
             same.append(func.lower(jr.c.zotero_username) == values["zotero_username"].lower())
-        duplicate = conn.execute(select(jr.c.id).where(
-            jr.c.status.in_(OPEN_STATUSES), or_(*same)).limit(1)).first()
+        duplicate = conn.execute(
+            select(jr.c.id).where(jr.c.status.in_(OPEN_STATUSES), or_(*same)).limit(1)
+        ).first()
         if duplicate:
-            raise RequestError("There is already an open request for this email address or "
-                               "Zotero account. Use the status link from your confirmation "
-                               "email to follow it.", 409)
+            raise RequestError(
+                "There is already an open request for this email address or "
+                "Zotero account. Use the status link from your confirmation "
+                "email to follow it.",
+                409,
+            )
         group = group_summary(conn)
         if user_id is not None and user_id in group["members"]:
             raise RequestError("That Zotero user is already a member of the group.", 409)
         row = {
-            "token_hash": hash_token(token), "status": "pending", "name": values["name"],
-            "email": values["email"], "zotero_username": values.get("zotero_username") or None,
-            "zotero_user_id": user_id, "affiliation": values.get("affiliation") or "",
-            "prongs": list(values.get("prongs") or []), "reason": values["reason"],
-            "created_at": now, "updated_at": now,
+            "token_hash": hash_token(token),
+            "status": "pending",
+            "name": values["name"],
+            "email": values["email"],
+            "zotero_username": values.get("zotero_username") or None,
+            "zotero_user_id": user_id,
+            "affiliation": values.get("affiliation") or "",
+            "prongs": list(values.get("prongs") or []),
+            "reason": values["reason"],
+            "created_at": now,
+            "updated_at": now,
         }
         key = conn.execute(insert(jr).values(**row)).inserted_primary_key
         assert key is not None
         new_id = int(key[0])
-        audit.record(conn, values["email"], "request.submit", f"request:{new_id}",
-                     new="pending")
-        mail.enqueue(conn, values["email"], *join_messages.confirmation(
-            row, group["name"], status_url(token)))
+        audit.record(conn, values["email"], "request.submit", f"request:{new_id}", new="pending")
+        mail.enqueue(
+            conn,
+            values["email"],
+            *join_messages.confirmation(row, group["name"], status_url(token)),
+        )
         if settings["join"]["notify_owners"]:
             base = settings["web"]["public_url"].rstrip("/")
-            note = join_messages.new_request(row, new_id, group["name"],
-                                             f"{base}/-/admin/requests/{new_id}")
+            note = join_messages.new_request(
+                row, new_id, group["name"], f"{base}/-/admin/requests/{new_id}"
+            )
             for owner in conn.execute(select(st.owners.c.email)).scalars():
                 mail.enqueue(conn, owner, *note)
     log.info("join request %d submitted", new_id)
@@ -183,19 +227,38 @@ def by_token(engine: Engine, token: str) -> dict[str, Any] | None:
     if not token or len(token) > 100:
         return None
     with st.connect(engine) as conn:
-        row = conn.execute(select(st.join_requests).where(
-            st.join_requests.c.token_hash == hash_token(token))).mappings().first()
+        row = (
+            conn.execute(
+                select(st.join_requests).where(st.join_requests.c.token_hash == hash_token(token))
+            )
+            .mappings()
+            .first()
+        )
         group = group_summary(conn)
     if row is None:
         return None
-    return {**dict(row), "status_label": STATUS_LABELS[row["status"]],
-            "group_name": group["name"], "group_url": join_messages.group_url(group["id"])}
+    return {
+        **dict(row),
+        "status_label": STATUS_LABELS[row["status"]],
+        "group_name": group["name"],
+        "group_url": join_messages.group_url(group["id"]),
+    }
 
 
 def public_view(req: dict[str, Any]) -> dict[str, Any]:
     """What the applicant's status link shows: their own request, without owner notes."""
-    keep = ("id", "status", "status_label", "name", "created_at", "decided_at",
-            "decision_reason", "prongs", "group_name", "group_url")
+    keep = (
+        "id",
+        "status",
+        "status_label",
+        "name",
+        "created_at",
+        "decided_at",
+        "decision_reason",
+        "prongs",
+        "group_name",
+        "group_url",
+    )
     out = {k: req.get(k) for k in keep}
     out["can_withdraw"] = req["status"] in OPEN_STATUSES
     return out
@@ -205,22 +268,34 @@ def withdraw(engine: Engine, token: str) -> dict[str, Any]:
     """The applicant withdraws their open request."""
     jr = st.join_requests
     with st.transaction(engine) as conn:
-        row = conn.execute(select(jr).where(jr.c.token_hash == hash_token(token))
-                           ).mappings().first()
+        row = (
+            conn.execute(select(jr).where(jr.c.token_hash == hash_token(token))).mappings().first()
+        )
         if row is None:
             raise RequestError("No such request.", 404)
         if row["status"] not in OPEN_STATUSES:
-            raise RequestError(f"This request is {row['status']} and can no longer be "
-                               "withdrawn.", 409)
-        conn.execute(update(jr).where(jr.c.id == row["id"]).values(
-            status="withdrawn", updated_at=st.utcnow()))
-        audit.record(conn, row["email"], "request.withdraw", f"request:{row['id']}",
-                     old=row["status"], new="withdrawn")
+            raise RequestError(
+                f"This request is {row['status']} and can no longer be withdrawn.", 409
+            )
+        conn.execute(
+            update(jr)
+            .where(jr.c.id == row["id"])
+            .values(status="withdrawn", updated_at=st.utcnow())
+        )
+        audit.record(
+            conn,
+            row["email"],
+            "request.withdraw",
+            f"request:{row['id']}",
+            old=row["status"],
+            new="withdrawn",
+        )
     return dict(row, status="withdrawn")
 
 
-def list_requests(engine: Engine, *, status: str | None = None, newest_first: bool = False
-                  ) -> list[dict[str, Any]]:
+def list_requests(
+    engine: Engine, *, status: str | None = None, newest_first: bool = False
+) -> list[dict[str, Any]]:
     """Requests for the owners' queue, oldest first unless ``newest_first``."""
     jr = st.join_requests
     order = jr.c.created_at.desc() if newest_first else jr.c.created_at.asc()
@@ -247,8 +322,11 @@ def status_counts(engine: Engine) -> dict[str, int]:
 
 def get_request(engine: Engine, request_id: int) -> dict[str, Any] | None:
     with st.connect(engine) as conn:
-        row = conn.execute(select(st.join_requests).where(
-            st.join_requests.c.id == request_id)).mappings().first()
+        row = (
+            conn.execute(select(st.join_requests).where(st.join_requests.c.id == request_id))
+            .mappings()
+            .first()
+        )
     if row is None:
         return None
     out = dict(row)
@@ -257,30 +335,53 @@ def get_request(engine: Engine, request_id: int) -> dict[str, Any] | None:
     return out
 
 
-def _decide(conn: Connection, request_id: int, action: str, actor: str, reason: str,
-            user_id: int | None) -> None:
+def _decide(
+    conn: Connection, request_id: int, action: str, actor: str, reason: str, user_id: int | None
+) -> None:
     jr = st.join_requests
     row = conn.execute(select(jr).where(jr.c.id == request_id)).mappings().first()
     if row is None:
         raise RequestError(f"No request #{request_id}.", 404)
     if row["status"] not in TRANSITIONS[action]:
-        raise RequestError(f"Request #{request_id} is {row['status']}; it cannot be "
-                           f"{action}d.", 409)
+        raise RequestError(
+            f"Request #{request_id} is {row['status']}; it cannot be {action}d.", 409
+        )
     now = st.utcnow()
     new = "approved" if action == "approve" else "declined"
-    values: dict[str, Any] = {"status": new, "decision_reason": reason or None,
-                              "decided_at": now, "decided_by": actor, "updated_at": now}
+    values: dict[str, Any] = {
+        "status": new,
+        "decision_reason": reason or None,
+        "decided_at": now,
+        "decided_by": actor,
+        "updated_at": now,
+    }
     if user_id is not None and user_id != row["zotero_user_id"]:
         values["zotero_user_id"] = user_id
-        audit.record(conn, actor, "request.user_id", f"request:{request_id}",
-                     old=row["zotero_user_id"], new=str(user_id))
+        audit.record(
+            conn,
+            actor,
+            "request.user_id",
+            f"request:{request_id}",
+            old=row["zotero_user_id"],
+            new=str(user_id),
+        )
     conn.execute(update(jr).where(jr.c.id == request_id).values(**values))
-    audit.record(conn, actor, f"request.{action}", f"request:{request_id}",
-                 old=row["status"], new=new, detail=reason or None)
+    audit.record(
+        conn,
+        actor,
+        f"request.{action}",
+        f"request:{request_id}",
+        old=row["status"],
+        new=new,
+        detail=reason or None,
+    )
     group = group_summary(conn)
     req = {**dict(row), **values}
-    subject, body = (join_messages.approved(req, group["name"], group["id"])
-                     if action == "approve" else join_messages.declined(req, group["name"]))
+    subject, body = (
+        join_messages.approved(req, group["name"], group["id"])
+        if action == "approve"
+        else join_messages.declined(req, group["name"])
+    )
     mail.enqueue(conn, row["email"], subject, body)
 
 
@@ -303,8 +404,15 @@ def _check_decision(action: str, reason: str, user_id: Any) -> tuple[str, int | 
     return reason, uid
 
 
-def decide(engine: Engine, settings: Settings, request_id: int, action: str, actor: str,
-           reason: str = "", user_id: Any = None) -> None:
+def decide(
+    engine: Engine,
+    settings: Settings,
+    request_id: int,
+    action: str,
+    actor: str,
+    reason: str = "",
+    user_id: Any = None,
+) -> None:
     """Approve or decline one request (with a reason), audited, with its email queued."""
     reason, uid = _check_decision(action, reason, user_id)
     with st.transaction(engine) as conn:
@@ -312,8 +420,14 @@ def decide(engine: Engine, settings: Settings, request_id: int, action: str, act
     mail.send_soon(engine, settings)
 
 
-def bulk(engine: Engine, settings: Settings, request_ids: Iterable[int], action: str,
-         actor: str, reason: str = "") -> tuple[list[int], dict[int, str]]:
+def bulk(
+    engine: Engine,
+    settings: Settings,
+    request_ids: Iterable[int],
+    action: str,
+    actor: str,
+    reason: str = "",
+) -> tuple[list[int], dict[int, str]]:
     """Apply one decision to many requests; return (done ids, {skipped id: why})."""
     reason, _ = _check_decision(action, reason, None)
     done: list[int] = []
@@ -334,22 +448,40 @@ def set_note(engine: Engine, request_id: int, actor: str, note: str) -> None:
     """Replace the owners' private note on a request."""
     note = (note or "").replace("\r\n", "\n").strip()
     if controlchars.has_control(note, allow_breaks=True) or len(note) > LIMITS["owner_note"]:
-        raise RequestError(f"The note must be plain text of at most {LIMITS['owner_note']:,} "
-                           "characters.")
+        raise RequestError(
+            f"The note must be plain text of at most {LIMITS['owner_note']:,} characters."
+        )
     jr = st.join_requests
     with st.transaction(engine) as conn:
         old = conn.execute(select(jr.c.owner_note).where(jr.c.id == request_id)).first()
         if old is None:
             raise RequestError(f"No request #{request_id}.", 404)
-        conn.execute(update(jr).where(jr.c.id == request_id).values(
-            owner_note=note or None, updated_at=st.utcnow()))
-        audit.record(conn, actor, "request.note", f"request:{request_id}", old=old[0],
-                     new=note or None)
+        conn.execute(
+            update(jr)
+            .where(jr.c.id == request_id)
+            .values(owner_note=note or None, updated_at=st.utcnow())
+        )
+        audit.record(
+            conn, actor, "request.note", f"request:{request_id}", old=old[0], new=note or None
+        )
 
 
-CSV_COLUMNS = ("id", "status", "created_at", "name", "email", "zotero_username",
-               "zotero_user_id", "affiliation", "prongs", "reason", "decision_reason",
-               "decided_at", "decided_by", "owner_note")
+CSV_COLUMNS = (
+    "id",
+    "status",
+    "created_at",
+    "name",
+    "email",
+    "zotero_username",
+    "zotero_user_id",
+    "affiliation",
+    "prongs",
+    "reason",
+    "decision_reason",
+    "decided_at",
+    "decided_by",
+    "owner_note",
+)
 
 
 def _cell(value: Any) -> Any:

@@ -27,7 +27,22 @@ def subscribe() -> None:
 
 
 __all__ = [
-    "Assignment", "Evaluation", "OverrideError", "Pattern", "Prong", "RetagResult", "Rules",
-    "clear_override", "evaluate_item", "explain_item", "list_overrides", "load_rules",
-    "parse_rules", "retag", "retag_conn", "set_override", "subscribe", "tag_item",
+    "Assignment",
+    "Evaluation",
+    "OverrideError",
+    "Pattern",
+    "Prong",
+    "RetagResult",
+    "Rules",
+    "clear_override",
+    "evaluate_item",
+    "explain_item",
+    "list_overrides",
+    "load_rules",
+    "parse_rules",
+    "retag",
+    "retag_conn",
+    "set_override",
+    "subscribe",
+    "tag_item",
 ]

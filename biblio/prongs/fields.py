@@ -15,12 +15,22 @@ from typing import Any
 
 _TAG_RE = re.compile(r"<[^>]*>")
 _SPACE_RE = re.compile(r"\s+")
-_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"',
-                         "\u00a0": " "})
+_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u00a0": " "})
 #: Zotero fields that name the container a work appeared in.
-PUBLICATION_FIELDS = ("publicationTitle", "bookTitle", "proceedingsTitle", "conferenceName",
-                      "websiteTitle", "blogTitle", "forumTitle", "encyclopediaTitle",
-                      "dictionaryTitle", "programTitle", "seriesTitle", "series")
+PUBLICATION_FIELDS = (
+    "publicationTitle",
+    "bookTitle",
+    "proceedingsTitle",
+    "conferenceName",
+    "websiteTitle",
+    "blogTitle",
+    "forumTitle",
+    "encyclopediaTitle",
+    "dictionaryTitle",
+    "programTitle",
+    "seriesTitle",
+    "series",
+)
 
 
 def normalise(value: Any) -> str:
@@ -60,16 +70,20 @@ def collection_paths(collections: Mapping[str, Any], keys: Iterable[str]) -> lis
     return [n for n in names if n]
 
 
-def item_fields(data: Mapping[str, Any], collection_names: list[str], notes: Iterable[str],
-                tag_prefix: str) -> tuple[dict[str, str], list[str]]:
+def item_fields(
+    data: Mapping[str, Any], collection_names: list[str], notes: Iterable[str], tag_prefix: str
+) -> tuple[dict[str, str], list[str]]:
     """The searchable fields of an item, and its raw tag names."""
     raw = [t.get("tag") for t in data.get("tags") or [] if isinstance(t, Mapping)]
     tags: list[str] = [t for t in raw if isinstance(t, str) and t.strip()]
     text_tags = [t for t in tags if not is_prefix_tag(t, tag_prefix)]
     pubs = [data.get(f) for f in PUBLICATION_FIELDS]
     fields = {
-        "title": normalise(" ".join(str(v) for v in (data.get("title"), data.get("shortTitle"))
-                                    if isinstance(v, str))),
+        "title": normalise(
+            " ".join(
+                str(v) for v in (data.get("title"), data.get("shortTitle")) if isinstance(v, str)
+            )
+        ),
         "abstract": normalise(data.get("abstractNote")),
         # " | " keeps phrases from running across two tags or names.
         "tags": " | ".join(normalise(t) for t in text_tags),

@@ -10,8 +10,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 
-def scores(pred: Mapping[str, set[str]], gold: Mapping[str, set[str]], prongs: Sequence[str],
-           keys: Sequence[str]) -> dict[str, Any]:
+def scores(
+    pred: Mapping[str, set[str]],
+    gold: Mapping[str, set[str]],
+    prongs: Sequence[str],
+    keys: Sequence[str],
+) -> dict[str, Any]:
     """Per prong tp/fp/fn, precision, recall, F1 and support over ``keys``; macro-F1."""
     table = {}
     for p in prongs:
@@ -21,8 +25,15 @@ def scores(pred: Mapping[str, set[str]], gold: Mapping[str, set[str]], prongs: S
         prec = tp / (tp + fp) if tp + fp else 1.0
         rec = tp / (tp + fn) if tp + fn else 1.0
         f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
-        table[p] = {"tp": tp, "fp": fp, "fn": fn, "precision": prec, "recall": rec, "f1": f1,
-                    "support": tp + fn}
+        table[p] = {
+            "tp": tp,
+            "fp": fp,
+            "fn": fn,
+            "precision": prec,
+            "recall": rec,
+            "f1": f1,
+            "support": tp + fn,
+        }
     macro = sum(v["f1"] for v in table.values()) / len(table)
     return {"per_prong": table, "macro_f1": macro, "n": len(keys)}
 
@@ -31,7 +42,9 @@ def table_lines(result: Mapping[str, Any]) -> list[str]:
     """The result of :func:`scores` as a fixed-width table, header first, macro-F1 last."""
     lines = [f"{'prong':<16}{'support':>8}{'P':>7}{'R':>7}{'F1':>7}{'tp':>5}{'fp':>5}{'fn':>5}"]
     for p, v in result["per_prong"].items():
-        lines.append(f"{p:<16}{v['support']:>8}{v['precision']:>7.3f}{v['recall']:>7.3f}"
-                     f"{v['f1']:>7.3f}{v['tp']:>5}{v['fp']:>5}{v['fn']:>5}")
+        lines.append(
+            f"{p:<16}{v['support']:>8}{v['precision']:>7.3f}{v['recall']:>7.3f}"
+            f"{v['f1']:>7.3f}{v['tp']:>5}{v['fp']:>5}{v['fn']:>5}"
+        )
     lines.append(f"macro-F1 {result['macro_f1']:.3f}")
     return lines

@@ -36,21 +36,146 @@ _WORD = re.compile(r"[^\W_]{2,}")
 #: Function words left out before terms are formed (as a stop list does): they carry
 #: no topic and would only clutter the reasons. Negations ("not", "no", "non",
 #: "without") stay: "without an MLS" is the very signal of a route around the degree.
-STOP_WORDS = frozenset([
-    "a", "about", "above", "after", "again", "all", "also", "am", "an", "and", "any", "are",
-    "as", "at", "be", "because", "been", "before", "being", "below", "between", "both",
-    "but", "by", "can", "could", "did", "do", "does", "doing", "down", "during", "each",
-    "either", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her",
-    "here", "hers", "herself", "him", "himself", "his", "how", "however", "i", "if", "in",
-    "into", "is", "it", "its", "itself", "just", "may", "me", "might", "more", "most",
-    "must", "my", "myself", "nor", "of", "off", "on", "once", "only", "or", "other", "our",
-    "ours", "ourselves", "out", "over", "own", "per", "same", "she", "should", "so", "some",
-    "such", "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there",
-    "these", "they", "this", "those", "through", "thus", "to", "too", "under", "until",
-    "up", "upon", "us", "very", "via", "was", "we", "were", "what", "when", "where",
-    "whether", "which", "while", "who", "whom", "whose", "why", "will", "with", "within",
-    "would", "yet", "you", "your", "yours", "yourself",
-])
+STOP_WORDS = frozenset(
+    [
+        "a",
+        "about",
+        "above",
+        "after",
+        "again",
+        "all",
+        "also",
+        "am",
+        "an",
+        "and",
+        "any",
+        "are",
+        "as",
+        "at",
+        "be",
+        "because",
+        "been",
+        "before",
+        "being",
+        "below",
+        "between",
+        "both",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "doing",
+        "down",
+        "during",
+        "each",
+        "either",
+        "few",
+        "for",
+        "from",
+        "further",
+        "had",
+        "has",
+        "have",
+        "having",
+        "he",
+        "her",
+        "here",
+        "hers",
+        "herself",
+        "him",
+        "himself",
+        "his",
+        "how",
+        "however",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "itself",
+        "just",
+        "may",
+        "me",
+        "might",
+        "more",
+        "most",
+        "must",
+        "my",
+        "myself",
+        "nor",
+        "of",
+        "off",
+        "on",
+        "once",
+        "only",
+        "or",
+        "other",
+        "our",
+        "ours",
+        "ourselves",
+        "out",
+        "over",
+        "own",
+        "per",
+        "same",
+        "she",
+        "should",
+        "so",
+        "some",
+        "such",
+        "than",
+        "that",
+        "the",
+        "their",
+        "theirs",
+        "them",
+        "themselves",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "through",
+        "thus",
+        "to",
+        "too",
+        "under",
+        "until",
+        "up",
+        "upon",
+        "us",
+        "very",
+        "via",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "whether",
+        "which",
+        "while",
+        "who",
+        "whom",
+        "whose",
+        "why",
+        "will",
+        "with",
+        "within",
+        "would",
+        "yet",
+        "you",
+        "your",
+        "yours",
+        "yourself",
+    ]
+)
 
 
 class ModelError(ValueError):
@@ -60,8 +185,7 @@ class ModelError(ValueError):
 def _fold(text: str) -> str:
     if text.isascii():
         return text
-    return "".join(c for c in unicodedata.normalize("NFKD", text)
-                   if not unicodedata.combining(c))
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
 
 def model_text(data: Mapping[str, Any], tag_prefix: str = "prong:") -> list[str]:
@@ -115,15 +239,15 @@ class TextModel:
         norm = math.sqrt(sum(v * v for v in vec.values()))
         return {t: v / norm for t, v in vec.items()} if norm else {}
 
-    def score(self, vec: Mapping[str, float], prong: ProngModel, top: int = 6
-              ) -> tuple[float, list[tuple[str, float]]]:
+    def score(
+        self, vec: Mapping[str, float], prong: ProngModel, top: int = 6
+    ) -> tuple[float, list[tuple[str, float]]]:
         """(probability, the ``top`` terms that raise it most, heaviest first) of one prong."""
         weights = prong.weights
         parts = [(t, v * weights[t]) for t, v in vec.items() if t in weights]
         z = prong.intercept + math.fsum(c for _t, c in parts)
         p = 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
-        best = heapq.nlargest(top, (tc for tc in parts if tc[1] > 0),
-                              key=lambda tc: (tc[1], tc[0]))
+        best = heapq.nlargest(top, (tc for tc in parts if tc[1] > 0), key=lambda tc: (tc[1], tc[0]))
         return p, best
 
 
@@ -159,8 +283,11 @@ def parse_model(raw: Any, where: str = "model") -> TextModel:
             if term not in idf:
                 raise ModelError(f"{here}.weights: {term!r} is not in the vocabulary")
             weights[term] = _number(w, f"{here}.weights[{term!r}]")
-        prongs.append(ProngModel(str(pid), _number(body.get("intercept"), f"{here}.intercept"),
-                                 threshold, weights))
+        prongs.append(
+            ProngModel(
+                str(pid), _number(body.get("intercept"), f"{here}.intercept"), threshold, weights
+            )
+        )
     meta: Mapping[str, Any] = raw["meta"] if isinstance(raw.get("meta"), Mapping) else {}
     return TextModel(idf=idf, prongs=tuple(prongs), meta=meta)
 
@@ -190,9 +317,16 @@ def load_model(path: str | Path) -> TextModel:
     return _load_cached(str(p.resolve()), st.st_mtime_ns, st.st_size)
 
 
-def train(docs: Sequence[Sequence[str]], labels: Sequence[Iterable[str]], prong_ids: Sequence[str],
-          *, c: float = 10.0, threshold: float = 0.5, min_df: int = 2,
-          meta: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def train(
+    docs: Sequence[Sequence[str]],
+    labels: Sequence[Iterable[str]],
+    prong_ids: Sequence[str],
+    *,
+    c: float = 10.0,
+    threshold: float = 0.5,
+    min_df: int = 2,
+    meta: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """Fit the model on ``docs`` (each a list of text parts) and return its JSON object.
 
     Needs scikit-learn (``pip install 'biblio[learn]'``).
@@ -206,22 +340,27 @@ def train(docs: Sequence[Sequence[str]], labels: Sequence[Iterable[str]], prong_
     vec = TfidfVectorizer(analyzer=terms, sublinear_tf=True, min_df=min_df)
     x = vec.fit_transform(list(docs))
     vocab = vec.get_feature_names_out()
-    out: dict[str, Any] = {"format": FORMAT, "version": VERSION,
-                           "meta": {"documents": len(docs), "C": c, "min_df": min_df,
-                                    **(meta or {})},
-                           "idf": {t: round(float(v), 5)
-                                   for t, v in zip(vocab, vec.idf_, strict=True)},
-                           "prongs": {}}
+    out: dict[str, Any] = {
+        "format": FORMAT,
+        "version": VERSION,
+        "meta": {"documents": len(docs), "C": c, "min_df": min_df, **(meta or {})},
+        "idf": {t: round(float(v), 5) for t, v in zip(vocab, vec.idf_, strict=True)},
+        "prongs": {},
+    }
     for pid in prong_ids:
         y = [int(pid in g) for g in sets]
         if len(set(y)) < 2:
-            raise ModelError(f"cannot train {pid!r}: the labels need both positive and "
-                             "negative works")
+            raise ModelError(
+                f"cannot train {pid!r}: the labels need both positive and negative works"
+            )
         clf = LogisticRegression(C=c, class_weight="balanced", max_iter=5000).fit(x, y)
         coef = clf.coef_[0]
         out["prongs"][pid] = {
-            "intercept": round(float(clf.intercept_[0]), 6), "threshold": threshold,
+            "intercept": round(float(clf.intercept_[0]), 6),
+            "threshold": threshold,
             "positives": sum(y),
-            "weights": {t: round(float(w), 5) for t, w in zip(vocab, coef, strict=True)
-                        if abs(w) >= 1e-5}}
+            "weights": {
+                t: round(float(w), 5) for t, w in zip(vocab, coef, strict=True) if abs(w) >= 1e-5
+            },
+        }
     return out

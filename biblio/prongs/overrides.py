@@ -29,16 +29,27 @@ class OverrideError(ValueError):
 
 
 def _state(conn: Connection, key: str, prong: str) -> dict[str, Any]:
-    row = conn.execute(select(st.prong_overrides).where(
-        st.prong_overrides.c.item_key == key, st.prong_overrides.c.prong == prong)
-    ).mappings().first()
+    row = (
+        conn.execute(
+            select(st.prong_overrides).where(
+                st.prong_overrides.c.item_key == key, st.prong_overrides.c.prong == prong
+            )
+        )
+        .mappings()
+        .first()
+    )
     effective = [p["prong"] for p in effective_prongs(conn, [key])[key]]
-    return {"prong": prong, "override": row["action"] if row else None,
-            "note": row["note"] if row else None, "effective": effective}
+    return {
+        "prong": prong,
+        "override": row["action"] if row else None,
+        "note": row["note"] if row else None,
+        "effective": effective,
+    }
 
 
-def _check(conn: Connection, settings: Mapping[str, Any] | None, key: str, prong: str,
-           by: str) -> None:
+def _check(
+    conn: Connection, settings: Mapping[str, Any] | None, key: str, prong: str, by: str
+) -> None:
     if not isinstance(by, str) or not by.strip():
         raise OverrideError("an override needs the owner who makes it (by)")
     ids = load_rules(settings).ids()
@@ -49,14 +60,28 @@ def _check(conn: Connection, settings: Mapping[str, Any] | None, key: str, prong
         raise OverrideError(f"no item {key!r} in the cache")
 
 
-def _audit(conn: Connection, by: str, action: str, key: str, old: dict[str, Any],
-           new: dict[str, Any]) -> None:
-    audit.record(conn, by.strip(), action, f"item:{key}",
-                 old=json.dumps(old, ensure_ascii=False), new=json.dumps(new, ensure_ascii=False))
+def _audit(
+    conn: Connection, by: str, action: str, key: str, old: dict[str, Any], new: dict[str, Any]
+) -> None:
+    audit.record(
+        conn,
+        by.strip(),
+        action,
+        f"item:{key}",
+        old=json.dumps(old, ensure_ascii=False),
+        new=json.dumps(new, ensure_ascii=False),
+    )
 
 
-def set_override(engine: Engine, key: str, prong: str, action: str, by: str,
-                 note: str | None = None, settings: Mapping[str, Any] | None = None) -> bool:
+def set_override(
+    engine: Engine,
+    key: str,
+    prong: str,
+    action: str,
+    by: str,
+    note: str | None = None,
+    settings: Mapping[str, Any] | None = None,
+) -> bool:
     """Add or remove ``prong`` on item ``key`` for good; False if nothing changed."""
     if action not in ACTIONS:
         raise OverrideError(f"action must be one of {', '.join(ACTIONS)}, got {action!r}")
@@ -71,14 +96,18 @@ def set_override(engine: Engine, key: str, prong: str, action: str, by: str,
         if old["override"] is None:
             conn.execute(insert(st.prong_overrides).values(item_key=key, prong=prong, **values))
         else:
-            conn.execute(update(st.prong_overrides).where(
-                o.item_key == key, o.prong == prong).values(**values))
+            conn.execute(
+                update(st.prong_overrides)
+                .where(o.item_key == key, o.prong == prong)
+                .values(**values)
+            )
         _audit(conn, by, f"prong.{action}", key, old, _state(conn, key, prong))
     return True
 
 
-def clear_override(engine: Engine, key: str, prong: str, by: str,
-                   settings: Mapping[str, Any] | None = None) -> bool:
+def clear_override(
+    engine: Engine, key: str, prong: str, by: str, settings: Mapping[str, Any] | None = None
+) -> bool:
     """Drop the owners' override of ``prong`` on ``key`` (back to the computed prongs)."""
     with st.transaction(engine) as conn:
         _check(conn, settings, key, prong, by)

@@ -35,8 +35,14 @@ DEFAULTS_FILE = Path(__file__).resolve().parent.parent / "data" / "prong_rules.t
 FIELDS = ("title", "abstract", "tags", "collections", "publication", "type", "notes")
 DEFAULT_FIELDS = ("title", "abstract", "tags", "publication")
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
-_TOP_KEYS = {"tag_prefix", "field_weights", "default_fields", "model", "model_assign",
-             "model_confirm"}
+_TOP_KEYS = {
+    "tag_prefix",
+    "field_weights",
+    "default_fields",
+    "model",
+    "model_assign",
+    "model_confirm",
+}
 _PRONG_KEYS = {"label", "description", "threshold", "tags", "collections", "patterns"}
 _PATTERN_KEYS = {"phrase", "regex", "weight", "fields", "group", "note"}
 _SEPARATOR = r"[\s\-\u2010-\u2015/]+"
@@ -116,8 +122,17 @@ class Rules:
     @cached_property
     def literals(self) -> tuple[str, ...]:
         """Every pre-check literal of every pattern, once."""
-        return tuple(sorted({lit for prong in self.prongs for p in prong.patterns
-                             for req in p.requires for lit in req}))
+        return tuple(
+            sorted(
+                {
+                    lit
+                    for prong in self.prongs
+                    for p in prong.patterns
+                    for req in p.requires
+                    for lit in req
+                }
+            )
+        )
 
     @cached_property
     def _plan(self) -> _Plan:
@@ -146,7 +161,8 @@ class Rules:
         by_bigram: dict[str, list[tuple[str, int, tuple[tuple[str, int], ...]]]] = {}
         for lit in sorted(set(words) | set(gated)):
             by_bigram.setdefault(lit[:2], []).append(
-                (lit, words.get(lit, 0), tuple(gated.get(lit, ()))))
+                (lit, words.get(lit, 0), tuple(gated.get(lit, ())))
+            )
         # Every pattern (by its position in rules order) under the bit of its first
         # required set; those with none are always candidates.
         entries: list[tuple[Any, ...]] = []
@@ -160,9 +176,16 @@ class Rules:
                 else:
                     unconditional.append(len(entries))
                 entries.append((pi, p, need, p.fields))
-        return _Plan({k: tuple(v) for k, v in by_bigram.items()}, tuple(always),
-                     tuple(entries), {k: tuple(v) for k, v in by_bit.items()},
-                     tuple(unconditional), set(), set(), {})
+        return _Plan(
+            {k: tuple(v) for k, v in by_bigram.items()},
+            tuple(always),
+            tuple(entries),
+            {k: tuple(v) for k, v in by_bit.items()},
+            tuple(unconditional),
+            set(),
+            set(),
+            {},
+        )
 
     def _word_bits(self, token: str) -> tuple[int, tuple[tuple[str, int], ...]]:
         """The bits of the word literals in ``token``, and the gated literals to test."""
@@ -170,7 +193,7 @@ class Rules:
         found = 0
         gated: list[tuple[str, int]] = []
         for i in range(len(token) - 1):
-            for lit, bits, gates in plan.by_bigram.get(token[i:i + 2], ()):
+            for lit, bits, gates in plan.by_bigram.get(token[i : i + 2], ()):
                 if token.startswith(lit, i):
                     found |= bits
                     gated.extend(gates)
@@ -334,16 +357,19 @@ def pattern_requirements(compiled: re.Pattern[str]) -> tuple[frozenset[str], ...
     useful = []
     for req in found:
         folded = frozenset(s.casefold() for s in req)
-        if (min(len(s) for s in req) >= 2 and min(len(s) for s in folded) >= 2
-                and not any("\n" in s or "\x00" in s for s in folded)
-                and folded not in useful):
+        if (
+            min(len(s) for s in req) >= 2
+            and min(len(s) for s in folded) >= 2
+            and not any("\n" in s or "\x00" in s for s in folded)
+            and folded not in useful
+        ):
             useful.append(folded)
     # A set holding another required set is implied by it.
     useful = [req for req in useful if not any(other < req for other in useful)]
     if not useful:
         return ()
     first = useful.index(max(useful, key=lambda c: min(len(s) for s in c)))
-    return (useful[first], *useful[:first], *useful[first + 1:])
+    return (useful[first], *useful[:first], *useful[first + 1 :])
 
 
 def required_literals(compiled: re.Pattern[str]) -> frozenset[str] | None:
@@ -404,12 +430,14 @@ def _no_unknown_keys(raw: Mapping[str, Any], allowed: Iterable[str], name: str) 
     """A typo in the rules must be an error naming the key, not a silently ignored line."""
     unknown = set(raw) - set(allowed)
     if unknown:
-        raise SettingsError(f"{name} has unknown key {sorted(unknown)[0]!r} "
-                            f"(keys: {', '.join(sorted(allowed))})")
+        raise SettingsError(
+            f"{name} has unknown key {sorted(unknown)[0]!r} (keys: {', '.join(sorted(allowed))})"
+        )
 
 
-def _pattern(raw: Any, name: str, default_fields: tuple[str, ...], index: int,
-             weights: Mapping[str, float]) -> Pattern:
+def _pattern(
+    raw: Any, name: str, default_fields: tuple[str, ...], index: int, weights: Mapping[str, float]
+) -> Pattern:
     if isinstance(raw, str):
         raw = {"phrase": raw}
     if not isinstance(raw, Mapping):
@@ -435,13 +463,23 @@ def _pattern(raw: Any, name: str, default_fields: tuple[str, ...], index: int,
     literals = requires[0] if requires else None
     order = tuple(sorted(fields, key=lambda f: -weights.get(f, 1.0)))
     anchored = kind == "regex" and bool(re.search(r"[\^$]|\\[AZz]", text.replace("[^", "")))
-    return Pattern(text=text, kind=kind, weight=weight, fields=fields, group=group,
-                   regex=compiled, literals=literals, requires=requires, order=order,
-                   anchored=anchored)
+    return Pattern(
+        text=text,
+        kind=kind,
+        weight=weight,
+        fields=fields,
+        group=group,
+        regex=compiled,
+        literals=literals,
+        requires=requires,
+        order=order,
+        anchored=anchored,
+    )
 
 
-def _prong(pid: str, raw: Any, where: str, default_fields: tuple[str, ...],
-           weights: Mapping[str, float]) -> Prong:
+def _prong(
+    pid: str, raw: Any, where: str, default_fields: tuple[str, ...], weights: Mapping[str, float]
+) -> Prong:
     name = f"{where}: [prongs.{pid}]"
     if not _ID_RE.match(pid):
         raise SettingsError(f"{name} is not a valid prong id (lower-case letters, digits, -)")
@@ -461,12 +499,19 @@ def _prong(pid: str, raw: Any, where: str, default_fields: tuple[str, ...],
     raw_patterns = raw.get("patterns", [])
     if not isinstance(raw_patterns, list):
         raise SettingsError(f"{name} patterns must be a list, got {raw_patterns!r}")
-    patterns = tuple(_pattern(p, f"{name} patterns[{i}]", default_fields, i, weights)
-                     for i, p in enumerate(raw_patterns))
-    return Prong(id=pid, label=label, description=description, threshold=threshold,
-                 tags=frozenset(t.strip().casefold() for t in tags if t.strip()),
-                 collections=frozenset(c.strip().casefold() for c in colls if c.strip()),
-                 patterns=patterns)
+    patterns = tuple(
+        _pattern(p, f"{name} patterns[{i}]", default_fields, i, weights)
+        for i, p in enumerate(raw_patterns)
+    )
+    return Prong(
+        id=pid,
+        label=label,
+        description=description,
+        threshold=threshold,
+        tags=frozenset(t.strip().casefold() for t in tags if t.strip()),
+        collections=frozenset(c.strip().casefold() for c in colls if c.strip()),
+        patterns=patterns,
+    )
 
 
 def parse_rules(table: Mapping[str, Any], where: str = "settings") -> Rules:
@@ -482,29 +527,43 @@ def parse_rules(table: Mapping[str, Any], where: str = "settings") -> Rules:
         if key not in FIELDS:
             raise SettingsError(f"{where}: [prongs] field_weights has unknown field {key!r}")
         weights[key] = _number(value, f"{where}: [prongs] field_weights.{key}")
-    default_fields = (_fields(table["default_fields"], f"{where}: [prongs] default_fields")
-                      if "default_fields" in table else DEFAULT_FIELDS)
+    default_fields = (
+        _fields(table["default_fields"], f"{where}: [prongs] default_fields")
+        if "default_fields" in table
+        else DEFAULT_FIELDS
+    )
     prongs = []
     for key, value in table.items():
         if key in _TOP_KEYS:
             continue
         if not isinstance(value, Mapping):
-            raise SettingsError(f"{where}: [prongs] unknown key {key!r} "
-                                f"(keys: {', '.join(sorted(_TOP_KEYS))}, or a prong table)")
+            raise SettingsError(
+                f"{where}: [prongs] unknown key {key!r} "
+                f"(keys: {', '.join(sorted(_TOP_KEYS))}, or a prong table)"
+            )
         prongs.append(_prong(key, value, where, default_fields, weights))
     if not prongs:
         raise SettingsError(f"{where}: [prongs] defines no prong")
     model = _model(table.get("model", ""), where)
-    assign = _probability(table.get("model_assign", MODEL_ASSIGN),
-                          f"{where}: [prongs] model_assign")
-    confirm = _probability(table.get("model_confirm", MODEL_CONFIRM),
-                           f"{where}: [prongs] model_confirm")
+    assign = _probability(
+        table.get("model_assign", MODEL_ASSIGN), f"{where}: [prongs] model_assign"
+    )
+    confirm = _probability(
+        table.get("model_confirm", MODEL_CONFIRM), f"{where}: [prongs] model_confirm"
+    )
     if confirm > assign:
-        raise SettingsError(f"{where}: [prongs] model_confirm ({confirm:g}) must not be above "
-                            f"model_assign ({assign:g})")
-    return Rules(prongs=tuple(prongs), tag_prefix=prefix.strip().casefold(),
-                 field_weights=weights, model=model, model_assign=assign,
-                 model_confirm=confirm)
+        raise SettingsError(
+            f"{where}: [prongs] model_confirm ({confirm:g}) must not be above "
+            f"model_assign ({assign:g})"
+        )
+    return Rules(
+        prongs=tuple(prongs),
+        tag_prefix=prefix.strip().casefold(),
+        field_weights=weights,
+        model=model,
+        model_assign=assign,
+        model_confirm=confirm,
+    )
 
 
 def _probability(value: Any, name: str) -> float:
@@ -517,8 +576,10 @@ def _probability(value: Any, name: str) -> float:
 def _model(value: Any, where: str) -> TextModel | None:
     """The learned vocabulary named by ``[prongs] model``: "builtin", a file, or "" (off)."""
     if not isinstance(value, str):
-        raise SettingsError(f"{where}: [prongs] model must be a string (\"builtin\", a file "
-                            f"path, or \"\" for rules only), got {value!r}")
+        raise SettingsError(
+            f'{where}: [prongs] model must be a string ("builtin", a file '
+            f'path, or "" for rules only), got {value!r}'
+        )
     value = value.strip()
     if not value:
         return None

@@ -36,8 +36,12 @@ class Assignment:
     source: str  # rules | model | zotero-tag | zotero-collection
 
     def as_dict(self) -> dict[str, Any]:
-        return {"prong": self.prong, "score": self.score, "source": self.source,
-                "reasons": self.reasons}
+        return {
+            "prong": self.prong,
+            "score": self.score,
+            "source": self.source,
+            "reasons": self.reasons,
+        }
 
 
 @dataclass
@@ -77,8 +81,7 @@ class _Text:
             for n in names:
                 starts.append(pos)
                 pos += len(self.fields[n]) + len(_JOIN)
-            found = self._joined[order] = (_JOIN.join(self.fields[n] for n in names),
-                                           starts, names)
+            found = self._joined[order] = (_JOIN.join(self.fields[n] for n in names), starts, names)
         return found
 
 
@@ -99,9 +102,15 @@ def _search(pattern: Pattern, text: _Text) -> tuple[str, str] | None:
     return None
 
 
-def _evaluate(prong: Prong, candidates: list[Pattern], text: _Text, tags: list[str],
-              collection_names: list[str], rules: Rules,
-              vector: Mapping[str, float] | None) -> Evaluation:
+def _evaluate(
+    prong: Prong,
+    candidates: list[Pattern],
+    text: _Text,
+    tags: list[str],
+    collection_names: list[str],
+    rules: Rules,
+    vector: Mapping[str, float] | None,
+) -> Evaluation:
     reasons: list[dict[str, Any]] = []
     best: dict[str, tuple[float, int]] = {}  # group -> (contribution, reason index)
     for pattern in candidates:
@@ -110,9 +119,18 @@ def _evaluate(prong: Prong, candidates: list[Pattern], text: _Text, tags: list[s
             continue
         name, matched = hit
         contribution = pattern.weight * rules.field_weights.get(name, 1.0)
-        reasons.append({"kind": pattern.kind, "pattern": pattern.text, "weight": pattern.weight,
-                        "field": name, "match": matched[:_SNIPPET], "group": pattern.group,
-                        "contribution": round(contribution, 3), "counted": False})
+        reasons.append(
+            {
+                "kind": pattern.kind,
+                "pattern": pattern.text,
+                "weight": pattern.weight,
+                "field": name,
+                "match": matched[:_SNIPPET],
+                "group": pattern.group,
+                "contribution": round(contribution, 3),
+                "counted": False,
+            }
+        )
         key = f"{pattern.group}{'+' if contribution >= 0 else '-'}"
         if key not in best or abs(contribution) > abs(best[key][0]):
             best[key] = (contribution, len(reasons) - 1)
@@ -124,14 +142,19 @@ def _evaluate(prong: Prong, candidates: list[Pattern], text: _Text, tags: list[s
     folded = [(t, t.strip().casefold()) for t in tags]
     explicit = []
     if rules.tag_prefix:
-        explicit += [{"kind": "prefix-tag", "tag": t} for t, f in folded
-                     if f.startswith(rules.tag_prefix)
-                     and f[len(rules.tag_prefix):].strip() == prong.id]
+        explicit += [
+            {"kind": "prefix-tag", "tag": t}
+            for t, f in folded
+            if f.startswith(rules.tag_prefix) and f[len(rules.tag_prefix) :].strip() == prong.id
+        ]
     explicit += [{"kind": "tag", "tag": t} for t, f in folded if f in prong.tags]
     if explicit:
         source = "zotero-tag"
-    in_collections = [{"kind": "collection", "collection": c} for c in collection_names
-                      if c.strip().casefold() in prong.collections]
+    in_collections = [
+        {"kind": "collection", "collection": c}
+        for c in collection_names
+        if c.strip().casefold() in prong.collections
+    ]
     if in_collections and not explicit:
         source = "zotero-collection"
     explicit += in_collections
@@ -147,14 +170,34 @@ def _evaluate(prong: Prong, candidates: list[Pattern], text: _Text, tags: list[s
         if not explicit:
             assigned = confirmed or alone
             source = "rules" if confirmed or not alone else "model"
-        reasons.append({"kind": "model", "probability": probability,
-                        "assign": rules.model_assign, "confirm": rules.model_confirm,
-                        "terms": [[t, round(c, 3)] for t, c in parts],
-                        "verdict": ("assigns" if alone else "confirms" if confirmed
-                                    else "vetoes" if by_rules else "silent"),
-                        "counted": bool(alone or confirmed)})
-    return Evaluation(prong=prong.id, score=score, threshold=prong.threshold, assigned=assigned,
-                      source=source, reasons=explicit + reasons, probability=probability)
+        reasons.append(
+            {
+                "kind": "model",
+                "probability": probability,
+                "assign": rules.model_assign,
+                "confirm": rules.model_confirm,
+                "terms": [[t, round(c, 3)] for t, c in parts],
+                "verdict": (
+                    "assigns"
+                    if alone
+                    else "confirms"
+                    if confirmed
+                    else "vetoes"
+                    if by_rules
+                    else "silent"
+                ),
+                "counted": bool(alone or confirmed),
+            }
+        )
+    return Evaluation(
+        prong=prong.id,
+        score=score,
+        threshold=prong.threshold,
+        assigned=assigned,
+        source=source,
+        reasons=explicit + reasons,
+        probability=probability,
+    )
 
 
 #: How far below ``model_assign`` a probability still counts as a near miss.
@@ -182,8 +225,12 @@ def doubt(e: Evaluation, rules: Rules) -> str | None:
     return "near-miss" if p >= rules.model_assign - NEAR_MISS else None
 
 
-def evaluate_item(data: Mapping[str, Any], collections_by_key: Mapping[str, Any],
-                  rules: Rules, notes: Iterable[str] = ()) -> list[Evaluation]:
+def evaluate_item(
+    data: Mapping[str, Any],
+    collections_by_key: Mapping[str, Any],
+    rules: Rules,
+    notes: Iterable[str] = (),
+) -> list[Evaluation]:
     """Every prong's verdict for one item (assigned or not), in rules order."""
     names = collection_paths(collections_by_key, data.get("collections") or [])
     fields, tags = item_fields(data, names, notes, rules.tag_prefix)
@@ -191,12 +238,21 @@ def evaluate_item(data: Mapping[str, Any], collections_by_key: Mapping[str, Any]
     vector = None
     if rules.model is not None:
         vector = rules.model.vector(model_text(data, rules.tag_prefix))
-    return [_evaluate(p, found, text, tags, names, rules, vector)
-            for p, found in zip(rules.prongs, text.candidates, strict=True)]
+    return [
+        _evaluate(p, found, text, tags, names, rules, vector)
+        for p, found in zip(rules.prongs, text.candidates, strict=True)
+    ]
 
 
-def tag_item(data: Mapping[str, Any], collections_by_key: Mapping[str, Any], rules: Rules,
-             notes: Iterable[str] = ()) -> list[Assignment]:
+def tag_item(
+    data: Mapping[str, Any],
+    collections_by_key: Mapping[str, Any],
+    rules: Rules,
+    notes: Iterable[str] = (),
+) -> list[Assignment]:
     """The prongs of one item (Zotero ``data``), each with score, reasons and source."""
-    return [Assignment(prong=e.prong, score=e.score, reasons=e.reasons, source=e.source)
-            for e in evaluate_item(data, collections_by_key, rules, notes) if e.assigned]
+    return [
+        Assignment(prong=e.prong, score=e.score, reasons=e.reasons, source=e.source)
+        for e in evaluate_item(data, collections_by_key, rules, notes)
+        if e.assigned
+    ]

@@ -31,8 +31,6 @@ LOAD_BATCH = 50
 _LIST_CACHE_SIZE = 64
 
 
-
-
 def now_iso() -> str:
     """Current UTC time in Zotero's ``dateModified`` format."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -206,8 +206,9 @@ class StandinServer:
         """Call ``fn(library)`` before building the response (edit the library mid-sync)."""
         self._add_fault(_Fault("hook", times, match, fn=fn))
 
-    def corrupt(self, body: bytes | Callable[[bytes], bytes], times: int = 1,
-                match: str | None = None) -> None:
+    def corrupt(
+        self, body: bytes | Callable[[bytes], bytes], times: int = 1, match: str | None = None
+    ) -> None:
         """Serve ``body`` (or ``body(original)``) instead of a successful response's body.
 
         Status and headers stay as Zotero would send them: a hostile or broken answer

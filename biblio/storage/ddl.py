@@ -20,19 +20,23 @@ FTS_COLUMNS = ("title", "creators", "abstract", "publication", "tags", "notes")
 def create_browse_indexes(conn: Connection) -> None:
     """A covering index for "live items" counts and the type/year facets: without it
     every count reads the wide ``items`` rows (their JSON) of the whole library."""
-    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_items_live "
-                         "ON items (parent_key, deleted, item_type, year)")
+    conn.exec_driver_sql(
+        "CREATE INDEX IF NOT EXISTS ix_items_live ON items (parent_key, deleted, item_type, year)"
+    )
     # The default list order (newest additions first) walks this index and stops early.
-    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_items_live_added "
-                         "ON items (parent_key, deleted, date_added)")
+    conn.exec_driver_sql(
+        "CREATE INDEX IF NOT EXISTS ix_items_live_added ON items (parent_key, deleted, date_added)"
+    )
 
 
 def has_fts(conn: Connection) -> bool:
     """Whether the FTS5 table exists (SQLite only; always False elsewhere)."""
     if conn.dialect.name != "sqlite":
         return False
-    return conn.exec_driver_sql(
-        "SELECT 1 FROM sqlite_master WHERE name = 'items_fts'").first() is not None
+    return (
+        conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = 'items_fts'").first()
+        is not None
+    )
 
 
 def create_fts(conn: Connection) -> None:
@@ -43,4 +47,5 @@ def create_fts(conn: Connection) -> None:
     conn.exec_driver_sql(
         "CREATE VIRTUAL TABLE IF NOT EXISTS items_fts USING fts5("
         f"key UNINDEXED, {', '.join(FTS_COLUMNS)}, "
-        "tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3')")
+        "tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3')"
+    )

@@ -53,8 +53,10 @@ def _m0003_data_changes(conn: Connection) -> None:
     for table in ("item_prongs", "prong_overrides"):
         for event_name in ("INSERT", "UPDATE", "DELETE"):
             name = f"tr_{table}_{event_name.lower()}_stamp"
-            sql = (f"CREATE TRIGGER IF NOT EXISTS {name} AFTER {event_name} ON {table} "  # noqa: S608
-                   "BEGIN UPDATE data_changes SET n = n + 1 WHERE id = 1; END")
+            sql = (
+                f"CREATE TRIGGER IF NOT EXISTS {name} AFTER {event_name} ON {table} "  # noqa: S608
+                "BEGIN UPDATE data_changes SET n = n + 1 WHERE id = 1; END"
+            )
             conn.exec_driver_sql(sql)
 
 

@@ -33,7 +33,8 @@ def utcnow() -> datetime:
 
 
 migrations_table = Table(
-    "migrations", metadata,
+    "migrations",
+    metadata,
     Column("name", String(200), primary_key=True),
     Column("applied_at", DateTime, nullable=False),
 )
@@ -41,7 +42,8 @@ migrations_table = Table(
 # -- sync ---------------------------------------------------------------------------
 
 sync_state = Table(
-    "sync_state", metadata,
+    "sync_state",
+    metadata,
     Column("id", Integer, primary_key=True),  # always 1
     Column("library", String(100), nullable=False),  # "groups/12345"
     Column("library_version", Integer, nullable=False, default=0),
@@ -51,7 +53,8 @@ sync_state = Table(
 )
 
 sync_runs = Table(
-    "sync_runs", metadata,
+    "sync_runs",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("started_at", DateTime, nullable=False),
     Column("finished_at", DateTime, nullable=True),
@@ -71,7 +74,8 @@ sync_runs = Table(
 )
 
 group_info = Table(
-    "group_info", metadata,
+    "group_info",
+    metadata,
     Column("id", Integer, primary_key=True),  # the Zotero group ID
     Column("version", Integer, nullable=False),
     Column("name", Text, nullable=False, default=""),
@@ -88,7 +92,8 @@ group_info = Table(
 # -- library cache ------------------------------------------------------------------
 
 items = Table(
-    "items", metadata,
+    "items",
+    metadata,
     Column("key", String(16), primary_key=True),
     Column("version", Integer, nullable=False),
     Column("item_type", String(40), nullable=False),
@@ -108,9 +113,9 @@ items = Table(
 Index("ix_items_type_deleted", items.c.item_type, items.c.deleted)
 
 item_creators = Table(
-    "item_creators", metadata,
-    Column("item_key", String(16), ForeignKey("items.key", ondelete="CASCADE"),
-           primary_key=True),
+    "item_creators",
+    metadata,
+    Column("item_key", String(16), ForeignKey("items.key", ondelete="CASCADE"), primary_key=True),
     Column("position", Integer, primary_key=True),
     Column("creator_type", String(40), nullable=False),
     Column("name", Text, nullable=False),  # "Last, First" or the single-field name
@@ -120,16 +125,17 @@ item_creators = Table(
 Index("ix_item_creators_name", item_creators.c.name)
 
 item_tags = Table(
-    "item_tags", metadata,
-    Column("item_key", String(16), ForeignKey("items.key", ondelete="CASCADE"),
-           primary_key=True),
+    "item_tags",
+    metadata,
+    Column("item_key", String(16), ForeignKey("items.key", ondelete="CASCADE"), primary_key=True),
     Column("tag", String(255), primary_key=True),
     Column("type", Integer, nullable=False, default=0),
 )
 Index("ix_item_tags_tag", item_tags.c.tag)
 
 collections = Table(
-    "collections", metadata,
+    "collections",
+    metadata,
     Column("key", String(16), primary_key=True),
     Column("version", Integer, nullable=False),
     Column("name", Text, nullable=False),
@@ -140,18 +146,18 @@ collections = Table(
 )
 
 item_collections = Table(
-    "item_collections", metadata,
-    Column("item_key", String(16), ForeignKey("items.key", ondelete="CASCADE"),
-           primary_key=True),
+    "item_collections",
+    metadata,
+    Column("item_key", String(16), ForeignKey("items.key", ondelete="CASCADE"), primary_key=True),
     Column("collection_key", String(16), primary_key=True, index=True),
 )
 
 # -- prongs -------------------------------------------------------------------------
 
 item_prongs = Table(  # computed by the tagger; rebuilt on retag
-    "item_prongs", metadata,
-    Column("item_key", String(16), ForeignKey("items.key", ondelete="CASCADE"),
-           primary_key=True),
+    "item_prongs",
+    metadata,
+    Column("item_key", String(16), ForeignKey("items.key", ondelete="CASCADE"), primary_key=True),
     Column("prong", String(40), primary_key=True),
     Column("score", Float, nullable=False),
     Column("source", String(20), nullable=False),  # rules | model | zotero-tag | -collection
@@ -161,9 +167,9 @@ item_prongs = Table(  # computed by the tagger; rebuilt on retag
 Index("ix_item_prongs_prong", item_prongs.c.prong)
 
 prong_doubts = Table(  # borderline verdicts for owners to review; rebuilt with item_prongs
-    "prong_doubts", metadata,
-    Column("item_key", String(16), ForeignKey("items.key", ondelete="CASCADE"),
-           primary_key=True),
+    "prong_doubts",
+    metadata,
+    Column("item_key", String(16), ForeignKey("items.key", ondelete="CASCADE"), primary_key=True),
     Column("prong", String(40), primary_key=True),
     Column("verdict", String(12), nullable=False),  # model-only | vetoed | weak | near-miss
     Column("probability", Float, nullable=False),
@@ -174,7 +180,8 @@ prong_doubts = Table(  # borderline verdicts for owners to review; rebuilt with 
 Index("ix_prong_doubts_prong", prong_doubts.c.prong)
 
 prong_overrides = Table(  # owners' decisions; never touched by sync or retag
-    "prong_overrides", metadata,
+    "prong_overrides",
+    metadata,
     Column("item_key", String(16), primary_key=True),  # no FK: survives deletion/re-sync
     Column("prong", String(40), primary_key=True),
     Column("action", String(10), nullable=False),  # add | remove
@@ -184,7 +191,8 @@ prong_overrides = Table(  # owners' decisions; never touched by sync or retag
 )
 
 data_changes = Table(  # one row; SQLite triggers count every write to prongs and overrides
-    "data_changes", metadata,
+    "data_changes",
+    metadata,
     Column("id", Integer, primary_key=True),  # always 1
     Column("n", Integer, nullable=False, default=0),
 )
@@ -192,9 +200,9 @@ data_changes = Table(  # one row; SQLite triggers count every write to prongs an
 # -- citations and reading lists ----------------------------------------------------
 
 rendered_citations = Table(
-    "rendered_citations", metadata,
-    Column("item_key", String(16), ForeignKey("items.key", ondelete="CASCADE"),
-           primary_key=True),
+    "rendered_citations",
+    metadata,
+    Column("item_key", String(16), ForeignKey("items.key", ondelete="CASCADE"), primary_key=True),
     Column("style", String(200), primary_key=True),
     Column("locale", String(20), primary_key=True),
     Column("fmt", String(10), primary_key=True),  # html | text
@@ -207,7 +215,8 @@ rendered_citations = Table(
 )
 
 reading_lists = Table(
-    "reading_lists", metadata,
+    "reading_lists",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("slug", String(40), nullable=False, unique=True),
     Column("title", Text, nullable=False),
@@ -218,9 +227,11 @@ reading_lists = Table(
 )
 
 reading_list_items = Table(
-    "reading_list_items", metadata,
-    Column("list_id", Integer, ForeignKey("reading_lists.id", ondelete="CASCADE"),
-           primary_key=True),
+    "reading_list_items",
+    metadata,
+    Column(
+        "list_id", Integer, ForeignKey("reading_lists.id", ondelete="CASCADE"), primary_key=True
+    ),
     Column("item_key", String(16), primary_key=True),  # no FK: shows "removed" if gone
     Column("position", Integer, nullable=False),
     Column("note", Text, nullable=False, default=""),
@@ -230,7 +241,8 @@ reading_list_items = Table(
 # -- owners, join requests, audit, outbox -------------------------------------------
 
 owners = Table(
-    "owners", metadata,
+    "owners",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("email", String(320), nullable=False, unique=True),
     Column("password_hash", String(512), nullable=False),
@@ -241,7 +253,8 @@ owners = Table(
 )
 
 join_requests = Table(
-    "join_requests", metadata,
+    "join_requests",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("token_hash", String(128), nullable=False, unique=True),
     Column("status", String(20), nullable=False, index=True),
@@ -261,7 +274,8 @@ join_requests = Table(
 )
 
 audit_log = Table(  # append-only: no code path updates or deletes rows
-    "audit_log", metadata,
+    "audit_log",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("at", DateTime, nullable=False),
     Column("actor", String(320), nullable=False),
@@ -273,7 +287,8 @@ audit_log = Table(  # append-only: no code path updates or deletes rows
 )
 
 outbox = Table(
-    "outbox", metadata,
+    "outbox",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("created_at", DateTime, nullable=False),
     Column("to_addr", String(320), nullable=False),

@@ -70,8 +70,7 @@ def scheduler_command() -> None:
     settings = context.load_settings()
     context.load_rules(settings)
     scheduler = build_scheduler(context.open_engine(settings), settings, blocking=True)
-    click.echo(f"scheduler: syncing every {settings['sync']['interval_minutes']} min; "
-               "Ctrl+C stops")
+    click.echo(f"scheduler: syncing every {settings['sync']['interval_minutes']} min; Ctrl+C stops")
     with contextlib.suppress(KeyboardInterrupt, SystemExit):
         scheduler.start()
 

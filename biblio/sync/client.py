@@ -177,11 +177,18 @@ class ZoteroClient:
                     raise NotModified() from None
                 error: Exception = exc
                 retryable = status is None or status >= 500 or status == 429
-            except (ze.TooManyRetriesError, httpx2.TransportError, json.JSONDecodeError,
-                    httpx2.DecodingError) as exc:
+            except (
+                ze.TooManyRetriesError,
+                httpx2.TransportError,
+                json.JSONDecodeError,
+                httpx2.DecodingError,
+            ) as exc:
                 error, retryable = exc, True
-            except (ze.ResourceNotFoundError, ze.UserNotAuthorisedError,
-                    ze.UnsupportedParamsError) as exc:
+            except (
+                ze.ResourceNotFoundError,
+                ze.UserNotAuthorisedError,
+                ze.UnsupportedParamsError,
+            ) as exc:
                 raise SyncError(f"{what}: Zotero refused the request ({_one_line(exc)})") from exc
             finally:
                 self._http.headers.pop("If-Modified-Since-Version", None)
@@ -193,8 +200,9 @@ class ZoteroClient:
                 ) from error
             delay = min(self.max_wait, self.retry_base * 2 ** (attempt - 1))
             delay = random.uniform(delay / 2, delay)  # jitter
-            log.warning("%s failed (%s); retry %d in %.1f s", what, _one_line(error), attempt,
-                        delay)
+            log.warning(
+                "%s failed (%s); retry %d in %.1f s", what, _one_line(error), attempt, delay
+            )
             self._backoff_until = max(self._backoff_until, time.time() + delay)
 
     # -- the requests sync makes -------------------------------------------------
@@ -205,14 +213,17 @@ class ZoteroClient:
     def item_versions(self, since: int, if_modified_since: int | None = None) -> dict[str, int]:
         return self.call(
             lambda: self.zot.item_versions(since=since, includeTrashed=1),
-            "item versions", if_modified_since,
+            "item versions",
+            if_modified_since,
         )
 
-    def collection_versions(self, since: int,
-                            if_modified_since: int | None = None) -> dict[str, int]:
+    def collection_versions(
+        self, since: int, if_modified_since: int | None = None
+    ) -> dict[str, int]:
         return self.call(
             lambda: self.zot.collection_versions(since=since),
-            "collection versions", if_modified_since,
+            "collection versions",
+            if_modified_since,
         )
 
     def items_by_key(self, keys: list[str]) -> list[dict[str, Any]]:
@@ -238,7 +249,8 @@ class ZoteroClient:
         """
         if kind == "items":
             first: Callable[[], Any] = lambda: self.zot.items(  # noqa: E731
-                includeTrashed=1, limit=100, sort="dateAdded", direction="asc")
+                includeTrashed=1, limit=100, sort="dateAdded", direction="asc"
+            )
         else:
             first = lambda: self.zot.collections(limit=100)  # noqa: E731
         page = self.call(first, f"{kind} page 1", if_modified_since)

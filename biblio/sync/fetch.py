@@ -68,29 +68,37 @@ def check_objects(objects: object, kind: str) -> list[dict[str, Any]]:
             raise MalformedResponse(f"{kind} {key}: missing data object")
     # Keep only what the cache stores: each object's `links` and `library` would
     # otherwise stay in memory for the whole run (a large share of a full sync's).
-    return [{"key": o["key"], "version": o["version"], "data": o["data"],
-             "meta": o.get("meta") if isinstance(o.get("meta"), dict) else {}}
-            for o in objects]
+    return [
+        {
+            "key": o["key"],
+            "version": o["version"],
+            "data": o["data"],
+            "meta": o.get("meta") if isinstance(o.get("meta"), dict) else {},
+        }
+        for o in objects
+    ]
 
 
 def check_versions(versions: object, kind: str) -> dict[str, int]:
     if not isinstance(versions, dict) or not all(
-            isinstance(k, str) and isinstance(v, int) for k, v in versions.items()):
+        isinstance(k, str) and isinstance(v, int) for k, v in versions.items()
+    ):
         raise MalformedResponse(f"{kind}: expected an object of key: version")
     return versions
 
 
 def _batches(keys: list[str], size: int = BATCH) -> Iterable[list[str]]:
     for start in range(0, len(keys), size):
-        yield keys[start:start + size]
+        yield keys[start : start + size]
 
 
 def _noop(_kind: str, _done: int, _total: int | None) -> None:
     return None
 
 
-def fetch_changes(client: ZoteroClient, since: int, *, full: bool = False,
-                  progress: Progress | None = None) -> Changes:
+def fetch_changes(
+    client: ZoteroClient, since: int, *, full: bool = False, progress: Progress | None = None
+) -> Changes:
     """Everything that changed after library version ``since`` (all of it if ``full``)."""
     progress = progress or _noop
     if full or since <= 0:
@@ -112,8 +120,9 @@ def _fetch_full(client: ZoteroClient, progress: Progress) -> Changes:
             version = current
         elif current != version:
             # Pages are offsets into a moving list: a change can shift an item past us.
-            raise LibraryChanged(f"library changed from version {version} to {current} "
-                                 "while paging")
+            raise LibraryChanged(
+                f"library changed from version {version} to {current} while paging"
+            )
 
     done = 0
     total: int | None = None
@@ -136,7 +145,8 @@ def _fetch_incremental(client: ZoteroClient, since: int, progress: Progress) -> 
     changes = Changes(full=False, since=since)
     try:
         item_versions = check_versions(
-            client.item_versions(since, if_modified_since=since), "item versions")
+            client.item_versions(since, if_modified_since=since), "item versions"
+        )
     except NotModified:
         changes.not_modified = True
         changes.version = since
@@ -145,13 +155,11 @@ def _fetch_incremental(client: ZoteroClient, since: int, progress: Progress) -> 
     # response; anything changed during the run has a higher version and is fetched
     # again next time.
     changes.version = client.last_version or since
-    collection_versions = check_versions(client.collection_versions(since),
-                                         "collection versions")
+    collection_versions = check_versions(client.collection_versions(since), "collection versions")
 
     keys = sorted(collection_versions)
     for batch in _batches(keys):
-        changes.collections.extend(check_objects(client.collections_by_key(batch),
-                                                 "collections"))
+        changes.collections.extend(check_objects(client.collections_by_key(batch), "collections"))
 
     keys = sorted(item_versions)
     progress("items", 0, len(keys))

@@ -43,36 +43,59 @@ class SyncResult:
 
     def summary(self) -> str:
         c = self.counts
-        return (f"sync {self.status}: library version {self.from_version} -> {self.to_version}; "
-                f"{c.added} added, {c.updated} updated, {c.deleted} deleted, "
-                f"{c.trashed} in trash, {c.collections_changed} collections changed; "
-                f"{self.requests} requests in {self.seconds:.1f} s")
+        return (
+            f"sync {self.status}: library version {self.from_version} -> {self.to_version}; "
+            f"{c.added} added, {c.updated} updated, {c.deleted} deleted, "
+            f"{c.trashed} in trash, {c.collections_changed} collections changed; "
+            f"{self.requests} requests in {self.seconds:.1f} s"
+        )
 
 
-def run_sync(engine: Engine, settings: Settings, *, full: bool = False,
-             trigger: str = "manual", progress: Progress | None = None) -> SyncResult:
+def run_sync(
+    engine: Engine,
+    settings: Settings,
+    *,
+    full: bool = False,
+    trigger: str = "manual",
+    progress: Progress | None = None,
+) -> SyncResult:
     """Sync the configured library into the cache; raise :class:`SyncError` on failure."""
     if not events.sync_saved.receivers:
         # Without its subscribers a sync would save items nobody tags or indexes.
-        raise RuntimeError("no package listens to biblio.events.sync_saved; "
-                           "call biblio.subscribe_packages() before syncing")
+        raise RuntimeError(
+            "no package listens to biblio.events.sync_saved; "
+            "call biblio.subscribe_packages() before syncing"
+        )
     with sync_lock(settings):
         return _run_locked(engine, settings, full=full, trigger=trigger, progress=progress)
 
 
-def _run_locked(engine: Engine, settings: Settings, *, full: bool, trigger: str,
-                progress: Progress | None) -> SyncResult:
+def _run_locked(
+    engine: Engine, settings: Settings, *, full: bool, trigger: str, progress: Progress | None
+) -> SyncResult:
     started = time.monotonic()
     library = library_name(settings)
     with st.transaction(engine) as conn:
         # We hold the lock, so any run still marked running was killed.
-        conn.execute(update(st.sync_runs).where(st.sync_runs.c.status == "running").values(
-            status="failed", error="interrupted (the process ended mid-run)",
-            finished_at=st.utcnow()))
+        conn.execute(
+            update(st.sync_runs)
+            .where(st.sync_runs.c.status == "running")
+            .values(
+                status="failed",
+                error="interrupted (the process ended mid-run)",
+                finished_at=st.utcnow(),
+            )
+        )
         state = read_state(conn)
-        inserted = conn.execute(insert(st.sync_runs).values(
-            started_at=st.utcnow(), status="running", trigger=trigger, full=full,
-            from_version=state["library_version"] if state else 0)).inserted_primary_key
+        inserted = conn.execute(
+            insert(st.sync_runs).values(
+                started_at=st.utcnow(),
+                status="running",
+                trigger=trigger,
+                full=full,
+                from_version=state["library_version"] if state else 0,
+            )
+        ).inserted_primary_key
         assert inserted is not None
         run_id = int(inserted[0])
 
@@ -98,24 +121,48 @@ def _run_locked(engine: Engine, settings: Settings, *, full: bool, trigger: str,
             if not same_library:
                 wipe_library(conn)
             counts = save_changes(conn, changes, st.utcnow())
-            events.sync_saved.send(settings, conn=conn, changed=counts.changed_item_keys,
-                                   full=changes.full)
+            events.sync_saved.send(
+                settings, conn=conn, changed=counts.changed_item_keys, full=changes.full
+            )
             status = "unchanged" if changes.not_modified else "ok"
-            write_state(conn, library=library, library_version=changes.version,
-                         group_version=(changes.group or {}).get("version"),
-                         last_success_at=st.utcnow())
-            conn.execute(update(st.sync_runs).where(st.sync_runs.c.id == run_id).values(
-                finished_at=st.utcnow(), status=status, full=changes.full,
-                to_version=changes.version, added=counts.added, updated=counts.updated,
-                deleted=counts.deleted, trashed=counts.trashed,
-                collections_changed=counts.collections_changed,
-                requests=client.stats.requests, restarts=restarts))
+            write_state(
+                conn,
+                library=library,
+                library_version=changes.version,
+                group_version=(changes.group or {}).get("version"),
+                last_success_at=st.utcnow(),
+            )
+            conn.execute(
+                update(st.sync_runs)
+                .where(st.sync_runs.c.id == run_id)
+                .values(
+                    finished_at=st.utcnow(),
+                    status=status,
+                    full=changes.full,
+                    to_version=changes.version,
+                    added=counts.added,
+                    updated=counts.updated,
+                    deleted=counts.deleted,
+                    trashed=counts.trashed,
+                    collections_changed=counts.collections_changed,
+                    requests=client.stats.requests,
+                    restarts=restarts,
+                )
+            )
     except Exception as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         with st.transaction(engine) as conn:
-            conn.execute(update(st.sync_runs).where(st.sync_runs.c.id == run_id).values(
-                finished_at=st.utcnow(), status="failed", error=message[:1000],
-                requests=client.stats.requests, restarts=restarts))
+            conn.execute(
+                update(st.sync_runs)
+                .where(st.sync_runs.c.id == run_id)
+                .values(
+                    finished_at=st.utcnow(),
+                    status="failed",
+                    error=message[:1000],
+                    requests=client.stats.requests,
+                    restarts=restarts,
+                )
+            )
         log.error("sync of %s failed: %s", library, message)
         if isinstance(exc, SyncError):
             raise
@@ -123,10 +170,16 @@ def _run_locked(engine: Engine, settings: Settings, *, full: bool, trigger: str,
     finally:
         client.close()
 
-    result = SyncResult(run_id=run_id, status=status, from_version=since,
-                        to_version=changes.version, counts=counts,
-                        requests=client.stats.requests, restarts=restarts,
-                        seconds=time.monotonic() - started)
+    result = SyncResult(
+        run_id=run_id,
+        status=status,
+        from_version=since,
+        to_version=changes.version,
+        counts=counts,
+        requests=client.stats.requests,
+        restarts=restarts,
+        seconds=time.monotonic() - started,
+    )
     log.info("%s (%s)", result.summary(), library)
     for receiver in list(events.sync_committed.receivers_for(settings)):
         try:

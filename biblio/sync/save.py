@@ -46,7 +46,7 @@ class Counts:
 
 def _chunks(seq: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
     for start in range(0, len(seq), size):
-        yield seq[start:start + size]
+        yield seq[start : start + size]
 
 
 def note_title(note_html: str) -> str:
@@ -103,9 +103,16 @@ def _creator_rows(key: str, data: dict[str, Any]) -> list[dict[str, Any]]:
         name = creator.get("name") or ", ".join(p for p in (last, first) if p)
         if not name:
             continue
-        rows.append({"item_key": key, "position": position,
-                     "creator_type": str(creator.get("creatorType") or "author"),
-                     "name": name, "last_name": last, "first_name": first})
+        rows.append(
+            {
+                "item_key": key,
+                "position": position,
+                "creator_type": str(creator.get("creatorType") or "author"),
+                "name": name,
+                "last_name": last,
+                "first_name": first,
+            }
+        )
     return rows
 
 
@@ -119,8 +126,11 @@ def _tag_rows(key: str, data: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _collection_rows(key: str, data: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{"item_key": key, "collection_key": c}
-            for c in dict.fromkeys(data.get("collections") or []) if isinstance(c, str)]
+    return [
+        {"item_key": key, "collection_key": c}
+        for c in dict.fromkeys(data.get("collections") or [])
+        if isinstance(c, str)
+    ]
 
 
 def _existing_versions(conn: Connection, table: Any, keys: list[str] | None) -> dict[str, int]:
@@ -128,8 +138,9 @@ def _existing_versions(conn: Connection, table: Any, keys: list[str] | None) -> 
         return dict(conn.execute(select(table.c.key, table.c.version)).all())
     found: dict[str, int] = {}
     for chunk in _chunks(keys):
-        found.update(conn.execute(
-            select(table.c.key, table.c.version).where(table.c.key.in_(chunk))).all())
+        found.update(
+            conn.execute(select(table.c.key, table.c.version).where(table.c.key.in_(chunk))).all()
+        )
     return found
 
 
@@ -137,15 +148,23 @@ def _delete_items(conn: Connection, keys: Sequence[str]) -> int:
     removed = 0
     for chunk in _chunks(list(keys)):
         # Children of a deleted parent go with it (Zotero deletes them too).
-        children = conn.execute(
-            select(st.items.c.key).where(st.items.c.parent_key.in_(chunk))).scalars().all()
-        removed += conn.execute(delete(st.items).where(
-            st.items.c.key.in_(list(chunk) + list(children)))).rowcount or 0
+        children = (
+            conn.execute(select(st.items.c.key).where(st.items.c.parent_key.in_(chunk)))
+            .scalars()
+            .all()
+        )
+        removed += (
+            conn.execute(
+                delete(st.items).where(st.items.c.key.in_(list(chunk) + list(children)))
+            ).rowcount
+            or 0
+        )
     return removed
 
 
-def save_items(conn: Connection, objects: list[dict[str, Any]], full: bool,
-               now: datetime, counts: Counts) -> None:
+def save_items(
+    conn: Connection, objects: list[dict[str, Any]], full: bool, now: datetime, counts: Counts
+) -> None:
     keys = [o["key"] for o in objects]
     existing = _existing_versions(conn, st.items, None if full else keys)
     if full:
@@ -157,8 +176,13 @@ def save_items(conn: Connection, objects: list[dict[str, Any]], full: bool,
         _save_item_chunk(conn, chunk, existing, now, counts)
 
 
-def _save_item_chunk(conn: Connection, objects: Sequence[dict[str, Any]],
-                     existing: dict[str, int], now: datetime, counts: Counts) -> None:
+def _save_item_chunk(
+    conn: Connection,
+    objects: Sequence[dict[str, Any]],
+    existing: dict[str, int],
+    now: datetime,
+    counts: Counts,
+) -> None:
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     for obj in objects:
@@ -176,8 +200,13 @@ def _save_item_chunk(conn: Connection, objects: Sequence[dict[str, Any]],
         conn.execute(insert(st.items), inserts)
     if updates:
         # Bind names must differ from column names in an executemany UPDATE.
-        stmt = update(st.items).where(st.items.c.key == bindparam("b_key")).values(
-            {c: bindparam(f"b_{c}", type_=st.items.c[c].type) for c in updates[0] if c != "key"})
+        stmt = (
+            update(st.items)
+            .where(st.items.c.key == bindparam("b_key"))
+            .values(
+                {c: bindparam(f"b_{c}", type_=st.items.c[c].type) for c in updates[0] if c != "key"}
+            )
+        )
         conn.execute(stmt, [{f"b_{k}": v for k, v in r.items()} for r in updates])
         changed = [r["key"] for r in updates]
         for table in (st.item_creators, st.item_tags, st.item_collections):
@@ -189,14 +218,18 @@ def _save_item_chunk(conn: Connection, objects: Sequence[dict[str, Any]],
         creators += _creator_rows(row["key"], row["data"])
         tags += _tag_rows(row["key"], row["data"])
         links += _collection_rows(row["key"], row["data"])
-    for table, rows in ((st.item_creators, creators), (st.item_tags, tags),
-                        (st.item_collections, links)):
+    for table, rows in (
+        (st.item_creators, creators),
+        (st.item_tags, tags),
+        (st.item_collections, links),
+    ):
         if rows:
             conn.execute(insert(table), rows)
 
 
-def save_collections(conn: Connection, objects: list[dict[str, Any]], full: bool,
-                     now: datetime, counts: Counts) -> None:
+def save_collections(
+    conn: Connection, objects: list[dict[str, Any]], full: bool, now: datetime, counts: Counts
+) -> None:
     existing = _existing_versions(conn, st.collections, None)
     seen = set()
     for obj in objects:
@@ -206,9 +239,14 @@ def save_collections(conn: Connection, objects: list[dict[str, Any]], full: bool
         version = int(obj.get("version") or data.get("version") or 0)
         if existing.get(key) == version:
             continue
-        row = {"version": version, "name": str(data.get("name") or ""),
-               "parent_key": data.get("parentCollection") or None,
-               "deleted": bool(data.get("deleted")), "data": data, "synced_at": now}
+        row = {
+            "version": version,
+            "name": str(data.get("name") or ""),
+            "parent_key": data.get("parentCollection") or None,
+            "deleted": bool(data.get("deleted")),
+            "data": data,
+            "synced_at": now,
+        }
         if key in existing:
             conn.execute(update(st.collections).where(st.collections.c.key == key).values(row))
         else:
@@ -227,8 +265,9 @@ def save_deleted(conn: Connection, deleted: dict[str, list[str]], counts: Counts
     for chunk in _chunks(gone):
         n = conn.execute(delete(st.collections).where(st.collections.c.key.in_(chunk))).rowcount
         counts.collections_changed += n or 0
-        conn.execute(delete(st.item_collections).where(
-            st.item_collections.c.collection_key.in_(chunk)))
+        conn.execute(
+            delete(st.item_collections).where(st.item_collections.c.collection_key.in_(chunk))
+        )
     for chunk in _chunks(list(deleted.get("tags") or [])):
         conn.execute(delete(st.item_tags).where(st.item_tags.c.tag.in_(chunk)))
 
@@ -251,8 +290,9 @@ def save_group(conn: Connection, group: dict[str, Any] | None, now: datetime) ->
         "fetched_at": now,
     }
     group_id = int(group.get("id") or data.get("id") or 0)
-    old = conn.execute(select(st.group_info.c.version).where(
-        st.group_info.c.id == group_id)).scalar()
+    old = conn.execute(
+        select(st.group_info.c.version).where(st.group_info.c.id == group_id)
+    ).scalar()
     if old is None:
         conn.execute(delete(st.group_info))  # one library per cache
         conn.execute(insert(st.group_info).values(id=group_id, **row))

@@ -40,14 +40,21 @@ def scheduled_sync(engine: Engine, settings: Settings) -> str:
     return result.status
 
 
-def build_scheduler(engine: Engine, settings: Settings, *, blocking: bool,
-                    run_now: bool = True) -> BaseScheduler:
+def build_scheduler(
+    engine: Engine, settings: Settings, *, blocking: bool, run_now: bool = True
+) -> BaseScheduler:
     """A scheduler with the sync job every ``[sync] interval_minutes``."""
     scheduler: BaseScheduler = BlockingScheduler() if blocking else BackgroundScheduler()
     minutes = max(1, int(settings["sync"]["interval_minutes"]))
     scheduler.add_job(
-        scheduled_sync, "interval", minutes=minutes, args=(engine, settings), id=JOB_ID,
-        max_instances=1, coalesce=True, next_run_time=datetime.now() if run_now else None,
+        scheduled_sync,
+        "interval",
+        minutes=minutes,
+        args=(engine, settings),
+        id=JOB_ID,
+        max_instances=1,
+        coalesce=True,
+        next_run_time=datetime.now() if run_now else None,
         misfire_grace_time=minutes * 30,
     )
     events.scheduler_built.send(settings, scheduler=scheduler, engine=engine)

@@ -47,6 +47,9 @@ def persist_backoff(engine: Engine, library: str, deadline: float) -> None:
 def recent_runs(engine: Engine, limit: int = 20) -> list[dict[str, Any]]:
     """The newest sync runs, newest first."""
     with st.connect(engine) as conn:
-        rows = conn.execute(select(st.sync_runs).order_by(st.sync_runs.c.id.desc())
-                            .limit(limit)).mappings().all()
+        rows = (
+            conn.execute(select(st.sync_runs).order_by(st.sync_runs.c.id.desc()).limit(limit))
+            .mappings()
+            .all()
+        )
     return [dict(r) for r in rows]

@@ -43,27 +43,41 @@ from biblio.zotero.keys import is_key
 bp = Blueprint("browse", __name__)
 
 #: Offered in the "cite as" menu when installed (any installed style works via _style).
-CITE_AS = ("apa", "modern-language-association", "chicago-author-date",
-           "chicago-note-bibliography", "harvard-cite-them-right", "ieee", "vancouver")
+CITE_AS = (
+    "apa",
+    "modern-language-association",
+    "chicago-author-date",
+    "chicago-note-bibliography",
+    "harvard-cite-them-right",
+    "ieee",
+    "vancouver",
+)
 #: Export links of the list page: (endpoint, label); each carries the list's filters.
-EXPORTS = tuple((f"export.items_{f.name}", f.label) for f in FORMATS.values()
-                if f.name != "html")
+EXPORTS = tuple((f"export.items_{f.name}", f.label) for f in FORMATS.values() if f.name != "html")
 
 
 def _row_json(row: dict[str, Any]) -> dict[str, Any]:
-    return {"key": row["key"], "version": row["version"], "item_type": row["item_type"],
-            "title": richtext.plain(row["title"]), "creators": row["creator_summary"],
-            "date": row["date"], "year": row["year"], "date_added": row["date_added"],
-            "date_modified": row["date_modified"],
-            "prongs": [p["prong"] for p in row["prongs"]],
-            "url": urls.absolute(url_for("browse.item", key=row["key"])),
-            "data": row["data"]}
+    return {
+        "key": row["key"],
+        "version": row["version"],
+        "item_type": row["item_type"],
+        "title": richtext.plain(row["title"]),
+        "creators": row["creator_summary"],
+        "date": row["date"],
+        "year": row["year"],
+        "date_added": row["date_added"],
+        "date_modified": row["date_modified"],
+        "prongs": [p["prong"] for p in row["prongs"]],
+        "url": urls.absolute(url_for("browse.item", key=row["key"])),
+        "data": row["data"],
+    }
 
 
 def _list_args() -> Any:
     conf = db.settings()["web"]
-    return parse_list_args(request.args, default_size=conf["page_size"],
-                           max_size=conf["max_page_size"])
+    return parse_list_args(
+        request.args, default_size=conf["page_size"], max_size=conf["max_page_size"]
+    )
 
 
 def _page_key(stamp: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -78,8 +92,9 @@ def items():  # type: ignore[no-untyped-def]
         return current_app.response_class(found[0], mimetype=found[1])
     response = _items()
     if response.status_code == 200 and not response.is_streamed:
-        pagecache.pages.put(_page_key(g.list_stamp),
-                            (response.get_data(as_text=True), str(response.mimetype)))
+        pagecache.pages.put(
+            _page_key(g.list_stamp), (response.get_data(as_text=True), str(response.mimetype))
+        )
     return response
 
 
@@ -87,32 +102,56 @@ def _items() -> Response:
     args = _list_args()
     offset = decode_next(args.next) if args.next else 0
     as_json = request.path.endswith(".json")
-    page = listing.list_page(db.engine(), args.filters, args.sort, args.size, offset,
-                             db.settings(), toggle=None if as_json else urls.toggler(),
-                             facet_size=args.facet_size)
+    page = listing.list_page(
+        db.engine(),
+        args.filters,
+        args.sort,
+        args.size,
+        offset,
+        db.settings(),
+        toggle=None if as_json else urls.toggler(),
+        facet_size=args.facet_size,
+    )
     g.list_stamp = page.stamp
-    next_url = urls.page_url(encode_next(page.next_offset)
-                             if page.next_offset is not None else None)
+    next_url = urls.page_url(
+        encode_next(page.next_offset) if page.next_offset is not None else None
+    )
     phrase = args.filters.phrase(page.labels)
     noun = "item" if page.count == 1 else "items"
     where = f" where {phrase}" if phrase else ""
     sentence = f"{page.count} {noun}{where}, sorted by {SORTS[args.sort]}"
     if as_json:
-        return responses.envelope([_row_json(r) for r in page.rows], page.count,
-                                  next_url and urls.absolute(next_url), description=sentence,
-                                  offset=offset)
+        return responses.envelope(
+            [_row_json(r) for r in page.rows],
+            page.count,
+            next_url and urls.absolute(next_url),
+            description=sentence,
+            offset=offset,
+        )
     prev_url = None
     if offset > 0:
         prev = max(0, offset - args.size)
         prev_url = urls.with_args(_next=encode_next(prev) if prev else None)
     active = [(f, v) for f in page.facets for v in f.values if v.selected]
     labels = _prong_labels()
-    return make_response(render_template(
-        "browse/items.html", page=page, args=args, sentence=sentence, next_url=next_url,
-        prev_url=prev_url, active=active, sorts=SORTS, exports=EXPORTS, styles=_cite_styles(),
-        filter_params=[f.param for f in FILTERS],
-        lines=[_line(row, labels) for row in page.rows], first=offset + 1,
-        last=offset + len(page.rows)))
+    return make_response(
+        render_template(
+            "browse/items.html",
+            page=page,
+            args=args,
+            sentence=sentence,
+            next_url=next_url,
+            prev_url=prev_url,
+            active=active,
+            sorts=SORTS,
+            exports=EXPORTS,
+            styles=_cite_styles(),
+            filter_params=[f.param for f in FILTERS],
+            lines=[_line(row, labels) for row in page.rows],
+            first=offset + 1,
+            last=offset + len(page.rows),
+        )
+    )
 
 
 def _prong_labels() -> dict[str, str]:
@@ -124,8 +163,13 @@ def _prong_thresholds() -> dict[str, float]:
 
 
 def _line(row: dict[str, Any], labels: dict[str, str]) -> Markup:
-    key = (id(current_app), str(db.engine().url), row["key"], row["version"],
-           tuple(p["prong"] for p in row["prongs"]))
+    key = (
+        id(current_app),
+        str(db.engine().url),
+        row["key"],
+        row["version"],
+        tuple(p["prong"] for p in row["prongs"]),
+    )
     found = pagecache.lines.get(key)
     if found is not None:
         return found
@@ -150,8 +194,10 @@ def _style() -> str | None:
     if style is None or style == "":
         return None
     if style not in _style_names(db.settings()["citations"]["styles_dir"]):
-        raise BadParameter(f"unknown _style {style[:100]!r}; try apa, chicago-author-date "
-                           "or modern-language-association")
+        raise BadParameter(
+            f"unknown _style {style[:100]!r}; try apa, chicago-author-date "
+            "or modern-language-association"
+        )
     return style
 
 
@@ -169,21 +215,23 @@ def item(key: str):  # type: ignore[no-untyped-def]
         row["url"] = urls.absolute(url_for("browse.item", key=key))
         return responses.envelope([row], 1, None)
     page_url = urls.absolute(url_for("browse.item", key=key))
-    return render_template("browse/item.html", item=record,
-                           meta=coins.highwire_meta(record["data"], page_url),
-                           coins_title=coins.coins_title(record["data"]),
-                           styles=_cite_styles(), prong_labels=_prong_labels(),
-                           prong_thresholds=_prong_thresholds(),
-                           style=style or db.settings()["citations"]["default_style"])
+    return render_template(
+        "browse/item.html",
+        item=record,
+        meta=coins.highwire_meta(record["data"], page_url),
+        coins_title=coins.coins_title(record["data"]),
+        styles=_cite_styles(),
+        prong_labels=_prong_labels(),
+        prong_thresholds=_prong_thresholds(),
+        style=style or db.settings()["citations"]["default_style"],
+    )
 
 
 @bp.get("/")
 def index():  # type: ignore[no-untyped-def]
     data = listing.landing(db.engine(), db.settings())
-    chart = _chart([p["id"] for p in data["prongs"]],
-                   {p["id"]: p["label"] for p in data["prongs"]})
-    return render_template("browse/index.html", chart=chart, prong_labels=_prong_labels(),
-                           **data)
+    chart = _chart([p["id"] for p in data["prongs"]], {p["id"]: p["label"] for p in data["prongs"]})
+    return render_template("browse/index.html", chart=chart, prong_labels=_prong_labels(), **data)
 
 
 def _chart(ids: list[str], labels: dict[str, str]) -> charts.Chart:
@@ -197,10 +245,10 @@ def prongs():  # type: ignore[no-untyped-def]
     labels = {p["id"]: p["label"] for p in data["prongs"]}
     chart = _chart(list(labels), labels)
     if request.path.endswith(".json"):
-        return responses.envelope(data["prongs"], len(data["prongs"]), None,
-                                  per_year=chart.table)
-    return render_template("browse/prongs.html", chart=chart, prongs=data["prongs"],
-                           total=data["total"])
+        return responses.envelope(data["prongs"], len(data["prongs"]), None, per_year=chart.table)
+    return render_template(
+        "browse/prongs.html", chart=chart, prongs=data["prongs"], total=data["total"]
+    )
 
 
 def _site_name() -> dict[str, str]:

@@ -32,8 +32,9 @@ from biblio.zotero.keys import is_key
 bp = Blueprint("export", __name__)
 
 #: Export links of the bibliography page, (format, label): formatted documents first.
-LINKS = tuple((f.name, f.label) for f in sorted(exports.FORMATS.values(),
-                                                 key=lambda f: not f.formatted))
+LINKS = tuple(
+    (f.name, f.label) for f in sorted(exports.FORMATS.values(), key=lambda f: not f.formatted)
+)
 
 
 def render_options(**extra: Any) -> exports.Options:
@@ -46,10 +47,17 @@ def render_options(**extra: Any) -> exports.Options:
     except StyleError as exc:
         raise BadParameter(f"_style: {exc}; see /styles for the styles available") from None
     if resolve_locale(locale) is None:
-        raise BadParameter(f"_locale: unknown locale {locale[:40]!r}; "
-                           f"try one of {', '.join(list_locales()[:8])}, ...")
-    return exports.Options(style=style, locale=resolve_locale(locale) or locale,
-                           styles_dir=cit["styles_dir"], prong_ids=PRONG_IDS, **extra)
+        raise BadParameter(
+            f"_locale: unknown locale {locale[:40]!r}; "
+            f"try one of {', '.join(list_locales()[:8])}, ..."
+        )
+    return exports.Options(
+        style=style,
+        locale=resolve_locale(locale) or locale,
+        styles_dir=cit["styles_dir"],
+        prong_ids=PRONG_IDS,
+        **extra,
+    )
 
 
 def wants_download() -> bool:
@@ -68,8 +76,10 @@ def send(fmt: str, chunks: Iterator[str | bytes], name: str) -> Response:
     if spec.binary:
         response = Response(b"".join(_encoded(chunks)), mimetype=spec.media_type)
     else:
-        response = Response(stream_with_context(_encoded(chunks)),
-                            content_type=spec.media_type if download else spec.inline_type)
+        response = Response(
+            stream_with_context(_encoded(chunks)),
+            content_type=spec.media_type if download else spec.inline_type,
+        )
     disposition = "attachment" if download else "inline"
     response.headers["Content-Disposition"] = f'{disposition}; filename="{name}"'
     return response
@@ -95,8 +105,7 @@ def _export(fmt: str) -> Response:
 
 
 def _register(spec: exports.Format) -> None:
-    bp.add_url_rule(f"/items.{spec.url_suffix}", f"items_{spec.name}",
-                    lambda: _export(spec.name))
+    bp.add_url_rule(f"/items.{spec.url_suffix}", f"items_{spec.name}", lambda: _export(spec.name))
 
 
 for _spec in exports.FORMATS.values():
@@ -113,22 +122,36 @@ def bibliography():  # type: ignore[no-untyped-def]
     if wants_download() and not request.path.endswith(".json"):
         return _export("html")
     try:
-        bib = exports.bibliography(db.engine(), iter_items(db.engine(), filters), "html",
-                                   options)
+        bib = exports.bibliography(db.engine(), iter_items(db.engine(), filters), "html", options)
     except StyleError as exc:
         raise BadParameter(f"_style: {exc}") from None
     if request.path.endswith(".json"):
         rows = [{"key": e.id, "html": e.text, "error": e.error} for e in bib.entries]
-        return responses.envelope(rows, len(rows), None, style=options.style,
-                                  locale=options.locale, description=description,
-                                  attribution=ATTRIBUTION.text)
-    links = [(label, urls.with_args(_path_for(fmt), _dl=1 if fmt == "html" else None))
-             for fmt, label in LINKS]
-    return render_template("export/bibliography.html", bib=bib, options=options,
-                           links=links, common=cite_mod.COMMON_STYLES,
-                           locales=list_locales(), attribution=ATTRIBUTION,
-                           entry_html=exports.documents.page_html, phrase=filters.phrase(),
-                           back=urls.with_args("/items", _style=None, _locale=None))
+        return responses.envelope(
+            rows,
+            len(rows),
+            None,
+            style=options.style,
+            locale=options.locale,
+            description=description,
+            attribution=ATTRIBUTION.text,
+        )
+    links = [
+        (label, urls.with_args(_path_for(fmt), _dl=1 if fmt == "html" else None))
+        for fmt, label in LINKS
+    ]
+    return render_template(
+        "export/bibliography.html",
+        bib=bib,
+        options=options,
+        links=links,
+        common=cite_mod.COMMON_STYLES,
+        locales=list_locales(),
+        attribution=ATTRIBUTION,
+        entry_html=exports.documents.page_html,
+        phrase=filters.phrase(),
+        back=urls.with_args("/items", _style=None, _locale=None),
+    )
 
 
 def _path_for(fmt: str) -> str:
@@ -143,10 +166,10 @@ def styles():  # type: ignore[no-untyped-def]
     q = (request.args.get("q") or "").strip()[:100] or None
     rows = cite_mod.styles(db.settings()["citations"]["styles_dir"], q)
     if request.path.endswith(".json"):
-        return responses.envelope(rows, len(rows), None, attribution=ATTRIBUTION.text,
-                                  license=ATTRIBUTION.license_url)
-    return render_template("export/styles.html", rows=rows, q=q or "",
-                           attribution=ATTRIBUTION)
+        return responses.envelope(
+            rows, len(rows), None, attribution=ATTRIBUTION.text, license=ATTRIBUTION.license_url
+        )
+    return render_template("export/styles.html", rows=rows, q=q or "", attribution=ATTRIBUTION)
 
 
 @bp.get("/items/<key>/cite")
@@ -156,15 +179,19 @@ def cite(key: str):  # type: ignore[no-untyped-def]
     if not is_key(key):
         abort(404, description=f"no item with key {key[:40]!r}")
     try:
-        result = cite_mod.cite(db.engine(), key, options.style, options.locale,
-                               options.styles_dir)
+        result = cite_mod.cite(db.engine(), key, options.style, options.locale, options.styles_dir)
     except StyleError as exc:
         raise BadParameter(f"_style: {exc}") from None
     if result is None:
         abort(404, description=f"no item with key {key}")
     if request.path.endswith(".json"):
         return responses.envelope([result], 1, None, attribution=ATTRIBUTION.text)
-    return render_template("export/cite.html", cite=result, options=options,
-                           common=cite_mod.COMMON_STYLES, locales=list_locales(),
-                           attribution=ATTRIBUTION,
-                           entry_html=exports.documents.page_html)
+    return render_template(
+        "export/cite.html",
+        cite=result,
+        options=options,
+        common=cite_mod.COMMON_STYLES,
+        locales=list_locales(),
+        attribution=ATTRIBUTION,
+        entry_html=exports.documents.page_html,
+    )

@@ -35,13 +35,22 @@ def items_atom() -> Response:
     with db.engine().connect() as conn:
         info = group(conn) or {}
     name = info.get("name") or "biblio"
-    entries = [{**r, "link": urls.absolute(url_for("browse.item", key=r["key"])),
-                "updated": _atom_time(r["date_modified"]),
-                "published": _atom_time(r["date_added"])} for r in rows]
+    entries = [
+        {
+            **r,
+            "link": urls.absolute(url_for("browse.item", key=r["key"])),
+            "updated": _atom_time(r["date_modified"]),
+            "published": _atom_time(r["date_added"]),
+        }
+        for r in rows
+    ]
     updated = max((e["updated"] for e in entries), default=_atom_time(None))
     body = render_template(
-        "browse/items.atom.xml", entries=entries, updated=updated,
+        "browse/items.atom.xml",
+        entries=entries,
+        updated=updated,
         title=f"{name}: new and changed items" + (f" where {phrase}" if phrase else ""),
         self_url=urls.absolute(request.full_path.rstrip("?")),
-        html_url=urls.absolute(urls.twin("browse.items")))
+        html_url=urls.absolute(urls.twin("browse.items")),
+    )
     return Response(body, mimetype="application/atom+xml")

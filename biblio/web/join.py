@@ -60,16 +60,22 @@ def _private(response: Response) -> Response:
     return response
 
 
-def _form(values: dict[str, Any], errors: dict[str, str], message: str | None = None,
-          status: int = 200) -> tuple[str, int]:
-    return render_template("join/form.html", prongs=jr.PRONGS, values=values, errors=errors,
-                           message=message), status
+def _form(
+    values: dict[str, Any], errors: dict[str, str], message: str | None = None, status: int = 200
+) -> tuple[str, int]:
+    return render_template(
+        "join/form.html", prongs=jr.PRONGS, values=values, errors=errors, message=message
+    ), status
 
 
 @bp.route("/join", methods=["GET", "POST"])
 @limiter.limit(_ip_limit, methods=["POST"])
-@limiter.limit(_email_limit, methods=["POST"], key_func=_email_key,
-               deduct_when=lambda response: response.status_code == 303)
+@limiter.limit(
+    _email_limit,
+    methods=["POST"],
+    key_func=_email_key,
+    deduct_when=lambda response: response.status_code == 303,
+)
 def join():  # type: ignore[no-untyped-def]
     if request.method == "GET":
         return _form({"prongs": []}, {})
@@ -82,8 +88,9 @@ def join():  # type: ignore[no-untyped-def]
     if errors:
         return _form(values, errors, "Please correct the fields marked below.", 400)
     try:
-        submitted = jr.submit(db.engine(), db.settings(), values,
-                              lambda token: _external("join.status", token=token))
+        submitted = jr.submit(
+            db.engine(), db.settings(), values, lambda token: _external("join.status", token=token)
+        )
     except jr.RequestError as exc:
         return _form(values, {}, str(exc), exc.status)
     return redirect(url_for("join.status", token=submitted.token, new=1), code=303)
@@ -112,8 +119,9 @@ def status_json(token: str) -> Response:
 @bp.get("/join/status/<token>")
 def status(token: str) -> Response:
     view = jr.public_view(_request_or_404(token))
-    html = render_template("join/status.html", req=view, token=token,
-                           new=request.args.get("new") == "1")
+    html = render_template(
+        "join/status.html", req=view, token=token, new=request.args.get("new") == "1"
+    )
     return _private(Response(html))
 
 

@@ -66,29 +66,54 @@ def new():  # type: ignore[no-untyped-def]
     error = None
     if request.method == "POST":
         try:
-            slug, token = rl.create_list(db.engine(), request.form.get("title", ""),
-                                         request.form.get("intro", ""))
+            slug, token = rl.create_list(
+                db.engine(), request.form.get("title", ""), request.form.get("intro", "")
+            )
         except rl.ListError as exc:
             error = str(exc)
         else:
-            flash("Reading list created. Keep the edit link below: it is the only way to "
-                  "change this list.", "ok")
+            flash(
+                "Reading list created. Keep the edit link below: it is the only way to "
+                "change this list.",
+                "ok",
+            )
             return redirect(url_for("lists.edit", slug=slug, token=token, new=1), 303)
-    return _private(Response(render_template(
-        "lists/new.html", error=error, form=request.form), 400 if error else 200))
+    return _private(
+        Response(
+            render_template("lists/new.html", error=error, form=request.form), 400 if error else 200
+        )
+    )
 
 
 def _view(slug: str, fmt: str | None):  # type: ignore[no-untyped-def]
     found = _load(slug)
-    options = web_export.render_options(title=found.title, intro=found.intro,
-                                        notes=found.notes, order="input",
-                                        removed=[e.label or e.key for e in found.removed],
-                                        description=f"Reading list: {found.title}")
+    options = web_export.render_options(
+        title=found.title,
+        intro=found.intro,
+        notes=found.notes,
+        order="input",
+        removed=[e.label or e.key for e in found.removed],
+        description=f"Reading list: {found.title}",
+    )
     if fmt == "json":
-        rows = [{"key": e.key, "position": e.position, "note": e.note, "label": e.label,
-                 "removed": e.item is None} for e in found.entries]
-        return responses.envelope(rows, len(rows), None, title=found.title, intro=found.intro,
-                                  url=url_for("lists.view", slug=slug, _external=True))
+        rows = [
+            {
+                "key": e.key,
+                "position": e.position,
+                "note": e.note,
+                "label": e.label,
+                "removed": e.item is None,
+            }
+            for e in found.entries
+        ]
+        return responses.envelope(
+            rows,
+            len(rows),
+            None,
+            title=found.title,
+            intro=found.intro,
+            url=url_for("lists.view", slug=slug, _external=True),
+        )
     if fmt is not None or web_export.wants_download():
         fmt = fmt or "html"
         spec = exports.FORMATS[fmt]
@@ -104,14 +129,35 @@ def _view(slug: str, fmt: str | None):  # type: ignore[no-untyped-def]
     except StyleError as exc:
         raise BadParameter(f"_style: {exc}") from None
     entries = {e.id: e for e in bib.entries}
-    links = [(label, url_for("lists.view_suffix", slug=slug, suffix=_suffix(f),
-                             _style=options.style, _locale=options.locale, _dl=1)
-              if f != "html" else url_for("lists.view", slug=slug, _style=options.style,
-                                          _locale=options.locale, _dl=1))
-             for f, label in web_export.LINKS]
-    return render_template("lists/view.html", rl=found, entries=entries, options=options,
-                           links=links, common=cite_mod.COMMON_STYLES, locales=list_locales(),
-                           attribution=ATTRIBUTION, entry_html=exports.documents.page_html)
+    links = [
+        (
+            label,
+            url_for(
+                "lists.view_suffix",
+                slug=slug,
+                suffix=_suffix(f),
+                _style=options.style,
+                _locale=options.locale,
+                _dl=1,
+            )
+            if f != "html"
+            else url_for(
+                "lists.view", slug=slug, _style=options.style, _locale=options.locale, _dl=1
+            ),
+        )
+        for f, label in web_export.LINKS
+    ]
+    return render_template(
+        "lists/view.html",
+        rl=found,
+        entries=entries,
+        options=options,
+        links=links,
+        common=cite_mod.COMMON_STYLES,
+        locales=list_locales(),
+        attribution=ATTRIBUTION,
+        entry_html=exports.documents.page_html,
+    )
 
 
 def _suffix(fmt: str) -> str:
@@ -143,9 +189,17 @@ def edit(slug: str):  # type: ignore[no-untyped-def]
     if not _authorised(slug, token):
         abort(403, description="this page needs the list's secret edit link")
     edit_url = url_for("lists.edit", slug=slug, token=token, _external=True) if token else ""
-    return _private(Response(render_template(
-        "lists/edit.html", rl=found, token=token, edit_url=edit_url,
-        is_new=request.args.get("new") == "1")))
+    return _private(
+        Response(
+            render_template(
+                "lists/edit.html",
+                rl=found,
+                token=token,
+                edit_url=edit_url,
+                is_new=request.args.get("new") == "1",
+            )
+        )
+    )
 
 
 @bp.post("/lists/<slug>/edit")
@@ -180,4 +234,3 @@ def edit_post(slug: str):  # type: ignore[no-untyped-def]
     if action in ("up", "down", "note") and key:
         target += f"#item-{key}"
     return redirect(target, 303)
-

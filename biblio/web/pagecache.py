@@ -24,8 +24,12 @@ V = TypeVar("V")
 class BoundedCache(Generic[V]):
     """A thread-safe LRU map bounded in entries and, with ``size_of``, in total size."""
 
-    def __init__(self, max_entries: int, max_size: int | None = None,
-                 size_of: Callable[[V], int] | None = None) -> None:
+    def __init__(
+        self,
+        max_entries: int,
+        max_size: int | None = None,
+        size_of: Callable[[V], int] | None = None,
+    ) -> None:
         self.max_entries, self.max_size, self.size_of = max_entries, max_size, size_of
         self._data: OrderedDict[Hashable, V] = OrderedDict()
         self._size = 0
@@ -46,7 +50,8 @@ class BoundedCache(Generic[V]):
             self._data[key] = value
             self._size += self._measure(value)
             while len(self._data) > self.max_entries or (
-                    self.max_size is not None and self._size > self.max_size):
+                self.max_size is not None and self._size > self.max_size
+            ):
                 self._size -= self._measure(self._data.popitem(last=False)[1])
 
     def _measure(self, value: V) -> int:
@@ -58,6 +63,7 @@ class BoundedCache(Generic[V]):
 
 #: Whole list pages: (app, database, stamp, host, path?query) -> (body, media type).
 pages: BoundedCache[tuple[str, str]] = BoundedCache(
-    256, 32 * 1024 * 1024, size_of=lambda entry: len(entry[0]))
+    256, 32 * 1024 * 1024, size_of=lambda entry: len(entry[0])
+)
 #: List lines: (app, database, key, version, prongs) -> HTML.
 lines: BoundedCache[Markup] = BoundedCache(20_000)

@@ -36,8 +36,9 @@ def parse_filters(args: MultiDict[str, str], prong_ids: tuple[str, ...] = PRONG_
     return Filters.parse(args, prong_ids)
 
 
-def parse_list_args(args: MultiDict[str, str], *, default_size: int, max_size: int,
-                    default_sort: str = "added") -> ListArgs:
+def parse_list_args(
+    args: MultiDict[str, str], *, default_size: int, max_size: int, default_sort: str = "added"
+) -> ListArgs:
     """Filters plus the control parameters of a list page."""
     sort = text_value("_sort", args.get("_sort")) or default_sort
     if sort not in SORTS:
@@ -51,8 +52,13 @@ def parse_list_args(args: MultiDict[str, str], *, default_size: int, max_size: i
         facet_size = MAX_FACET_SIZE
     else:
         facet_size = int_value("_facet_size", raw_facet_size, 1, MAX_FACET_SIZE) or FACET_SIZE
-    return ListArgs(filters=parse_filters(args), sort=sort, size=size or default_size, next=nxt,
-                    facet_size=facet_size)
+    return ListArgs(
+        filters=parse_filters(args),
+        sort=sort,
+        size=size or default_size,
+        next=nxt,
+        facet_size=facet_size,
+    )
 
 
 def encode_next(offset: int) -> str:
@@ -67,8 +73,10 @@ def decode_next(token: str) -> int:
     except (ValueError, UnicodeDecodeError):
         raw = ""
     if not (raw.startswith("o") and raw[1:].isdigit() and len(raw) < 12):
-        raise BadParameter(f"_next {token!r} is not a page token from this site; "
-                           "follow the next link or drop _next to start again")
+        raise BadParameter(
+            f"_next {token!r} is not a page token from this site; "
+            "follow the next link or drop _next to start again"
+        )
     return int(raw[1:])
 
 

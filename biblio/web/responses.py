@@ -23,8 +23,10 @@ def wants_json() -> bool:
     if request.path.endswith(".json"):
         return True
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
-    return best == "application/json" and request.accept_mimetypes[best] > \
-        request.accept_mimetypes["text/html"]
+    return (
+        best == "application/json"
+        and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
+    )
 
 
 def json_response(payload: dict[str, Any], status: int = 200) -> Response:
@@ -35,8 +37,7 @@ def json_response(payload: dict[str, Any], status: int = 200) -> Response:
     return current_app.response_class(body + "\n", status=status, mimetype="application/json")
 
 
-def envelope(rows: list[Any], count: int, next_url: str | None = None,
-             **extra: Any) -> Response:
+def envelope(rows: list[Any], count: int, next_url: str | None = None, **extra: Any) -> Response:
     """The success envelope as a JSON response."""
     return json_response({"ok": True, "rows": rows, "count": count, "next": next_url, **extra})
 

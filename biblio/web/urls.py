@@ -53,8 +53,7 @@ def toggler() -> Callable[[str, object], str]:
     """A fast :func:`toggle` for many links on one page (the facets): the current
     arguments are read once, not once per link."""
     path = request.path
-    pairs = [(k, v) for k, v in request.args.items(multi=True)
-             if v != "" and k not in _PAGE_ONLY]
+    pairs = [(k, v) for k, v in request.args.items(multi=True) if v != "" and k not in _PAGE_ONLY]
     current = {k: v for k, v in reversed(pairs)}  # the first value, like args.get
 
     others: dict[str, str] = {}  # per argument name: the other arguments, encoded once
@@ -81,8 +80,7 @@ def twin(endpoint: str, **values: Any) -> str:
 def filtered(endpoint: str, **controls: object) -> str:
     """The URL of ``endpoint`` (an export) with the current page's *filters* only (plain
     arguments; its ``_sort``, ``_size`` and ``_next`` belong to the page) plus ``controls``."""
-    pairs = [(k, v) for k, v in request.args.items(multi=True)
-             if v != "" and not k.startswith("_")]
+    pairs = [(k, v) for k, v in request.args.items(multi=True) if v != "" and not k.startswith("_")]
     pairs += [(k, str(v)) for k, v in controls.items() if v is not None]
     return url_for(endpoint) + ("?" + urlencode(pairs) if pairs else "")
 

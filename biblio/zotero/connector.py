@@ -15,10 +15,16 @@ from urllib.parse import urlencode
 
 from biblio.zotero.richtext import plain
 
-_GENRES = {"journalArticle": ("journal", "article"), "magazineArticle": ("journal", "article"),
-           "newspaperArticle": ("journal", "article"), "book": ("book", "book"),
-           "bookSection": ("book", "bookitem"), "conferencePaper": ("book", "proceeding"),
-           "report": ("book", "report"), "thesis": ("dissertation", None)}
+_GENRES = {
+    "journalArticle": ("journal", "article"),
+    "magazineArticle": ("journal", "article"),
+    "newspaperArticle": ("journal", "article"),
+    "book": ("book", "book"),
+    "bookSection": ("book", "bookitem"),
+    "conferencePaper": ("book", "proceeding"),
+    "report": ("book", "report"),
+    "thesis": ("dissertation", None),
+}
 
 
 def _names(data: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -26,8 +32,9 @@ def _names(data: dict[str, Any]) -> list[tuple[str, str, str]]:
     out = []
     for cr in data.get("creators") or []:
         if isinstance(cr, dict) and cr.get("creatorType", "author") in ("author", "editor"):
-            out.append((plain(cr.get("lastName")), plain(cr.get("firstName")),
-                        plain(cr.get("name"))))
+            out.append(
+                (plain(cr.get("lastName")), plain(cr.get("firstName")), plain(cr.get("name")))
+            )
     return out
 
 
@@ -41,9 +48,11 @@ def coins_title(data: dict[str, Any]) -> str:
     """The ``title`` attribute of a COinS span (an OpenURL 1.0 KEV ContextObject)."""
     item_type = str(data.get("itemType") or "")
     fmt, genre = _GENRES.get(item_type, ("dc", None))
-    kev: list[tuple[str, str]] = [("ctx_ver", "Z39.88-2004"),
-                                  ("rft_val_fmt", f"info:ofi/fmt:kev:mtx:{fmt}"),
-                                  ("rfr_id", "info:sid/biblio")]
+    kev: list[tuple[str, str]] = [
+        ("ctx_ver", "Z39.88-2004"),
+        ("rft_val_fmt", f"info:ofi/fmt:kev:mtx:{fmt}"),
+        ("rfr_id", "info:sid/biblio"),
+    ]
     doi = plain(data.get("DOI"))
     if doi:
         kev.append(("rft_id", f"info:doi/{doi}"))
@@ -51,25 +60,36 @@ def coins_title(data: dict[str, Any]) -> str:
         kev.append(("rft_id", plain(data.get("url"))))
     title = plain(data.get("title"))
     if fmt == "journal":
-        kev += [("rft.genre", genre or "article"), ("rft.atitle", title),
-                ("rft.jtitle", plain(data.get("publicationTitle"))),
-                ("rft.volume", plain(data.get("volume"))),
-                ("rft.issue", plain(data.get("issue")))]
+        kev += [
+            ("rft.genre", genre or "article"),
+            ("rft.atitle", title),
+            ("rft.jtitle", plain(data.get("publicationTitle"))),
+            ("rft.volume", plain(data.get("volume"))),
+            ("rft.issue", plain(data.get("issue"))),
+        ]
     elif fmt == "book":
         kev.append(("rft.genre", genre or "book"))
         if item_type == "bookSection":
             kev += [("rft.atitle", title), ("rft.btitle", plain(data.get("bookTitle")))]
         else:
             kev.append(("rft.btitle", title))
-        kev += [("rft.pub", plain(data.get("publisher"))), ("rft.place", plain(data.get("place"))),
-                ("rft.isbn", plain(data.get("ISBN")))]
+        kev += [
+            ("rft.pub", plain(data.get("publisher"))),
+            ("rft.place", plain(data.get("place"))),
+            ("rft.isbn", plain(data.get("ISBN"))),
+        ]
     elif fmt == "dissertation":
         kev += [("rft.title", title), ("rft.inst", plain(data.get("university")))]
     else:
         kev += [("rft.type", item_type), ("rft.title", title)]
     spage, epage = _pages(data)
-    kev += [("rft.spage", spage), ("rft.epage", epage), ("rft.issn", plain(data.get("ISSN"))),
-            ("rft.date", plain(data.get("date"))), ("rft.language", plain(data.get("language")))]
+    kev += [
+        ("rft.spage", spage),
+        ("rft.epage", epage),
+        ("rft.issn", plain(data.get("ISSN"))),
+        ("rft.date", plain(data.get("date"))),
+        ("rft.language", plain(data.get("language"))),
+    ]
     for i, (last, first, single) in enumerate(_names(data)):
         if fmt == "dc":
             kev.append(("rft.creator", single or ", ".join(p for p in (last, first) if p)))
@@ -89,21 +109,28 @@ def highwire_meta(data: dict[str, Any], page_url: str) -> list[tuple[str, str]]:
         meta.append(("citation_author", single or ", ".join(p for p in (last, first) if p)))
     date = plain(data.get("date"))
     item_type = str(data.get("itemType") or "")
-    container = {"journalArticle": "citation_journal_title",
-                 "conferencePaper": "citation_conference_title",
-                 "bookSection": "citation_inbook_title"}.get(item_type)
-    source = plain(data.get("publicationTitle") or data.get("proceedingsTitle")
-                   or data.get("bookTitle"))
+    container = {
+        "journalArticle": "citation_journal_title",
+        "conferencePaper": "citation_conference_title",
+        "bookSection": "citation_inbook_title",
+    }.get(item_type)
+    source = plain(
+        data.get("publicationTitle") or data.get("proceedingsTitle") or data.get("bookTitle")
+    )
     spage, epage = _pages(data)
-    meta += [("citation_publication_date", date), ("citation_doi", plain(data.get("DOI"))),
-             ("citation_volume", plain(data.get("volume"))),
-             ("citation_issue", plain(data.get("issue"))),
-             ("citation_firstpage", spage), ("citation_lastpage", epage),
-             ("citation_publisher", plain(data.get("publisher"))),
-             ("citation_isbn", plain(data.get("ISBN"))),
-             ("citation_issn", plain(data.get("ISSN"))),
-             ("citation_language", plain(data.get("language"))),
-             ("citation_abstract_html_url", page_url)]
+    meta += [
+        ("citation_publication_date", date),
+        ("citation_doi", plain(data.get("DOI"))),
+        ("citation_volume", plain(data.get("volume"))),
+        ("citation_issue", plain(data.get("issue"))),
+        ("citation_firstpage", spage),
+        ("citation_lastpage", epage),
+        ("citation_publisher", plain(data.get("publisher"))),
+        ("citation_isbn", plain(data.get("ISBN"))),
+        ("citation_issn", plain(data.get("ISSN"))),
+        ("citation_language", plain(data.get("language"))),
+        ("citation_abstract_html_url", page_url),
+    ]
     if item_type == "thesis":
         meta.append(("citation_dissertation_institution", plain(data.get("university"))))
     if item_type == "report":
@@ -113,7 +140,11 @@ def highwire_meta(data: dict[str, Any], page_url: str) -> list[tuple[str, str]]:
     for tag in data.get("tags") or []:
         if isinstance(tag, dict) and tag.get("tag"):
             meta.append(("citation_keywords", plain(tag["tag"])))
-    meta += [("DC.title", plain(data.get("title"))), ("DC.date", date),
-             ("DC.type", item_type), ("DC.description", plain(data.get("abstractNote")))]
+    meta += [
+        ("DC.title", plain(data.get("title"))),
+        ("DC.date", date),
+        ("DC.type", item_type),
+        ("DC.description", plain(data.get("abstractNote"))),
+    ]
     meta += [("DC.creator", a) for n, a in meta if n == "citation_author"]
     return [(n, v) for n, v in meta if v]

@@ -19,17 +19,54 @@ import nh3
 from markupsafe import Markup
 
 _SMALL_CAPS_RE = re.compile(
-    r"""<span\s+style\s*=\s*["']\s*font-variant\s*:\s*small-caps\s*;?\s*["']\s*>""", re.I)
+    r"""<span\s+style\s*=\s*["']\s*font-variant\s*:\s*small-caps\s*;?\s*["']\s*>""", re.I
+)
 _TAG_RE = re.compile(r"<[^>]*>")
 # Text that merely looks like a tag ("<3", "a < b") must survive as text.
 _LOOSE_LT_RE = re.compile(r"<(?![a-zA-Z/!])")
 
 INLINE_TAGS = {"i", "b", "em", "strong", "sub", "sup", "span"}
 BLOCK_TAGS = {
-    "a", "abbr", "b", "blockquote", "br", "caption", "code", "dd", "del", "div", "dl",
-    "dt", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "li", "ol", "p", "pre", "q",
-    "s", "span", "strong", "sub", "sup", "table", "tbody", "td", "tfoot", "th", "thead",
-    "tr", "u", "ul",
+    "a",
+    "abbr",
+    "b",
+    "blockquote",
+    "br",
+    "caption",
+    "code",
+    "dd",
+    "del",
+    "div",
+    "dl",
+    "dt",
+    "em",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "i",
+    "li",
+    "ol",
+    "p",
+    "pre",
+    "q",
+    "s",
+    "span",
+    "strong",
+    "sub",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "tfoot",
+    "th",
+    "thead",
+    "tr",
+    "u",
+    "ul",
 }
 _DROP_CONTENT = {"script", "style", "template", "noscript", "iframe", "object", "title"}
 
@@ -39,20 +76,32 @@ def inline(value: object) -> Markup:
     text = "" if value is None else str(value)
     text = _SMALL_CAPS_RE.sub('<span class="smallcaps">', text)
     text = _LOOSE_LT_RE.sub("&lt;", text)
-    cleaned = nh3.clean(text, tags=INLINE_TAGS, clean_content_tags=_DROP_CONTENT,
-                        attributes={},
-                        allowed_classes={"span": {"nocase", "smallcaps"}}, link_rel=None)
+    cleaned = nh3.clean(
+        text,
+        tags=INLINE_TAGS,
+        clean_content_tags=_DROP_CONTENT,
+        attributes={},
+        allowed_classes={"span": {"nocase", "smallcaps"}},
+        link_rel=None,
+    )
     return Markup(cleaned)  # noqa: S704 (nh3 output is sanitized HTML)
 
 
 def block(value: object) -> Markup:
     """An HTML note or description, structural tags and http(s)/mailto links only."""
     text = "" if value is None else str(value)
-    cleaned = nh3.clean(text, tags=BLOCK_TAGS, clean_content_tags=_DROP_CONTENT,
-                        attributes={"a": {"href", "title"}, "td": {"colspan", "rowspan"},
-                                    "th": {"colspan", "rowspan"}},
-                        url_schemes={"http", "https", "mailto"},
-                        link_rel="noopener noreferrer nofollow")
+    cleaned = nh3.clean(
+        text,
+        tags=BLOCK_TAGS,
+        clean_content_tags=_DROP_CONTENT,
+        attributes={
+            "a": {"href", "title"},
+            "td": {"colspan", "rowspan"},
+            "th": {"colspan", "rowspan"},
+        },
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer nofollow",
+    )
     return Markup(cleaned)  # noqa: S704 (nh3 output is sanitized HTML)
 
 

@@ -17,7 +17,6 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=prerequisites.chromium(),
-                                     args=CHROMIUM_ARGS)
+        chromium = p.chromium.launch(executable_path=prerequisites.chromium(), args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()

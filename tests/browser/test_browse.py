@@ -58,9 +58,21 @@ def axe_script() -> Path | None:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not script.exists():
             try:
-                subprocess.run(["npm", "install", "--prefix", str(prefix), "--no-audit",
-                                "--no-fund", "--silent", "axe-core@4"], check=True, timeout=180,
-                               capture_output=True)
+                subprocess.run(
+                    [
+                        "npm",
+                        "install",
+                        "--prefix",
+                        str(prefix),
+                        "--no-audit",
+                        "--no-fund",
+                        "--silent",
+                        "axe-core@4",
+                    ],
+                    check=True,
+                    timeout=180,
+                    capture_output=True,
+                )
             except (OSError, subprocess.SubprocessError):
                 return None
     return script if script.exists() else None
@@ -96,8 +108,11 @@ def _accessible(page, axe_script) -> None:
         if not page.evaluate("typeof window.axe !== 'undefined'"):
             page.evaluate(axe_script.read_text(encoding="utf-8") + "\n;undefined")
         result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
-        bad = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
-               for v in result["violations"] if v["impact"] in ("serious", "critical")]
+        bad = [
+            (v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
+            for v in result["violations"]
+            if v["impact"] in ("serious", "critical")
+        ]
         assert bad == [], f"{page.url}: {bad}"
     else:
         assert page.evaluate(FALLBACK_CHECK) == [], page.url
@@ -160,8 +175,10 @@ def test_browse_facet_search_item_feed(server, browser, axe_script):
     href = link.get_attribute("href")
     assert "prong=pathways" in href and "q=librar" in href
     # contextlib.suppress: Chromium may offer an Atom document as a download.
-    with page.expect_response(lambda r: "/items.atom" in r.url) as info, \
-            contextlib.suppress(Exception):
+    with (
+        page.expect_response(lambda r: "/items.atom" in r.url) as info,
+        contextlib.suppress(Exception),
+    ):
         link.click()
     response = info.value
     assert response.status == 200 and "atom+xml" in response.headers["content-type"]
@@ -171,8 +188,9 @@ def test_browse_facet_search_item_feed(server, browser, axe_script):
 
 
 def test_phone_width(server, browser, axe_script):
-    page, problems = _page(browser, server, viewport={"width": 375, "height": 812},
-                           is_mobile=True, has_touch=True)
+    page, problems = _page(
+        browser, server, viewport={"width": 375, "height": 812}, is_mobile=True, has_touch=True
+    )
     for path, name in (("/items?prong=worker-equity", "phone-list"), ("/", "phone-landing")):
         page.goto(path)
         overflow = page.evaluate("document.documentElement.scrollWidth")
@@ -195,8 +213,9 @@ def test_keyboard_reaches_search_and_facets(server, browser):
     focused = []
     for _ in range(40):
         page.keyboard.press("Tab")
-        focused.append(page.evaluate(
-            "document.activeElement.id || document.activeElement.textContent.trim()"))
+        focused.append(
+            page.evaluate("document.activeElement.id || document.activeElement.textContent.trim()")
+        )
     assert "q" in focused and "sort" in focused
 
 
@@ -229,8 +248,11 @@ def test_owner_reviews_borderline_prongs(server, browser, axe_script, synced):
     expect(page.get_by_text(f"{total - 1} to review")).to_be_visible()
     expect(page.get_by_text(re.compile(r"Override add .* saved\."))).to_be_visible()
     with st.connect(synced) as conn:
-        actions = conn.execute(st.prong_overrides.select().where(
-            st.prong_overrides.c.item_key == key)).mappings().all()
+        actions = (
+            conn.execute(st.prong_overrides.select().where(st.prong_overrides.c.item_key == key))
+            .mappings()
+            .all()
+        )
     assert [a["action"] for a in actions] == ["add"]
     assert actions[0]["note"].startswith("prong review:")
     assert not [p for p in problems if "Content Security Policy" in p], problems

@@ -41,8 +41,9 @@ def test_pick_a_style_and_download_a_word_bibliography(live, browser, client, tm
     with page.expect_download() as info:
         page.get_by_role("link", name="Word (DOCX)").click()
     download = info.value
-    assert re.fullmatch(r"biblio-pathways-modern-language-association-[\d-]+\.docx",
-                        download.suggested_filename)
+    assert re.fullmatch(
+        r"biblio-pathways-modern-language-association-[\d-]+\.docx", download.suggested_filename
+    )
     path = tmp_path / download.suggested_filename
     download.save_as(path)
     paragraphs = [p.text for p in Document(str(path)).paragraphs if p.text.strip()]
@@ -64,14 +65,16 @@ def test_build_a_reading_list_and_export_it(live, browser, client, tmp_path):
     assert "token=" in edit_url
 
     page.get_by_label("Item keys or item page links").fill(
-        f"{keys[0]}\n{live}/items/{keys[1]}\n{keys[2]}")
+        f"{keys[0]}\n{live}/items/{keys[1]}\n{keys[2]}"
+    )
     page.get_by_role("button", name="Add").click()
     page.get_by_label("Note").first.fill("Start here.")
     page.get_by_role("button", name="Save note").first.click()
     page.get_by_role("link", name="View the public page").click()
 
-    expect(page.get_by_role("heading", name="Pay & classification <b>seminar</b>")) \
-        .to_be_visible()  # the title is text, never markup
+    expect(
+        page.get_by_role("heading", name="Pay & classification <b>seminar</b>")
+    ).to_be_visible()  # the title is text, never markup
     expect(page.locator("ol.list-items > li.csl-entry")).to_have_count(3)
     expect(page.get_by_text("Start here.")).to_be_visible()
     shot(page, "export-reading-list")

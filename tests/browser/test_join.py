@@ -35,8 +35,7 @@ def live(tmp_path, zotero, smtp, synced):
 def to_applicant(smtp, count):
     """The first ``count`` messages to the applicant (owners get their own notices)."""
     # the owner's "new request" notice makes one more message in all
-    mine = [m for m in smtp.collector.wait_for(count + 1)
-            if m["To"] == "octavia@example.org"]
+    mine = [m for m in smtp.collector.wait_for(count + 1) if m["To"] == "octavia@example.org"]
     assert len(mine) >= count
     return mine[:count]
 
@@ -59,7 +58,8 @@ def test_join_approve_sync_member(live, browser, smtp, library):
     page.get_by_label("Affiliation").fill("Bibliothèque publique")
     page.get_by_label("Pathways and credentials").check()
     page.get_by_label("Why would you like to join?").fill(
-        "I study apprenticeships as a route into librarian jobs.")
+        "I study apprenticeships as a route into librarian jobs."
+    )
     page.get_by_label(re.compile("I agree")).check()
     shot(page, "1-form")
     page.get_by_role("button", name="Send request").click()
@@ -88,7 +88,8 @@ def test_join_approve_sync_member(live, browser, smtp, library):
     expect(owner.get_by_text(re.compile("approved. Now approve the person"))).to_be_visible()
     members_link = owner.get_by_role("link", name=re.compile("members settings"))
     assert f"/groups/{library.group_id}/settings/members" in members_link.first.get_attribute(
-        "href")
+        "href"
+    )
     shot(owner, "4-approved")
 
     decision = to_applicant(smtp, 2)[1]
@@ -113,7 +114,12 @@ def test_join_approve_sync_member(live, browser, smtp, library):
 
     # 5. The audit log shows the whole story.
     owner.goto(f"{live}/-/admin/audit")
-    for action in ("request.submit", "owner.login", "request.approve", "sync.now",
-                   "request.member"):
+    for action in (
+        "request.submit",
+        "owner.login",
+        "request.approve",
+        "sync.now",
+        "request.member",
+    ):
         expect(owner.get_by_role("cell", name=action, exact=True).first).to_be_visible()
     shot(owner, "7-audit")

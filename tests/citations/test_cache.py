@@ -51,8 +51,9 @@ def test_a_subset_reuses_the_entries_and_keeps_its_own_order(synced):
     subset = rows[::3]
     stats = rendercache.RenderStats()
     entries = rendercache.render(synced, subset, "apa", fmt="text", stats=stats)
-    assert [(e.id, e.text) for e in entries] == [(e.id, e.text) for e in
-                                                _reference(subset, "apa", "text")]
+    assert [(e.id, e.text) for e in entries] == [
+        (e.id, e.text) for e in _reference(subset, "apa", "text")
+    ]
     assert stats.cached + stats.rendered == len(subset)
 
 
@@ -77,13 +78,28 @@ def test_changed_item_is_rerendered_after_a_resync(synced, settings, library):
 def _same_author_library():
     lib = StandinLibrary()
     author = [{"creatorType": "author", "firstName": "Kaetrena", "lastName": "Davis Kendrick"}]
-    for title, date in (("Low morale in academic libraries", "2017"),
-                        ("Low morale in public libraries", "2017"),
-                        ("Deauthentication and library workers", "2021")):
-        lib.add_item({"itemType": "journalArticle", "title": title, "creators": author,
-                      "date": date, "publicationTitle": "Journal of Library Administration"})
-    lib.add_item({"itemType": "book", "title": "Unrelated", "date": "2017",
-                  "creators": [{"creatorType": "author", "firstName": "A", "lastName": "Other"}]})
+    for title, date in (
+        ("Low morale in academic libraries", "2017"),
+        ("Low morale in public libraries", "2017"),
+        ("Deauthentication and library workers", "2021"),
+    ):
+        lib.add_item(
+            {
+                "itemType": "journalArticle",
+                "title": title,
+                "creators": author,
+                "date": date,
+                "publicationTitle": "Journal of Library Administration",
+            }
+        )
+    lib.add_item(
+        {
+            "itemType": "book",
+            "title": "Unrelated",
+            "date": "2017",
+            "creators": [{"creatorType": "author", "firstName": "A", "lastName": "Other"}],
+        }
+    )
     return lib
 
 
@@ -97,10 +113,20 @@ def test_year_suffixes_stay_right_when_a_group_grows(tmp_path):
             rows = list(iter_items(engine))
             texts = [e.text for e in rendercache.render(engine, rows, "apa")]
             assert sum("2017a" in t or "2017b" in t for t in texts) == 2
-            lib.add_item({"itemType": "journalArticle", "title": "Low morale, revisited",
-                          "date": "2017", "creators": [{"creatorType": "author",
-                                                         "firstName": "Kaetrena",
-                                                         "lastName": "Davis Kendrick"}]})
+            lib.add_item(
+                {
+                    "itemType": "journalArticle",
+                    "title": "Low morale, revisited",
+                    "date": "2017",
+                    "creators": [
+                        {
+                            "creatorType": "author",
+                            "firstName": "Kaetrena",
+                            "lastName": "Davis Kendrick",
+                        }
+                    ],
+                }
+            )
             run_sync(engine, settings)
             rows = list(iter_items(engine))
             warm = rendercache.render(engine, rows, "apa")
@@ -115,8 +141,9 @@ def test_subsequent_author_substitute_matches_the_full_render(synced):
     rows = list(iter_items(synced))
     rendercache.render(synced, rows[: len(rows) // 2], style, fmt="text")
     entries = rendercache.render(synced, rows, style, fmt="text")
-    assert [(e.id, e.text) for e in entries] == [(e.id, e.text) for e in
-                                                _reference(rows, style, "text")]
+    assert [(e.id, e.text) for e in entries] == [
+        (e.id, e.text) for e in _reference(rows, style, "text")
+    ]
 
 
 def test_numbered_styles_are_rendered_whole(synced):
@@ -132,8 +159,9 @@ def test_unknown_and_broken_styles_raise_style_error(synced, tmp_path):
         rendercache.render(synced, rows, "no-such-style")
     styles = tmp_path / "styles"
     styles.mkdir()
-    (styles / "broken.csl").write_text("<style xmlns='http://purl.org/net/xbiblio/csl'>",
-                                       encoding="utf-8")
+    (styles / "broken.csl").write_text(
+        "<style xmlns='http://purl.org/net/xbiblio/csl'>", encoding="utf-8"
+    )
     with pytest.raises(StyleError, match="broken"):
         rendercache.render(synced, rows, "broken", styles_dir=styles)
 
@@ -154,8 +182,9 @@ def test_prerender_runs_in_the_background_after_a_sync(tmp_path, zotero, library
     assert rendercache.wait_for_prerender(timeout=120)
     rc = st.rendered_citations.c
     with st.connect(engine) as conn:
-        text = conn.execute(select(rc.text).where(rc.item_key == key, rc.style == style,
-                                                  rc.fmt == "html")).scalar_one()
+        text = conn.execute(
+            select(rc.text).where(rc.item_key == key, rc.style == style, rc.fmt == "html")
+        ).scalar_one()
     assert "Pre-rendered again" in text
 
 

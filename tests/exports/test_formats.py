@@ -29,26 +29,42 @@ from biblio.zotero.csljson import schema_item_types, to_csl
 from tests.conftest import make_settings
 
 HOSTILE = '<script>alert("x")</script> {\\rtf1 \\par} & Ünïcødé 😀 = 1+1 \x07'
-_UNESCAPE = {r"\textbackslash{}": "\\", r"\{": "{", r"\}": "}", r"\#": "#", r"\$": "$",
-             r"\%": "%", r"\&": "&", r"\_": "_", r"\textasciitilde{}": "~",
-             r"\textasciicircum{}": "^"}
+_UNESCAPE = {
+    r"\textbackslash{}": "\\",
+    r"\{": "{",
+    r"\}": "}",
+    r"\#": "#",
+    r"\$": "$",
+    r"\%": "%",
+    r"\&": "&",
+    r"\_": "_",
+    r"\textasciitilde{}": "~",
+    r"\textasciicircum{}": "^",
+}
 
 
 def _unlatex(value: str) -> str:
     value = re.sub(r"\\(?:emph|textbf|textsuperscript|textsubscript)\{([^{}]*)\}", r"\1", value)
-    return re.sub("|".join(re.escape(k) for k in _UNESCAPE), lambda m: _UNESCAPE[m.group(0)],
-                  value)
+    return re.sub("|".join(re.escape(k) for k in _UNESCAPE), lambda m: _UNESCAPE[m.group(0)], value)
 
 
 @pytest.fixture
 def hostile(tmp_path):
     """A library with one item carrying hostile-but-legal values, synced, and its app."""
     lib = StandinLibrary()
-    key = lib.add_item({"itemType": "journalArticle", "title": HOSTILE,
-                        "creators": [{"creatorType": "author", "firstName": "Ada {x}",
-                                      "lastName": "O'Brien & Co"}],
-                        "date": "2020-03", "publicationTitle": "=HYPERLINK(\"x\")",
-                        "pages": "1-10", "tags": [{"tag": "pay_equity 100%"}]})
+    key = lib.add_item(
+        {
+            "itemType": "journalArticle",
+            "title": HOSTILE,
+            "creators": [
+                {"creatorType": "author", "firstName": "Ada {x}", "lastName": "O'Brien & Co"}
+            ],
+            "date": "2020-03",
+            "publicationTitle": '=HYPERLINK("x")',
+            "pages": "1-10",
+            "tags": [{"tag": "pay_equity 100%"}],
+        }
+    )
     with StandinServer(lib) as zotero:
         settings = make_settings(tmp_path, zotero, sync={"prerender": False})
         engine = st.open_database(settings["database"]["url"])
@@ -72,8 +88,9 @@ def test_bibtex_round_trips_through_bibtexparser(client, synced):
     assert len(db.entries) == len(rows)
     assert len({e["ID"] for e in db.entries}) == len(rows)  # unique citation keys
     titles = sorted(_unlatex(e.get("title", "")) for e in db.entries)
-    assert titles == sorted(bibtex._RICH.sub("", r["data"].get("title", "")).strip()
-                            for r in rows.values())
+    assert titles == sorted(
+        bibtex._RICH.sub("", r["data"].get("title", "")).strip() for r in rows.values()
+    )
     article = next(e for e in db.entries if e["ENTRYTYPE"] == "article" and "doi" in e)
     assert article["journal"] and article["year"].isdigit()
 
@@ -169,8 +186,9 @@ def test_bad_style_and_locale_give_clear_400s(client, tmp_path):
 def test_broken_local_style_is_reported(tmp_path, zotero, synced):
     styles = tmp_path / "styles"
     styles.mkdir()
-    (styles / "broken.csl").write_text("<style xmlns='http://purl.org/net/xbiblio/csl'><info>",
-                                       encoding="utf-8")
+    (styles / "broken.csl").write_text(
+        "<style xmlns='http://purl.org/net/xbiblio/csl'><info>", encoding="utf-8"
+    )
     app = create_app(make_settings(tmp_path, zotero, citations={"styles_dir": str(styles)}))
     resp = app.test_client().get("/bibliography.json?_style=broken")
     assert resp.status_code == 400 and "cannot be parsed" in resp.get_json()["error"]
@@ -178,8 +196,9 @@ def test_broken_local_style_is_reported(tmp_path, zotero, synced):
 
 def test_styles_and_cite(client, synced):
     styles = client.get("/styles.json?q=chicago").get_json()
-    assert styles["ok"] and all("chicago" in (r["name"] + r["title"]).lower()
-                                for r in styles["rows"])
+    assert styles["ok"] and all(
+        "chicago" in (r["name"] + r["title"]).lower() for r in styles["rows"]
+    )
     assert "CC BY-SA" in styles["attribution"]
     assert "CC BY-SA" in client.get("/styles?q=apa").get_data(as_text=True)
     key = next(iter_items(synced))["key"]
@@ -194,14 +213,25 @@ def test_styles_and_cite(client, synced):
 def test_every_zotero_item_type_converts_and_exports():
     types = [t for t in schema_item_types() if t not in ("note", "attachment", "annotation")]
     assert len(types) > 30
-    rows = [{"key": f"K{n:07d}", "item_type": t, "meta": {"parsedDate": "2019-05-01"},
-             "data": {"itemType": t, "title": f"A {t} on pay equity", "date": "2019-05-01",
-                      "creators": [{"creatorType": "author", "firstName": "Ann",
-                                    "lastName": "Lee"}]}} for n, t in enumerate(types)]
+    rows = [
+        {
+            "key": f"K{n:07d}",
+            "item_type": t,
+            "meta": {"parsedDate": "2019-05-01"},
+            "data": {
+                "itemType": t,
+                "title": f"A {t} on pay equity",
+                "date": "2019-05-01",
+                "creators": [{"creatorType": "author", "firstName": "Ann", "lastName": "Lee"}],
+            },
+        }
+        for n, t in enumerate(types)
+    ]
     csl = [to_csl(r["data"], r["key"]) for r in rows]
     assert all(c["type"] and c["title"] for c in csl)
-    parsed = bibtexparser.loads("".join(bibtex.entries(rows)),
-                                BibTexParser(ignore_nonstandard_types=False))
+    parsed = bibtexparser.loads(
+        "".join(bibtex.entries(rows)), BibTexParser(ignore_nonstandard_types=False)
+    )
     assert len(parsed.entries) == len(types)
     assert len(rispy.loads("".join(ris.records(rows)))) == len(types)
     from biblio.citations import render_bibliography
@@ -215,15 +245,17 @@ def test_every_zotero_item_type_converts_and_exports():
     assert docx.Document(io.BytesIO(documents.docx_bytes(bib))).paragraphs
 
 
-@pytest.mark.parametrize("fmt", ["bibtex", "ris", "csljson", "csv", "xlsx", "html", "text",
-                                 "rtf", "docx", "json"])
+@pytest.mark.parametrize(
+    "fmt", ["bibtex", "ris", "csljson", "csv", "xlsx", "html", "text", "rtf", "docx", "json"]
+)
 def test_cli_export_every_format(fmt, app, tmp_path, synced, settings, monkeypatch):
     monkeypatch.setenv("BIBLIO_SETTINGS", str(tmp_path / "settings.toml"))
     monkeypatch.setenv("BIBLIO_DATABASE__URL", settings["database"]["url"])
     monkeypatch.setenv("BIBLIO_ZOTERO__BASE_URL", settings["zotero"]["base_url"])
     out = tmp_path / f"out.{fmt}"
-    result = app.test_cli_runner().invoke(cli, ["export", "--format", fmt, "--style", "apa",
-                                                "--prong", "pathways", "-o", str(out)])
+    result = app.test_cli_runner().invoke(
+        cli, ["export", "--format", fmt, "--style", "apa", "--prong", "pathways", "-o", str(out)]
+    )
     assert result.exit_code == 0, result.output
     n = len(list(iter_items(synced, Filters(prong="pathways"))))
     data = out.read_bytes()
@@ -238,8 +270,16 @@ def test_cli_export_every_format(fmt, app, tmp_path, synced, settings, monkeypat
     elif fmt == "xlsx":
         assert len(pd.read_excel(io.BytesIO(data), engine="openpyxl")) == n
     elif fmt == "docx":
-        assert len([p for p in docx.Document(io.BytesIO(data)).paragraphs
-                    if p.paragraph_format.first_line_indent]) == n
+        assert (
+            len(
+                [
+                    p
+                    for p in docx.Document(io.BytesIO(data)).paragraphs
+                    if p.paragraph_format.first_line_indent
+                ]
+            )
+            == n
+        )
     else:
         assert data.count(b"Citation Style Language") == 1
 
@@ -248,6 +288,5 @@ def test_cli_export_bad_style(app, tmp_path, settings, monkeypatch):
     monkeypatch.setenv("BIBLIO_SETTINGS", str(tmp_path / "settings.toml"))
     monkeypatch.setenv("BIBLIO_DATABASE__URL", settings["database"]["url"])
     monkeypatch.setenv("BIBLIO_ZOTERO__BASE_URL", settings["zotero"]["base_url"])
-    result = app.test_cli_runner().invoke(cli, ["export", "--format", "text", "--style",
-                                                "nope"])
+    result = app.test_cli_runner().invoke(cli, ["export", "--format", "text", "--style", "nope"])
     assert result.exit_code == 2 and "unknown style 'nope'" in result.output

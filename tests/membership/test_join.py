@@ -19,8 +19,12 @@ TOKEN_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 @pytest.fixture
 def settings(tmp_path, zotero):
-    return make_settings(tmp_path, zotero, mail={"enabled": False},
-                         join={"rate_limit": "100 per hour", "email_rate_limit": "100 per day"})
+    return make_settings(
+        tmp_path,
+        zotero,
+        mail={"enabled": False},
+        join={"rate_limit": "100 per hour", "email_rate_limit": "100 per day"},
+    )
 
 
 def csrf(client, url="/join"):
@@ -29,10 +33,17 @@ def csrf(client, url="/join"):
 
 
 def form(**overrides):
-    data = {"name": "Ada Applicant", "email": "ada@example.org", "zotero_user_id": "8000001",
-            "zotero_username": "", "affiliation": "Somewhere Library",
-            "prongs": ["pathways"], "reason": "I study alternative credentials.",
-            "consent": "yes", "website": ""}
+    data = {
+        "name": "Ada Applicant",
+        "email": "ada@example.org",
+        "zotero_user_id": "8000001",
+        "zotero_username": "",
+        "affiliation": "Somewhere Library",
+        "prongs": ["pathways"],
+        "reason": "I study alternative credentials.",
+        "consent": "yes",
+        "website": "",
+    }
     data.update(overrides)
     return data
 
@@ -83,13 +94,25 @@ def test_submit_stores_request_queues_confirmation_and_shows_status(client, sync
 
 
 def test_field_errors_are_clear(client, synced):
-    resp = submit(client, name="", email="not-an-email", zotero_user_id="12ab", reason="short",
-                  consent="", prongs=["nonsense"])
+    resp = submit(
+        client,
+        name="",
+        email="not-an-email",
+        zotero_user_id="12ab",
+        reason="short",
+        consent="",
+        prongs=["nonsense"],
+    )
     html = resp.get_data(as_text=True)
     assert resp.status_code == 400
-    for message in ("Name is required", "valid email address", "user ID is a number",
-                    "at least 10 characters", "Choose among the listed prongs",
-                    "agree to how we use"):
+    for message in (
+        "Name is required",
+        "valid email address",
+        "user ID is a number",
+        "at least 10 characters",
+        "Choose among the listed prongs",
+        "agree to how we use",
+    ):
         assert message in html
     assert 'aria-invalid="true"' in html
     assert rows(synced) == []
@@ -101,8 +124,16 @@ def test_user_id_or_username_is_required(client, synced):
     assert "Give your Zotero user ID" in resp.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("email", ["a@b", "a b@example.org", "<x>@example.org",
-                                   "ada@example.org\nBcc: x@evil.test", "@example.org"])
+@pytest.mark.parametrize(
+    "email",
+    [
+        "a@b",
+        "a b@example.org",
+        "<x>@example.org",
+        "ada@example.org\nBcc: x@evil.test",
+        "@example.org",
+    ],
+)
 def test_invalid_emails_rejected(client, synced, email):
     resp = submit(client, email=email)
     assert resp.status_code == 400
@@ -111,8 +142,14 @@ def test_invalid_emails_rejected(client, synced, email):
 
 def test_hostile_input_is_stored_and_shown_escaped(client, synced):
     evil = '<script>alert("x")</script><img src=x onerror=alert(1)>'
-    resp = submit(client, name=evil, affiliation=evil, reason=evil + " I want to join.",
-                  zotero_username="", zotero_user_id="8000002")
+    resp = submit(
+        client,
+        name=evil,
+        affiliation=evil,
+        reason=evil + " I want to join.",
+        zotero_username="",
+        zotero_user_id="8000002",
+    )
     assert resp.status_code == 303
     html = client.get(resp.headers["Location"]).get_data(as_text=True)
     assert "<script>alert" not in html and "<img src=x" not in html
@@ -131,8 +168,12 @@ def test_hostile_input_redisplayed_escaped_on_error(client, synced):
 
 
 def test_unicode_is_kept(client, synced):
-    resp = submit(client, name="Zoë Ñúñez 李小龍 🦉", affiliation="Bibliothèque",
-                  reason="Équité — 公平 for library workers ✊")
+    resp = submit(
+        client,
+        name="Zoë Ñúñez 李小龍 🦉",
+        affiliation="Bibliothèque",
+        reason="Équité — 公平 for library workers ✊",
+    )
     assert resp.status_code == 303
     html = client.get(resp.headers["Location"]).get_data(as_text=True)
     assert "Zoë Ñúñez 李小龍 🦉" in html
@@ -183,8 +224,9 @@ def test_existing_member_refused(client, synced, library):
 def test_withdraw_then_resubmit(client, synced):
     location = submit(client).headers["Location"].split("?")[0]
     token = location.rsplit("/", 1)[1]
-    resp = client.post(f"/join/status/{token}/withdraw",
-                       data={"csrf_token": csrf(client, location)})
+    resp = client.post(
+        f"/join/status/{token}/withdraw", data={"csrf_token": csrf(client, location)}
+    )
     assert resp.status_code == 303
     html = client.get(location).get_data(as_text=True)
     assert "withdrawn" in html and "Withdraw my request" not in html
@@ -211,9 +253,14 @@ def test_status_link_reveals_nothing_else(client, synced):
         assert resp.status_code == 404
         assert "Bob" not in resp.get_data(as_text=True)
     assert client.get("/join/status/nope.json").get_json() == {
-        "ok": False, "error": "No such request.", "status": 404}
-    assert client.post("/join/status/nope/withdraw",
-                       data={"csrf_token": csrf(client)}).status_code == 404
+        "ok": False,
+        "error": "No such request.",
+        "status": 404,
+    }
+    assert (
+        client.post("/join/status/nope/withdraw", data={"csrf_token": csrf(client)}).status_code
+        == 404
+    )
 
 
 def test_public_pages_do_not_set_session_cookie(client, synced):
@@ -224,8 +271,12 @@ def test_public_pages_do_not_set_session_cookie(client, synced):
 
 
 def test_rate_limit_per_ip_and_email(tmp_path, zotero, synced):
-    conf = make_settings(tmp_path, zotero, mail={"enabled": False},
-                         join={"rate_limit": "2 per hour", "email_rate_limit": "1 per day"})
+    conf = make_settings(
+        tmp_path,
+        zotero,
+        mail={"enabled": False},
+        join={"rate_limit": "2 per hour", "email_rate_limit": "1 per day"},
+    )
     app = create_app(conf)
     client = app.test_client()
     assert submit(client).status_code == 303

@@ -67,18 +67,25 @@ def test_phrase_matches_words_case_and_hyphens_and_truncation():
 
 
 def test_regex_pattern_and_field_restriction():
-    rules = rules_of(p={"patterns": [
-        {"regex": r"\bunioni[sz]\w*", "weight": 3, "fields": ["abstract"]}]})
+    rules = rules_of(
+        p={"patterns": [{"regex": r"\bunioni[sz]\w*", "weight": 3, "fields": ["abstract"]}]}
+    )
     assert prongs_of(tag_item(item(abstractNote="Unionizing library staff"), {}, rules)) == ["p"]
     # the same words in the title are outside the pattern's fields
     assert tag_item(item(title="Unionizing library staff"), {}, rules) == []
 
 
 def test_weights_add_up_to_the_threshold_and_groups_count_once():
-    rules = rules_of(p={"threshold": 4, "patterns": [
-        {"phrase": "LIS education", "weight": 2, "group": "ctx"},
-        {"phrase": "library school", "weight": 2, "group": "ctx"},
-        {"phrase": "diversity", "weight": 2}]})
+    rules = rules_of(
+        p={
+            "threshold": 4,
+            "patterns": [
+                {"phrase": "LIS education", "weight": 2, "group": "ctx"},
+                {"phrase": "library school", "weight": 2, "group": "ctx"},
+                {"phrase": "diversity", "weight": 2},
+            ],
+        }
+    )
     # two patterns of one group count once: 2 < 4
     ev = evaluate_item(item(title="LIS education in the library school"), {}, rules)[0]
     assert ev.score == 2 and not ev.assigned
@@ -89,9 +96,14 @@ def test_weights_add_up_to_the_threshold_and_groups_count_once():
 
 
 def test_negative_weight_blocks_a_false_friend():
-    rules = rules_of(p={"patterns": [
-        {"phrase": "diversity", "weight": 3},
-        {"regex": r"diversity[^.]{0,30}collections?", "weight": -3}]})
+    rules = rules_of(
+        p={
+            "patterns": [
+                {"phrase": "diversity", "weight": 3},
+                {"regex": r"diversity[^.]{0,30}collections?", "weight": -3},
+            ]
+        }
+    )
     assert prongs_of(tag_item(item(title="Diversity of the LIS workforce"), {}, rules)) == ["p"]
     ev = evaluate_item(item(title="Auditing diversity in book collections"), {}, rules)[0]
     assert ev.score == 0 and not ev.assigned
@@ -99,18 +111,23 @@ def test_negative_weight_blocks_a_false_friend():
 
 
 def test_field_weights_scale_contributions():
-    table = {"field_weights": {"publication": 0.5},
-             "p": {"threshold": 2, "patterns": [{"phrase": "library education", "weight": 2}]}}
+    table = {
+        "field_weights": {"publication": 0.5},
+        "p": {"threshold": 2, "patterns": [{"phrase": "library education", "weight": 2}]},
+    }
     rules = parse_rules(table)
     assert tag_item(item(publicationTitle="Journal of Library Education"), {}, rules) == []
     assert prongs_of(tag_item(item(title="Library education"), {}, rules)) == ["p"]
 
 
 def test_zotero_tags_collections_and_prefix_are_ground_truth():
-    rules = rules_of(p={"tags": ["Residencies"], "collections": ["Credentials & pathways"]},
-                     q={}, r={})
-    colls = {"PARENT01": {"name": "Credentials & pathways", "parent_key": None},
-             "CHILD001": {"name": "Residencies", "parent_key": "PARENT01"}}
+    rules = rules_of(
+        p={"tags": ["Residencies"], "collections": ["Credentials & pathways"]}, q={}, r={}
+    )
+    colls = {
+        "PARENT01": {"name": "Credentials & pathways", "parent_key": None},
+        "CHILD001": {"name": "Residencies", "parent_key": "PARENT01"},
+    }
     hit = tag_item(item(tags=[{"tag": "residencies"}]), {}, rules)
     assert prongs_of(hit) == ["p"] and hit[0].source == "zotero-tag"
     # a sub-collection of a mapped collection counts too
@@ -148,14 +165,17 @@ def test_default_rules_handle_the_false_friends():
 # -- hostile input ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("data", [
-    {},
-    {"title": None, "abstractNote": None, "tags": None, "collections": None},
-    {"title": 42, "tags": ["not a dict", {"tag": None}, {"tag": 7}], "collections": [None, 3]},
-    {"title": "<script>alert(1)</script><b>Faculty status</b> &amp; <i>tenure</i>"},
-    {"title": "Bibliothécaires sans diplôme : équivalence et apprentissage", "language": "fr"},
-    {"title": "图书馆员的薪酬与工会", "abstractNote": "Библиотекари и профсоюзы \u0000 \ud800"},
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {"title": None, "abstractNote": None, "tags": None, "collections": None},
+        {"title": 42, "tags": ["not a dict", {"tag": None}, {"tag": 7}], "collections": [None, 3]},
+        {"title": "<script>alert(1)</script><b>Faculty status</b> &amp; <i>tenure</i>"},
+        {"title": "Bibliothécaires sans diplôme : équivalence et apprentissage", "language": "fr"},
+        {"title": "图书馆员的薪酬与工会", "abstractNote": "Библиотекари и профсоюзы \u0000 \ud800"},
+    ],
+)
 def test_hostile_items_tag_without_errors(data):
     rules = load_rules(None)
     assert isinstance(tag_item(data, {"X": None, "Y": {"name": None}}, rules), list)
@@ -170,8 +190,9 @@ def test_html_is_stripped_and_entities_decoded():
 
 def test_huge_abstract_and_non_english_text():
     rules = load_rules(None)
-    abstract = (("Lorem ipsum dolor sit amet. " * 4000)[:100_000]
-                + " Low morale among support staff.")
+    abstract = ("Lorem ipsum dolor sit amet. " * 4000)[
+        :100_000
+    ] + " Low morale among support staff."
     assert len(abstract) > 100_000
     assert prongs_of(tag_item(item(abstractNote=abstract), {}, rules)) == ["worker-equity"]
     assert tag_item(item(title="Die Bibliothek als Lernort " * 50), {}, rules) == []
@@ -180,20 +201,23 @@ def test_huge_abstract_and_non_english_text():
 # -- bad settings -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("table", "needle"), [
-    ({"p": {"threshold": "high"}}, "[prongs.p] threshold must be a number"),
-    ({"p": {"threshold": 0}}, "[prongs.p] threshold must be greater than 0"),
-    ({"p": {"treshold": 3}}, "[prongs.p] has unknown key 'treshold'"),
-    ({"p": {"patterns": [{"regex": "(unclosed"}]}}, "[prongs.p] patterns[0].regex"),
-    ({"p": {"patterns": [{"phrase": "x", "weight": "2"}]}}, "patterns[0].weight must be"),
-    ({"p": {"patterns": [{"phrase": "x", "fields": ["body"]}]}}, "unknown field 'body'"),
-    ({"p": {"patterns": [{"phrase": "x", "regex": "y"}]}}, "exactly one of phrase or regex"),
-    ({"p": {"patterns": [{"phrase": "  "}]}}, "patterns[0].phrase must be a non-empty"),
-    ({"p": {"tags": "one"}}, "[prongs.p] tags must be a list of strings"),
-    ({"P Q": {}}, "is not a valid prong id"),
-    ({"tag_prefix": 3, "p": {}}, "[prongs] tag_prefix must be a string"),
-    ({"stray": 1, "p": {}}, "[prongs] unknown key 'stray'"),
-])
+@pytest.mark.parametrize(
+    ("table", "needle"),
+    [
+        ({"p": {"threshold": "high"}}, "[prongs.p] threshold must be a number"),
+        ({"p": {"threshold": 0}}, "[prongs.p] threshold must be greater than 0"),
+        ({"p": {"treshold": 3}}, "[prongs.p] has unknown key 'treshold'"),
+        ({"p": {"patterns": [{"regex": "(unclosed"}]}}, "[prongs.p] patterns[0].regex"),
+        ({"p": {"patterns": [{"phrase": "x", "weight": "2"}]}}, "patterns[0].weight must be"),
+        ({"p": {"patterns": [{"phrase": "x", "fields": ["body"]}]}}, "unknown field 'body'"),
+        ({"p": {"patterns": [{"phrase": "x", "regex": "y"}]}}, "exactly one of phrase or regex"),
+        ({"p": {"patterns": [{"phrase": "  "}]}}, "patterns[0].phrase must be a non-empty"),
+        ({"p": {"tags": "one"}}, "[prongs.p] tags must be a list of strings"),
+        ({"P Q": {}}, "is not a valid prong id"),
+        ({"tag_prefix": 3, "p": {}}, "[prongs] tag_prefix must be a string"),
+        ({"stray": 1, "p": {}}, "[prongs] unknown key 'stray'"),
+    ],
+)
 def test_bad_rules_raise_one_line_naming_the_key(table, needle):
     with pytest.raises(SettingsError) as info:
         parse_rules(table, "settings.toml")
@@ -204,17 +228,27 @@ def test_bad_rules_raise_one_line_naming_the_key(table, needle):
 def test_bad_rules_in_the_settings_file_are_reported_by_the_cli(tmp_path, zotero):
     (tmp_path / "settings.toml").write_text(
         f"[zotero]\nlibrary_id = {zotero.library.group_id}\n"
-        "[database]\nurl = \"sqlite:///" + str(tmp_path / "x.sqlite3") + "\"\n"
-        "[prongs.pathways]\nthreshold = \"soon\"\n", encoding="utf-8")
-    result = CliRunner().invoke(cli, ["prongs", "retag"],
-                                env={"BIBLIO_SETTINGS": str(tmp_path / "settings.toml")})
+        '[database]\nurl = "sqlite:///' + str(tmp_path / "x.sqlite3") + '"\n'
+        '[prongs.pathways]\nthreshold = "soon"\n',
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(
+        cli, ["prongs", "retag"], env={"BIBLIO_SETTINGS": str(tmp_path / "settings.toml")}
+    )
     assert result.exit_code == 2
     assert "[prongs.pathways] threshold must be a number" in result.output
 
 
-HOLDOUTS = ["prong_holdout.json", "prong_holdout2.json", "prong_holdout3.json",
-            "prong_holdout4.json", "prong_train5.json", "prong_holdout5.json",
-            "prong_train6.json", "prong_holdout6.json"]
+HOLDOUTS = [
+    "prong_holdout.json",
+    "prong_holdout2.json",
+    "prong_holdout3.json",
+    "prong_holdout4.json",
+    "prong_train5.json",
+    "prong_holdout5.json",
+    "prong_train6.json",
+    "prong_holdout6.json",
+]
 
 
 @pytest.mark.parametrize("position", range(len(HOLDOUTS)), ids=HOLDOUTS)
@@ -225,11 +259,15 @@ def test_holdout_sets_are_well_formed_and_disjoint(position):
     data_dir = ROOT / "bench" / "data"
     data = json.loads((data_dir / HOLDOUTS[position]).read_text(encoding="utf-8"))
     lib = json.loads((ROOT / "biblio" / "data" / "sample_library.json").read_text(encoding="utf-8"))
-    earlier = [it for name in HOLDOUTS[:position]
-               for it in json.loads((data_dir / name).read_text(encoding="utf-8"))["items"]]
+    earlier = [
+        it
+        for name in HOLDOUTS[:position]
+        for it in json.loads((data_dir / name).read_text(encoding="utf-8"))["items"]
+    ]
     taken = {d.get("key") for d in lib["items"]} | {it["key"] for it in earlier}
-    titles = ({(d.get("title") or "").casefold() for d in lib["items"]}
-              | {it["title"].casefold() for it in earlier})
+    titles = {(d.get("title") or "").casefold() for d in lib["items"]} | {
+        it["title"].casefold() for it in earlier
+    }
     prongs = set(load_rules(None).ids())
     items = data["items"]
     assert data["version"] == 1 and len(items) >= 45
@@ -265,8 +303,11 @@ def _computed(engine):
 
 
 def _top_keys(library):
-    return sorted(k for k, d in library.items.items()
-                  if not d.get("parentItem") and d.get("itemType") not in ("note", "attachment"))
+    return sorted(
+        k
+        for k, d in library.items.items()
+        if not d.get("parentItem") and d.get("itemType") not in ("note", "attachment")
+    )
 
 
 def test_full_sync_tags_every_item_with_reasons(synced, library):
@@ -283,8 +324,11 @@ def test_full_sync_tags_every_item_with_reasons(synced, library):
 
 
 def test_prefix_tag_items_come_from_zotero(synced, library):
-    tagged = [k for k in _top_keys(library)
-              if any(str(t.get("tag")).startswith("prong:") for t in library.items[k]["tags"])]
+    tagged = [
+        k
+        for k in _top_keys(library)
+        if any(str(t.get("tag")).startswith("prong:") for t in library.items[k]["tags"])
+    ]
     assert tagged
     for key in tagged:
         wanted = {t["tag"][6:] for t in library.items[key]["tags"] if t["tag"].startswith("prong:")}
@@ -294,8 +338,12 @@ def test_prefix_tag_items_come_from_zotero(synced, library):
 
 
 def test_incremental_sync_tags_new_and_edited_items(synced, settings, library):
-    key = library.add_item({"title": "Unionization and collective bargaining in academic "
-                                     "libraries", "itemType": "journalArticle"})
+    key = library.add_item(
+        {
+            "title": "Unionization and collective bargaining in academic libraries",
+            "itemType": "journalArticle",
+        }
+    )
     run_sync(synced, settings)
     assert set(_stored(synced, key)) == {"worker-equity"}
     library.update_item(key, title="A history of the card catalogue")
@@ -304,14 +352,12 @@ def test_incremental_sync_tags_new_and_edited_items(synced, settings, library):
 
 
 def test_collection_rename_retags_its_items(tmp_path, zotero, library):
-    settings = make_settings(tmp_path, zotero,
-                             prongs={"pathways": {"collections": ["Alt routes"]}})
+    settings = make_settings(tmp_path, zotero, prongs={"pathways": {"collections": ["Alt routes"]}})
     engine = st.open_database(settings["database"]["url"])
     try:
         parent = library.add_collection("Reading")
         child = library.add_collection("Sub", parent=parent)
-        key = library.add_item({"title": "A history of the card catalogue",
-                                "collections": [child]})
+        key = library.add_item({"title": "A history of the card catalogue", "collections": [child]})
         run_sync(engine, settings)
         assert _stored(engine, key) == {}
         library.update_collection(parent, name="Alt routes")
@@ -327,12 +373,15 @@ def test_overrides_survive_resync_and_retag_and_are_audited(synced, settings, li
     run_sync(synced, settings)
     assert set(_stored(synced, key)) == {"worker-equity"}
 
-    assert set_override(synced, key, "pathways", "add", "owner@example.org", "route note",
-                        settings=settings)
-    assert set_override(synced, key, "worker-equity", "remove", "owner@example.org",
-                        settings=settings)
-    assert not set_override(synced, key, "worker-equity", "remove", "owner@example.org",
-                            settings=settings)  # unchanged: no second audit row
+    assert set_override(
+        synced, key, "pathways", "add", "owner@example.org", "route note", settings=settings
+    )
+    assert set_override(
+        synced, key, "worker-equity", "remove", "owner@example.org", settings=settings
+    )
+    assert not set_override(
+        synced, key, "worker-equity", "remove", "owner@example.org", settings=settings
+    )  # unchanged: no second audit row
     expected = {"pathways"}
     assert set(_stored(synced, key)) == expected
     assert _stored(synced, key)["pathways"]["reasons"][0]["note"] == "route note"
@@ -352,11 +401,20 @@ def test_overrides_survive_resync_and_retag_and_are_audited(synced, settings, li
     assert set(_stored(synced, key)) == {"pathways", "worker-equity"}
 
     with st.connect(synced) as conn:
-        rows = conn.execute(select(st.audit_log).where(
-            st.audit_log.c.subject == f"item:{key}").order_by(st.audit_log.c.id)).mappings().all()
+        rows = (
+            conn.execute(
+                select(st.audit_log)
+                .where(st.audit_log.c.subject == f"item:{key}")
+                .order_by(st.audit_log.c.id)
+            )
+            .mappings()
+            .all()
+        )
     assert [(r["actor"], r["action"]) for r in rows] == [
-        ("owner@example.org", "prong.add"), ("owner@example.org", "prong.remove"),
-        ("owner2@example.org", "prong.clear")]
+        ("owner@example.org", "prong.add"),
+        ("owner@example.org", "prong.remove"),
+        ("owner2@example.org", "prong.clear"),
+    ]
     old, new = json.loads(rows[1]["old"]), json.loads(rows[1]["new"])
     assert old["override"] is None and "worker-equity" in old["effective"]
     assert new["override"] == "remove" and "worker-equity" not in new["effective"]
@@ -381,10 +439,15 @@ def test_retag_after_a_settings_change(synced, tmp_path, zotero, library):
     run_sync(synced, settings)
     before = _computed(synced)
     assert _stored(synced, key) == {}
-    changed = make_settings(tmp_path, zotero, prongs={
-        "model": "",  # rules only: this test is about the rules
-        "worker-equity": {"threshold": 1000},
-        "pathways": {"patterns": [{"phrase": "makerspace*", "weight": 5}]}})
+    changed = make_settings(
+        tmp_path,
+        zotero,
+        prongs={
+            "model": "",  # rules only: this test is about the rules
+            "worker-equity": {"threshold": 1000},
+            "pathways": {"patterns": [{"phrase": "makerspace*", "weight": 5}]},
+        },
+    )
     result = retag(synced, changed)
     after = _computed(synced)
     assert set(_stored(synced, key)) == {"pathways"}
@@ -399,9 +462,10 @@ def _cli_env(tmp_path, settings):
     path = tmp_path / "cli-settings.toml"
     z, d, s = settings["zotero"], settings["database"], settings["sync"]
     path.write_text(
-        f"[zotero]\nlibrary_id = {z['library_id']}\nbase_url = \"{z['base_url']}\"\n"
-        f"[database]\nurl = \"{d['url']}\"\n[sync]\nlock_file = \"{s['lock_file']}\"\n",
-        encoding="utf-8")
+        f'[zotero]\nlibrary_id = {z["library_id"]}\nbase_url = "{z["base_url"]}"\n'
+        f'[database]\nurl = "{d["url"]}"\n[sync]\nlock_file = "{s["lock_file"]}"\n',
+        encoding="utf-8",
+    )
     return {"BIBLIO_SETTINGS": str(path)}
 
 
@@ -416,11 +480,27 @@ def test_cli_explain_override_list_retag_and_export(synced, settings, library, t
     assert "prong worker-equity (Worker equity) [rules" in out.output
     assert "phrase 'vocational awe' in title" in out.output
     assert "live scores with the current rules:" in out.output
-    assert re.search(r"mlis-access: 0 / threshold 3\.5, learned vocabulary p=0\.\d+ -> not "
-                     r"assigned", out.output), out.output
+    assert re.search(
+        r"mlis-access: 0 / threshold 3\.5, learned vocabulary p=0\.\d+ -> not "
+        r"assigned",
+        out.output,
+    ), out.output
 
-    out = runner.invoke(cli, ["prongs", "override", key, "pathways", "add", "--by",
-                              "owner@example.org", "--note", "support-staff route"], env=env)
+    out = runner.invoke(
+        cli,
+        [
+            "prongs",
+            "override",
+            key,
+            "pathways",
+            "add",
+            "--by",
+            "owner@example.org",
+            "--note",
+            "support-staff route",
+        ],
+        env=env,
+    )
     assert out.exit_code == 0 and "added pathways" in out.output
     out = runner.invoke(cli, ["prongs", "explain", key], env=env)
     assert "owner override by owner@example.org" in out.output
@@ -435,25 +515,32 @@ def test_cli_explain_override_list_retag_and_export(synced, settings, library, t
     out = runner.invoke(cli, ["prongs", "list"], env=env)
     assert out.exit_code == 0
     assert [line.split()[0] for line in out.output.splitlines()] == [
-        "mlis-access", "pathways", "worker-equity", "(items)"]
+        "mlis-access",
+        "pathways",
+        "worker-equity",
+        "(items)",
+    ]
 
     out = runner.invoke(cli, ["export", "--format", "json"], env=env)
     assert out.exit_code == 0, out.output
     records = {r["key"]: r for r in json.loads(out.output)}
-    assert set(records) == {k for k in _top_keys(library)
-                            if not library.items[k].get("deleted")}
+    assert set(records) == {k for k in _top_keys(library) if not library.items[k].get("deleted")}
     mine = records[key]
     assert mine["prongs"] == ["pathways", "worker-equity"]
     assert mine["prong_reasons"]["pathways"][0]["kind"] == "override"
-    assert any(r.get("pattern") == "vocational awe"
-               for r in mine["prong_reasons"]["worker-equity"])
+    assert any(r.get("pattern") == "vocational awe" for r in mine["prong_reasons"]["worker-equity"])
     assert all(set(r["prongs"]) == set(r["prong_reasons"]) for r in records.values())
 
 
 def test_anchored_regex_on_item_type_and_no_match_across_fields():
-    rules = rules_of(p={"patterns": [{"regex": "^thesis$", "weight": 3, "fields": ["type"]}]},
-                     q={"patterns": [{"phrase": "union contracts", "weight": 3,
-                                      "fields": ["title", "abstract"]}]})
+    rules = rules_of(
+        p={"patterns": [{"regex": "^thesis$", "weight": 3, "fields": ["type"]}]},
+        q={
+            "patterns": [
+                {"phrase": "union contracts", "weight": 3, "fields": ["title", "abstract"]}
+            ]
+        },
+    )
     assert prongs_of(tag_item(item(itemType="thesis"), {}, rules)) == ["p"]
     assert tag_item(item(itemType="journalArticle", title="thesis"), {}, rules) == []
     # "union" ends the title and "contracts" starts the abstract: not one phrase
@@ -469,38 +556,56 @@ def _search_everything(monkeypatch):
     """Make the tagger search every pattern of every prong (no literal pre-check)."""
     from biblio.prongs.rules import Rules
 
-    monkeypatch.setattr(Rules, "plan", lambda self, _bits: [list(p.patterns)
-                                                           for p in self.prongs])
+    monkeypatch.setattr(Rules, "plan", lambda self, _bits: [list(p.patterns) for p in self.prongs])
 
 
 def _all_evaluations(items, collections, notes, rules):
     from dataclasses import asdict
 
-    return {key: [asdict(e) for e in evaluate_item(data, collections, rules,
-                                                   notes.get(key, []))]
-            for key, data in items.items()}
+    return {
+        key: [asdict(e) for e in evaluate_item(data, collections, rules, notes.get(key, []))]
+        for key, data in items.items()
+    }
 
 
 def _corpora():
     """(items, collections, notes) of the sample library in every bench setting, and of
     both held-out sets: what bench/prongs.py scores."""
     lib = json.loads((ROOT / "biblio" / "data" / "sample_library.json").read_text("utf-8"))
-    colls = {c["key"]: {"name": c.get("name", ""), "parent_key": c.get("parentCollection")}
-             for c in lib["collections"]}
+    colls = {
+        c["key"]: {"name": c.get("name", ""), "parent_key": c.get("parentCollection")}
+        for c in lib["collections"]
+    }
     notes: dict[str, list[str]] = {}
     for d in lib["items"]:
         if d.get("itemType") == "note" and d.get("parentItem"):
             notes.setdefault(d["parentItem"], []).append(d.get("note") or "")
     works = {d["key"]: d for d in lib["items"] if not d.get("parentItem")}
-    no_prefix = {k: {**d, "tags": [t for t in d.get("tags") or []
-                                   if not str(t.get("tag", "")).lower().startswith("prong:")]}
-                 for k, d in works.items()}
+    no_prefix = {
+        k: {
+            **d,
+            "tags": [
+                t
+                for t in d.get("tags") or []
+                if not str(t.get("tag", "")).lower().startswith("prong:")
+            ],
+        }
+        for k, d in works.items()
+    }
     text = {k: {**d, "tags": [], "collections": []} for k, d in no_prefix.items()}
     out = [(works, colls, notes), (no_prefix, colls, notes), (text, colls, {})]
     for name in ("prong_holdout.json", "prong_holdout2.json"):
         data = json.loads((ROOT / "bench" / "data" / name).read_text("utf-8"))
-        out.append(({it["key"]: {k: v for k, v in it.items() if k not in ("labels", "source")}
-                     for it in data["items"]}, {}, {}))
+        out.append(
+            (
+                {
+                    it["key"]: {k: v for k, v in it.items() if k not in ("labels", "source")}
+                    for it in data["items"]
+                },
+                {},
+                {},
+            )
+        )
     return out
 
 
@@ -518,30 +623,38 @@ def test_literal_prechecks_change_no_evaluation_of_sample_and_holdouts(monkeypat
     assert any(e["reasons"] for c in fast for evs in c.values() for e in evs)
 
 
-@pytest.mark.parametrize("data", [
-    # a pattern's words in different fields: pre-checks are per field, like matches
-    item(title="Union contracts", abstractNote="for support staff"),
-    item(title="Support staff", abstractNote="and their union contracts"),
-    # separators, hyphens, punctuation and case around the literals
-    item(title="PARA-PROFESSIONALS  to\u2013professional LIBRARIANS; MLS required."),
-    item(title="Library\u00a0assistants' morale; the librarian\u2019s status"),
-    # dotless i: an IGNORECASE regex's "i" matches it, so the pre-check must too
-    item(title="Lıbrarıans and paraprofessıonals: tenure for lıbrarıans"),
-    item(title="Students of colour in LIS programmes", abstractNote="tuıtıon and debt"),
-    item(title="x " * 3000 + "recruitment into the library profession"),
-    item(title="\u0000\n\x00 staff | classification", tags=[{"tag": "salary | equity"}]),
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        # a pattern's words in different fields: pre-checks are per field, like matches
+        item(title="Union contracts", abstractNote="for support staff"),
+        item(title="Support staff", abstractNote="and their union contracts"),
+        # separators, hyphens, punctuation and case around the literals
+        item(title="PARA-PROFESSIONALS  to\u2013professional LIBRARIANS; MLS required."),
+        item(title="Library\u00a0assistants' morale; the librarian\u2019s status"),
+        # dotless i: an IGNORECASE regex's "i" matches it, so the pre-check must too
+        item(title="Lıbrarıans and paraprofessıonals: tenure for lıbrarıans"),
+        item(title="Students of colour in LIS programmes", abstractNote="tuıtıon and debt"),
+        item(title="x " * 3000 + "recruitment into the library profession"),
+        item(title="\u0000\n\x00 staff | classification", tags=[{"tag": "salary | equity"}]),
+    ],
+)
 def test_prechecks_agree_with_searching_everything_on_edge_cases(data, monkeypatch):
     from dataclasses import asdict
 
     rules = load_rules(None)
-    custom = rules_of(p={"patterns": [
-        {"regex": r"librarians?\W+and\W+paraprofessionals?", "weight": 3},
-        {"regex": r"\btenure\w*[^.;]{0,30}\blibrarians?\b", "weight": 3},
-        {"phrase": "union contracts", "weight": 3, "fields": ["title", "abstract"]},
-        {"regex": r"(?:support staff|paraprofessionals?)\W+(?:and|to)\W+\w+", "weight": 3},
-        {"regex": r"staff\s", "weight": 3, "fields": ["title", "tags"]},
-        {"regex": r"tu[iı]tion|debt", "weight": 3}]})
+    custom = rules_of(
+        p={
+            "patterns": [
+                {"regex": r"librarians?\W+and\W+paraprofessionals?", "weight": 3},
+                {"regex": r"\btenure\w*[^.;]{0,30}\blibrarians?\b", "weight": 3},
+                {"phrase": "union contracts", "weight": 3, "fields": ["title", "abstract"]},
+                {"regex": r"(?:support staff|paraprofessionals?)\W+(?:and|to)\W+\w+", "weight": 3},
+                {"regex": r"staff\s", "weight": 3, "fields": ["title", "tags"]},
+                {"regex": r"tu[iı]tion|debt", "weight": 3},
+            ]
+        }
+    )
     got = [[asdict(e) for e in evaluate_item(data, {}, r)] for r in (rules, custom)]
     with monkeypatch.context() as m:
         _search_everything(m)
@@ -554,11 +667,13 @@ def test_required_literal_sets_of_a_proximity_regex():
 
     from biblio.prongs.rules import pattern_requirements
 
-    found = pattern_requirements(re.compile(
-        r"(?i:\btenure\w*[^.;]{0,30}\blibrarians?\b|\blibrarians?\b[^.;]{0,30}\btenure)"))
+    found = pattern_requirements(
+        re.compile(r"(?i:\btenure\w*[^.;]{0,30}\blibrarians?\b|\blibrarians?\b[^.;]{0,30}\btenure)")
+    )
     assert set(found) == {frozenset({"librarian"}), frozenset({"tenure"})}
-    found = pattern_requirements(re.compile(
-        r"(?i:\b(pay|salary)\b[^.;]{0,30}\b(dissatisf\w*|satisf\w*))"))
+    found = pattern_requirements(
+        re.compile(r"(?i:\b(pay|salary)\b[^.;]{0,30}\b(dissatisf\w*|satisf\w*))")
+    )
     assert set(found) == {frozenset({"pay", "salary"}), frozenset({"dissatisf", "satisf"})}
     # nothing useful: always searched
     assert pattern_requirements(re.compile(r"(?i:\b\w+\b)")) == ()

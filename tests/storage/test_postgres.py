@@ -50,8 +50,7 @@ def test_sync_and_pages_on_postgresql(pg_settings, library):
     assert {"mlis-access", "pathways", "worker-equity"} <= set(assigned)
 
     client = create_app(pg_settings).test_client()
-    for url in ("/", "/items", "/prongs", "/-/sync", "/bibliography", "/join",
-                f"/items/{keys[0]}"):
+    for url in ("/", "/items", "/prongs", "/-/sync", "/bibliography", "/join", f"/items/{keys[0]}"):
         assert client.get(url).status_code == 200, url
     found = client.get("/items.json?q=PostgreSQL").get_json()
     assert [row["key"] for row in found["rows"]] == [keys[0]]

@@ -26,8 +26,7 @@ from biblio.sync.state import read_state, recent_runs
 def cache_snapshot(engine) -> dict:
     with st.connect(engine) as conn:
         items = dict(conn.execute(select(st.items.c.key, st.items.c.version)).all())
-        colls = dict(conn.execute(
-            select(st.collections.c.key, st.collections.c.version)).all())
+        colls = dict(conn.execute(select(st.collections.c.key, st.collections.c.version)).all())
         state = read_state(conn) or {}
     return {"items": items, "collections": colls, "version": state.get("library_version")}
 
@@ -52,8 +51,9 @@ def test_first_sync_equals_source(engine, settings, library, zotero):
     run_sync(engine, settings)
     assert_equal_to_source(synced, library)
     with st.connect(synced) as conn:
-        children = conn.execute(select(st.items.c.key, st.items.c.parent_key).where(
-            st.items.c.parent_key.is_not(None))).all()
+        children = conn.execute(
+            select(st.items.c.key, st.items.c.parent_key).where(st.items.c.parent_key.is_not(None))
+        ).all()
         parents = set(conn.execute(select(st.items.c.key)).scalars())
         group = conn.execute(select(st.group_info)).mappings().one()
     assert children, "the sample library has notes and attachments"
@@ -87,8 +87,7 @@ def test_incremental_changes_arrive(synced, settings, library, zotero):
     assert result.counts.deleted >= 1
     with st.connect(synced) as conn:
         row = conn.execute(select(st.items).where(st.items.c.key == keys[0])).mappings().one()
-        trashed = conn.execute(select(st.items.c.deleted).where(
-            st.items.c.key == keys[2])).scalar()
+        trashed = conn.execute(select(st.items.c.deleted).where(st.items.c.key == keys[2])).scalar()
         names = dict(conn.execute(select(st.collections.c.key, st.collections.c.name)).all())
     assert row["title"] == "A changed title"
     assert trashed is True
@@ -96,8 +95,9 @@ def test_incremental_changes_arrive(synced, settings, library, zotero):
     assert new_key in cache_snapshot(synced)["items"]
     # Only the changed keys were fetched, by key, after versions?since=V.
     queries = [r.query for r in zotero.requests]
-    assert any(q.get("format") == "versions" and q.get("since") == str(before["version"])
-               for q in queries)
+    assert any(
+        q.get("format") == "versions" and q.get("since") == str(before["version"]) for q in queries
+    )
     assert sum(1 for r in zotero.requests if "itemKey" in r.query) == 1
 
 
@@ -105,8 +105,9 @@ def test_unchanged_library_costs_only_304s(synced, settings, zotero):
     zotero.reset_counts()
     result = run_sync(synced, settings)
     assert result.status == "unchanged"
-    listed = [r for r in zotero.requests if not r.path.rstrip("/").endswith(
-        str(zotero.library.group_id))]
+    listed = [
+        r for r in zotero.requests if not r.path.rstrip("/").endswith(str(zotero.library.group_id))
+    ]
     assert listed and all(r.status == 304 for r in listed)
     assert len(zotero.requests) <= 2  # one 304 + the group metadata read
 
@@ -132,7 +133,8 @@ FAULTS = {
     "503 Retry-After": lambda z: z.fail(503, retry_after=0.05),
     "429 Retry-After": lambda z: z.fail(429, retry_after=0.05),
     "429 Retry-After date": lambda z: z.fail(
-        429, retry_after=http_date(datetime.now(UTC) + timedelta(seconds=1))),
+        429, retry_after=http_date(datetime.now(UTC) + timedelta(seconds=1))
+    ),
     "500": lambda z: z.fail(500, times=2),
     "502 on a page": lambda z: z.fail(502, match="start="),
     "dropped connection": lambda z: z.drop(),
@@ -215,8 +217,9 @@ def test_version_change_while_paging_restarts(engine, settings, library, zotero)
 
 def test_library_that_never_settles_fails_cleanly(engine, settings, library, zotero):
     victim = next(iter(library.snapshot()["items"]))
-    zotero.hook(lambda lib: lib.update_item(victim, title=str(time.time())), times=1000,
-                match="start=100")
+    zotero.hook(
+        lambda lib: lib.update_item(victim, title=str(time.time())), times=1000, match="start=100"
+    )
     with pytest.raises(SyncError, match="gave up after 3 restart"):
         run_sync(engine, settings)
     assert cache_snapshot(engine)["items"] == {}
@@ -233,10 +236,15 @@ def test_change_during_incremental_sync_is_caught_next_time(synced, settings, li
 
 
 def test_hostile_values_are_stored_verbatim(engine, settings, library, zotero):
-    key = library.add_item({"itemType": "journalArticle",
-                            "title": '<script>alert(1)</script><img src=x onerror="alert(2)">',
-                            "creators": [{"creatorType": "author", "name": "<b>Evil</b> Corp"}],
-                            "abstractNote": "x" * 100_000, "date": "Spring 2019"})
+    key = library.add_item(
+        {
+            "itemType": "journalArticle",
+            "title": '<script>alert(1)</script><img src=x onerror="alert(2)">',
+            "creators": [{"creatorType": "author", "name": "<b>Evil</b> Corp"}],
+            "abstractNote": "x" * 100_000,
+            "date": "Spring 2019",
+        }
+    )
     run_sync(engine, settings)
     with st.connect(engine) as conn:
         row = conn.execute(select(st.items).where(st.items.c.key == key)).mappings().one()
@@ -290,17 +298,24 @@ def _settings_file(tmp_path, zotero) -> str:
     path = tmp_path / "cli-settings.toml"
     path.write_text(
         f'[zotero]\nbase_url = "{zotero.url}"\nlibrary_id = {zotero.library.group_id}\n'
-        'retry_base_seconds = 0.01\nmax_retries = 2\n'
+        "retry_base_seconds = 0.01\nmax_retries = 2\n"
         f'[database]\nurl = "sqlite:///{tmp_path / "cli.sqlite3"}"\n'
-        f'[sync]\nlock_file = "{tmp_path / "cli.lock"}"\n', encoding="utf-8")
+        f'[sync]\nlock_file = "{tmp_path / "cli.lock"}"\n',
+        encoding="utf-8",
+    )
     return str(path)
 
 
 def _cli(args: list[str], env_extra: dict | None = None) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BIBLIO_")}
     env.update(env_extra or {})
-    return subprocess.Popen([sys.executable, "-m", "biblio", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "biblio", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_cli_sync_prints_summary_and_fails_with_nonzero_exit(tmp_path, zotero, library):
@@ -356,8 +371,7 @@ HOSTILE = {
 
 
 @pytest.mark.parametrize("body", HOSTILE, ids=list(HOSTILE))
-def test_hostile_item_page_fails_cleanly_and_keeps_cache(synced, settings, library, zotero,
-                                                         body):
+def test_hostile_item_page_fails_cleanly_and_keeps_cache(synced, settings, library, zotero, body):
     before = cache_snapshot(synced)
     library.update_item(next(iter(library.snapshot()["items"])), title="edited")
     zotero.corrupt(HOSTILE[body], times=100, match="itemKey")

@@ -27,9 +27,13 @@ EVIL = '<script>alert("owned")</script>'
 
 @pytest.fixture
 def settings(tmp_path, zotero):
-    return make_settings(tmp_path, zotero, mail={"enabled": False},
-                         join={"rate_limit": "100 per hour", "email_rate_limit": "100 per day"},
-                         auth={"login_rate_limit": "100 per minute", "lockout_failures": 3})
+    return make_settings(
+        tmp_path,
+        zotero,
+        mail={"enabled": False},
+        join={"rate_limit": "100 per hour", "email_rate_limit": "100 per day"},
+        auth={"login_rate_limit": "100 per minute", "lockout_failures": 3},
+    )
 
 
 @pytest.fixture
@@ -53,9 +57,15 @@ def post(client, url, data, page="/-/admin/"):
 
 
 def apply(client, name="Ada", email="ada@example.org", uid="8000001", **extra):
-    data = {"name": name, "email": email, "zotero_user_id": uid, "consent": "yes",
-            "reason": "I research pathways into librarianship.", "prongs": ["pathways"],
-            **extra}
+    data = {
+        "name": name,
+        "email": email,
+        "zotero_user_id": uid,
+        "consent": "yes",
+        "reason": "I research pathways into librarianship.",
+        "prongs": ["pathways"],
+        **extra,
+    }
     resp = client.post("/join", data={**data, "csrf_token": csrf(client, "/join")})
     assert resp.status_code == 303, resp.get_data(as_text=True)
     return resp.headers["Location"].split("?")[0]
@@ -63,15 +73,29 @@ def apply(client, name="Ada", email="ada@example.org", uid="8000001", **extra):
 
 def request_id(engine, email):
     with st.connect(engine) as conn:
-        return conn.execute(select(st.join_requests.c.id).where(
-            st.join_requests.c.email == email)).scalar_one()
+        return conn.execute(
+            select(st.join_requests.c.id).where(st.join_requests.c.email == email)
+        ).scalar_one()
 
 
-OWNER_GETS = ["/-/admin/", "/-/admin/requests.json", "/-/admin/requests.csv",
-              "/-/admin/requests/1", "/-/admin/requests/1.json", "/-/admin/audit",
-              "/-/admin/audit.json", "/-/admin/prongs", "/-/admin/prongs/review"]
-OWNER_POSTS = ["/-/admin/requests/1/decide", "/-/admin/requests/1/note",
-               "/-/admin/requests/bulk", "/-/admin/sync", "/-/admin/prongs"]
+OWNER_GETS = [
+    "/-/admin/",
+    "/-/admin/requests.json",
+    "/-/admin/requests.csv",
+    "/-/admin/requests/1",
+    "/-/admin/requests/1.json",
+    "/-/admin/audit",
+    "/-/admin/audit.json",
+    "/-/admin/prongs",
+    "/-/admin/prongs/review",
+]
+OWNER_POSTS = [
+    "/-/admin/requests/1/decide",
+    "/-/admin/requests/1/note",
+    "/-/admin/requests/bulk",
+    "/-/admin/sync",
+    "/-/admin/prongs",
+]
 
 
 def test_every_owner_page_needs_login(app, client, synced):
@@ -161,15 +185,18 @@ def test_approve_decline_note_with_audit_and_email(client, synced, owner):
     login(client)
     ada_id, bob_id = request_id(synced, "ada@example.org"), request_id(synced, "bob@example.org")
     page = f"/-/admin/requests/{ada_id}"
-    resp = post(client, f"{page}/decide", {"action": "approve", "reason": "Welcome aboard!"},
-                page)
+    resp = post(client, f"{page}/decide", {"action": "approve", "reason": "Welcome aboard!"}, page)
     assert resp.status_code == 303 and resp.headers["Location"] == page
     assert "approved" in client.get(page).get_data(as_text=True)
     no_reason = post(client, f"/-/admin/requests/{bob_id}/decide", {"action": "decline"}, page)
     assert no_reason.status_code == 303
     assert join_requests.get_request(synced, bob_id)["status"] == "pending"
-    post(client, f"/-/admin/requests/{bob_id}/decide",
-         {"action": "decline", "reason": f"Out of scope {EVIL}"}, page)
+    post(
+        client,
+        f"/-/admin/requests/{bob_id}/decide",
+        {"action": "decline", "reason": f"Out of scope {EVIL}"},
+        page,
+    )
     post(client, f"/-/admin/requests/{bob_id}/note", {"note": "Spoke by phone."}, page)
     again = post(client, f"/-/admin/requests/{bob_id}/decide", {"action": "approve"}, page)
     assert again.status_code == 303
@@ -181,7 +208,9 @@ def test_approve_decline_note_with_audit_and_email(client, synced, owner):
     assert "Spoke by phone" not in bob_html  # owners' notes stay private
     history = audit.entries(synced, subject=f"request:{bob_id}")
     assert [(e["action"], e["old"], e["new"]) for e in history][:2] == [
-        ("request.note", None, "Spoke by phone."), ("request.decline", "pending", "declined")]
+        ("request.note", None, "Spoke by phone."),
+        ("request.decline", "pending", "declined"),
+    ]
     assert history[1]["actor"] == OWNER
     subjects = [m["subject"] for m in mail.messages(synced)]
     assert any("was approved" in s for s in subjects)
@@ -198,8 +227,11 @@ def test_bulk_actions(client, synced, owner):
     login(client)
     ids = [request_id(synced, f"p{i}@example.org") for i in range(3)]
     post(client, f"/-/admin/requests/{ids[0]}/decide", {"action": "decline", "reason": "No"})
-    resp = post(client, "/-/admin/requests/bulk", {"ids": [str(i) for i in ids],
-                                                    "action": "approve", "reason": "Yes"})
+    resp = post(
+        client,
+        "/-/admin/requests/bulk",
+        {"ids": [str(i) for i in ids], "action": "approve", "reason": "Yes"},
+    )
     assert resp.status_code == 303
     statuses = [join_requests.get_request(synced, i)["status"] for i in ids]
     assert statuses == ["declined", "approved", "approved"]
@@ -210,7 +242,7 @@ def test_bulk_actions(client, synced, owner):
 
 
 def test_csv_export(client, synced, owner):
-    apply(client, name="=HYPERLINK(\"http://evil\")", email="csv@example.org", uid="8000031")
+    apply(client, name='=HYPERLINK("http://evil")', email="csv@example.org", uid="8000031")
     login(client)
     resp = client.get("/-/admin/requests.csv?_dl=1")
     assert resp.status_code == 200 and "attachment" in resp.headers["Content-Disposition"]
@@ -239,8 +271,9 @@ def test_sync_confirms_membership_and_flags_unrequested(client, synced, owner, l
     assert "member.unrequested" in actions
     assert any(m["subject"].startswith("Welcome") for m in mail.messages(synced))
     run_sync(synced, client.application.config["BIBLIO"])  # idempotent: flagged once
-    assert len(audit.entries(synced, action="member.unrequested",
-                             subject="zotero-user:8999999")) == 1
+    assert (
+        len(audit.entries(synced, action="member.unrequested", subject="zotero-user:8999999")) == 1
+    )
 
 
 def test_sync_now_when_busy(client, owner, settings):
@@ -254,20 +287,27 @@ def test_sync_now_when_busy(client, owner, settings):
 def test_prong_overrides_page(client, synced, owner):
     login(client)
     with st.connect(synced) as conn:
-        key = conn.execute(select(st.items.c.key).where(
-            st.items.c.parent_key.is_(None)).limit(1)).scalar_one()
-    resp = post(client, "/-/admin/prongs", {"key": key, "prong": "pathways",
-                                             "action": "add", "note": "clearly relevant"},
-                "/-/admin/prongs")
+        key = conn.execute(
+            select(st.items.c.key).where(st.items.c.parent_key.is_(None)).limit(1)
+        ).scalar_one()
+    resp = post(
+        client,
+        "/-/admin/prongs",
+        {"key": key, "prong": "pathways", "action": "add", "note": "clearly relevant"},
+        "/-/admin/prongs",
+    )
     assert resp.status_code == 303
     html = client.get("/-/admin/prongs").get_data(as_text=True)
     assert key in html and "clearly relevant" in html
-    bad = post(client, "/-/admin/prongs", {"key": "NOPE1234", "prong": "pathways",
-                                            "action": "add"}, "/-/admin/prongs")
+    bad = post(
+        client,
+        "/-/admin/prongs",
+        {"key": "NOPE1234", "prong": "pathways", "action": "add"},
+        "/-/admin/prongs",
+    )
     assert bad.status_code == 303
     assert "no item" in client.get("/-/admin/prongs").get_data(as_text=True)
-    assert any(e["action"] == "prong.add" and e["actor"] == OWNER
-               for e in audit.entries(synced))
+    assert any(e["action"] == "prong.add" and e["actor"] == OWNER for e in audit.entries(synced))
 
 
 def test_prong_review_page_decides_borderline_items(client, synced, owner):
@@ -281,24 +321,43 @@ def test_prong_review_page_decides_borderline_items(client, synced, owner):
     assert f"{total} to review" in page and rows[0]["item_key"] in page
     first = rows[0]
     target = f"/-/admin/prongs/review?prong={first['prong']}"
-    resp = post(client, "/-/admin/prongs", {"key": first["item_key"], "prong": first["prong"],
-                                             "action": "add", "note": "prong review",
-                                             "next": target}, target)
+    resp = post(
+        client,
+        "/-/admin/prongs",
+        {
+            "key": first["item_key"],
+            "prong": first["prong"],
+            "action": "add",
+            "note": "prong review",
+            "next": target,
+        },
+        target,
+    )
     assert resp.status_code == 303 and resp.headers["Location"].endswith(target)
     with st.connect(synced) as conn:
         rows2, total2 = review_queue(conn, limit=500)
     assert total2 == total - 1
     assert (first["item_key"], first["prong"]) not in {(r["item_key"], r["prong"]) for r in rows2}
-    assert any(e["action"] == "prong.add" and first["item_key"] in e["subject"]
-               for e in audit.entries(synced))
+    assert any(
+        e["action"] == "prong.add" and first["item_key"] in e["subject"]
+        for e in audit.entries(synced)
+    )
     # filters, paging and hostile parameters
     vetoed = client.get("/-/admin/prongs/review?verdict=vetoed").get_data(as_text=True)
     assert "model-only:" not in vetoed
     for bad in ("prong=policy", "verdict=maybe", "_start=-1", "_start=abc"):
         assert client.get(f"/-/admin/prongs/review?{bad}").status_code == 400, bad
-    evil = post(client, "/-/admin/prongs", {"key": first["item_key"], "prong": first["prong"],
-                                             "action": "clear", "next": "//evil.example/x"},
-                "/-/admin/prongs")
+    evil = post(
+        client,
+        "/-/admin/prongs",
+        {
+            "key": first["item_key"],
+            "prong": first["prong"],
+            "action": "clear",
+            "next": "//evil.example/x",
+        },
+        "/-/admin/prongs",
+    )
     assert evil.headers["Location"].endswith("/-/admin/prongs")
 
 
@@ -307,13 +366,18 @@ def test_digest_lists_overdue_requests(client, synced, owner, settings):
     apply(client, name="New", email="new@example.org", uid="8000040")
     assert digests.digest(synced, settings, [OWNER]) == 0  # nothing overdue yet
     with st.transaction(synced) as conn:
-        conn.execute(update(st.join_requests).where(
-            st.join_requests.c.email == "ada@example.org").values(
-            created_at=st.utcnow() - timedelta(days=10)))
+        conn.execute(
+            update(st.join_requests)
+            .where(st.join_requests.c.email == "ada@example.org")
+            .values(created_at=st.utcnow() - timedelta(days=10))
+        )
     assert digests.digest(synced, settings, [OWNER]) == 1
     # (the owner also got one "new request" notice per request; this is the digest)
-    [msg] = [m for m in mail.messages(synced)
-             if m["to_addr"] == OWNER and "pending more than" in m["subject"]]
+    [msg] = [
+        m
+        for m in mail.messages(synced)
+        if m["to_addr"] == OWNER and "pending more than" in m["subject"]
+    ]
     assert "ada@example.org" in msg["body"] and "new@example.org" not in msg["body"]
     assert "more than 7 days" in msg["subject"]
     login(client)
@@ -337,16 +401,24 @@ def test_password_change_and_removal_end_open_sessions(client, owner, synced):
 def test_owners_cli_passwd_and_remove(runner, owner, synced, tmp_path):
     from biblio.cli import cli
 
-    env = {"BIBLIO_SETTINGS": str(tmp_path / "settings.toml"),
-           "BIBLIO_DATABASE__URL": str(synced.url)}
-    short = runner.invoke(cli, ["owners", "passwd", OWNER, "--password-stdin"],
-                          input="short\n", env=env)
+    env = {
+        "BIBLIO_SETTINGS": str(tmp_path / "settings.toml"),
+        "BIBLIO_DATABASE__URL": str(synced.url),
+    }
+    short = runner.invoke(
+        cli, ["owners", "passwd", OWNER, "--password-stdin"], input="short\n", env=env
+    )
     assert short.exit_code == 1 and "too short" in short.output
-    done = runner.invoke(cli, ["owners", "passwd", OWNER, "--password-stdin"],
-                         input="another long passphrase\n", env=env)
+    done = runner.invoke(
+        cli,
+        ["owners", "passwd", OWNER, "--password-stdin"],
+        input="another long passphrase\n",
+        env=env,
+    )
     assert done.exit_code == 0, done.output
-    assert owners.authenticate(synced, runner.app.config["BIBLIO"], OWNER,
-                               "another long passphrase")
+    assert owners.authenticate(
+        synced, runner.app.config["BIBLIO"], OWNER, "another long passphrase"
+    )
     gone = runner.invoke(cli, ["owners", "remove", OWNER, "--yes"], env=env)
     assert gone.exit_code == 0 and owners.list_owners(synced) == []
     again = runner.invoke(cli, ["owners", "remove", OWNER, "--yes"], env=env)

@@ -42,18 +42,25 @@ def test_list_json_envelope_counts_and_pagination(client, sample_data):
     rows = _all_rows(client, "/items.json?_size=40")
     keys = [r["key"] for r in rows]
     assert len(keys) == len(set(keys)) == body["count"]
-    top_level = {i["key"] for i in sample_data["items"]
-                 if i["itemType"] not in ("note", "attachment", "annotation")
-                 and not i.get("parentItem") and not i.get("deleted")}
+    top_level = {
+        i["key"]
+        for i in sample_data["items"]
+        if i["itemType"] not in ("note", "attachment", "annotation")
+        and not i.get("parentItem")
+        and not i.get("deleted")
+    }
     assert set(keys) == top_level
 
 
-@pytest.mark.parametrize("sort,key,reverse", [
-    ("title", lambda r: r["title"].lower(), False),
-    ("-title", lambda r: r["title"].lower(), True),
-    ("added", lambda r: r["date_added"], True),
-    ("-added", lambda r: r["date_added"], False),
-])
+@pytest.mark.parametrize(
+    "sort,key,reverse",
+    [
+        ("title", lambda r: r["title"].lower(), False),
+        ("-title", lambda r: r["title"].lower(), True),
+        ("added", lambda r: r["date_added"], True),
+        ("-added", lambda r: r["date_added"], False),
+    ],
+)
 def test_sorting(client, sort, key, reverse):
     rows = _json(client, f"/items.json?_sort={sort}&_size=1000")["rows"]
     values = [key(r) for r in rows]
@@ -63,7 +70,7 @@ def test_sorting(client, sort, key, reverse):
 def test_sort_by_year_puts_undated_last(client):
     years = [r["year"] for r in _json(client, "/items.json?_sort=year&_size=1000")["rows"]]
     dated = [y for y in years if y is not None]
-    assert dated == sorted(dated) and years[:len(dated)] == dated
+    assert dated == sorted(dated) and years[: len(dated)] == dated
 
 
 def test_prong_filter_and_sentence(client):
@@ -71,8 +78,9 @@ def test_prong_filter_and_sentence(client):
     expected = {r["key"] for r in everything if "pathways" in r["prongs"]}
     body = _json(client, "/items.json?prong=pathways&_sort=year&_size=1000")
     assert {r["key"] for r in body["rows"]} == expected and body["count"] == len(expected)
-    assert body["description"] == (f"{len(expected)} items where prong is pathways, "
-                                   "sorted by year, oldest first")
+    assert body["description"] == (
+        f"{len(expected)} items where prong is pathways, sorted by year, oldest first"
+    )
     html = client.get("/items?prong=pathways&_sort=year").get_data(as_text=True)
     assert f"{len(expected)} items where prong is pathways, sorted by year" in html
 
@@ -82,8 +90,11 @@ def test_facets_count_and_toggle(client):
     for label in ("Prong", "Collection", "Item type", "Decade", "Tag", "Creator"):
         assert f">{label}</h3>" in html
     # The item-type facet's count equals the filtered list's count.
-    m = re.search(r'<a href="(/items\?type=journalArticle)"[^>]*>\s*Journal Article</a>\s*'
-                  r'<span class="facet-count">(\d+)</span>', html)
+    m = re.search(
+        r'<a href="(/items\?type=journalArticle)"[^>]*>\s*Journal Article</a>\s*'
+        r'<span class="facet-count">(\d+)</span>',
+        html,
+    )
     assert m, "journal article facet value"
     body = _json(client, "/items.json?type=journalArticle")
     assert body["count"] == int(m.group(2))
@@ -94,13 +105,19 @@ def test_facets_count_and_toggle(client):
 
 def test_collection_filter_includes_subcollections(client, sample_data):
     colls = {c["key"]: c for c in sample_data["collections"]}
-    parent = next(k for k, c in colls.items()
-                  if any(d.get("parentCollection") == k for d in colls.values()))
+    parent = next(
+        k for k, c in colls.items() if any(d.get("parentCollection") == k for d in colls.values())
+    )
     tree = {parent} | {k for k, c in colls.items() if c.get("parentCollection") == parent}
     tree |= {k for k, c in colls.items() if c.get("parentCollection") in tree}
-    expected = {i["key"] for i in sample_data["items"]
-                if set(i.get("collections") or []) & tree and not i.get("parentItem")
-                and i["itemType"] not in ("note", "attachment") and not i.get("deleted")}
+    expected = {
+        i["key"]
+        for i in sample_data["items"]
+        if set(i.get("collections") or []) & tree
+        and not i.get("parentItem")
+        and i["itemType"] not in ("note", "attachment")
+        and not i.get("deleted")
+    }
     rows = _json(client, f"/items.json?collection={parent}&_size=1000")["rows"]
     assert {r["key"] for r in rows} == expected
     html = client.get(f"/items?collection={parent}").get_data(as_text=True)
@@ -122,15 +139,24 @@ def test_fulltext_prefix_phrase_and_fields(client, sample_data):
     words = _json(client, "/items.json?q=faculty status&_size=1000")["rows"]
     assert phrase and {r["key"] for r in phrase} <= {r["key"] for r in words}
     # Tags and creators are searched too.
-    tag = next(t["tag"] for i in sample_data["items"] for t in i.get("tags") or []
-               if " " not in t["tag"] and t["tag"].isalpha())
+    tag = next(
+        t["tag"]
+        for i in sample_data["items"]
+        for t in i.get("tags") or []
+        if " " not in t["tag"] and t["tag"].isalpha()
+    )
     assert _json(client, f"/items.json?q={tag}")["count"] > 0
 
 
 def test_search_finds_child_note_text_on_the_parent(library, tmp_path, zotero):
     parent = library.add_item({"itemType": "book", "title": "A plain title", "creators": []})
-    library.add_item({"itemType": "note", "parentItem": parent,
-                      "note": "<p>Mentions the word zanzibarite only here.</p>"})
+    library.add_item(
+        {
+            "itemType": "note",
+            "parentItem": parent,
+            "note": "<p>Mentions the word zanzibarite only here.</p>",
+        }
+    )
     client = _fresh_client(tmp_path, zotero)
     rows = _json(client, "/items.json?q=zanzibarite")["rows"]
     assert [r["key"] for r in rows] == [parent]
@@ -142,18 +168,21 @@ def test_search_finds_child_note_text_on_the_parent(library, tmp_path, zotero):
     assert [r["key"] for r in _json(client, "/items.json?q=quokka*")["rows"]] == [parent]
 
 
-@pytest.mark.parametrize("url,needle", [
-    ("/items.json?prong=nope", "unknown prong"),
-    ("/items.json?year=abc", "year must be a whole number"),
-    ("/items.json?decade=1995", "decade must be a year ending in 0"),
-    ("/items.json?_size=1000000000", "_size must be between"),
-    ("/items.json?_size=0", "_size must be between"),
-    ("/items.json?_next=garbage!!", "is not a page token"),
-    ("/items.json?_sort=colour", "unknown _sort"),
-    ('/items.json?q="', "no words to search for"),
-    ("/items.json?q=***", "no words to search for"),
-    ("/items.atom?prong=nope", "unknown prong"),
-])
+@pytest.mark.parametrize(
+    "url,needle",
+    [
+        ("/items.json?prong=nope", "unknown prong"),
+        ("/items.json?year=abc", "year must be a whole number"),
+        ("/items.json?decade=1995", "decade must be a year ending in 0"),
+        ("/items.json?_size=1000000000", "_size must be between"),
+        ("/items.json?_size=0", "_size must be between"),
+        ("/items.json?_next=garbage!!", "is not a page token"),
+        ("/items.json?_sort=colour", "unknown _sort"),
+        ('/items.json?q="', "no words to search for"),
+        ("/items.json?q=***", "no words to search for"),
+        ("/items.atom?prong=nope", "unknown prong"),
+    ],
+)
 def test_bad_parameters_are_400_with_a_message(client, url, needle):
     if ".json" in url:
         body = _json(client, url, status=400)
@@ -170,16 +199,34 @@ def test_bad_parameters_html_page(client):
     assert "year must be a whole number" in r.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("q", ['a"b', "NEAR(x y)", "title:foo", "-x", "x OR", "^start", "(", "*a",
-                               "AND", "o'brien", "ünïcödé", "x" * 400])
+@pytest.mark.parametrize(
+    "q",
+    [
+        'a"b',
+        "NEAR(x y)",
+        "title:foo",
+        "-x",
+        "x OR",
+        "^start",
+        "(",
+        "*a",
+        "AND",
+        "o'brien",
+        "ünïcödé",
+        "x" * 400,
+    ],
+)
 def test_search_never_fails_on_fts_syntax(client, q):
     r = client.get("/items.json", query_string={"q": q})
     assert r.status_code in (200, 400) and r.is_json
 
 
 def test_item_page_and_json(client, sample_data):
-    item = next(i for i in sample_data["items"] if i.get("DOI") and i.get("tags")
-                and i.get("abstractNote") and not i.get("parentItem"))
+    item = next(
+        i
+        for i in sample_data["items"]
+        if i.get("DOI") and i.get("tags") and i.get("abstractNote") and not i.get("parentItem")
+    )
     r = client.get(f"/items/{item['key']}")
     html = r.get_data(as_text=True)
     assert r.status_code == 200
@@ -235,8 +282,16 @@ def test_atom_feed_overall_and_per_prong_and_tag(client):
 
 def test_landing_prongs_chart_and_status(client):
     html = client.get("/").get_data(as_text=True)
-    for text in ("Research prongs", "Recently added", "How to join", "Last synced",
-                 'href="/join"', "<svg", "<table", "application/atom+xml"):
+    for text in (
+        "Research prongs",
+        "Recently added",
+        "How to join",
+        "Last synced",
+        'href="/join"',
+        "<svg",
+        "<table",
+        "application/atom+xml",
+    ):
         assert text in html
     for pid in ("mlis-access", "pathways", "worker-equity"):
         assert f"/items?prong={pid}" in html
@@ -253,8 +308,17 @@ def test_landing_prongs_chart_and_status(client):
 
 def test_public_pages_set_no_cookie_and_carry_security_headers(client, sample_data):
     key = next(i["key"] for i in sample_data["items"] if not i.get("parentItem"))
-    for url in ("/", "/items", "/items.json", f"/items/{key}", f"/items/{key}.json", "/prongs",
-                "/items.atom", "/-/sync", "/items?year=abc"):
+    for url in (
+        "/",
+        "/items",
+        "/items.json",
+        f"/items/{key}",
+        f"/items/{key}.json",
+        "/prongs",
+        "/items.atom",
+        "/-/sync",
+        "/items?year=abc",
+    ):
         r = client.get(url)
         assert "Set-Cookie" not in r.headers, url
         assert "default-src 'self'" in r.headers["Content-Security-Policy"]
@@ -292,21 +356,40 @@ HOSTILE = '<script>alert("x")</script><img src=x onerror="alert(1)">'
 
 
 def test_hostile_zotero_values_are_escaped(library, tmp_path, zotero):
-    key = library.add_item({
-        "itemType": "journalArticle",
-        "title": f"Rich <i>italic</i> <b>bold</b> H<sub>2</sub>O x<sup>2</sup> "
-                 f'<span class="nocase">iPhone</span> '
-                 f'<span style="font-variant:small-caps;">Caps</span> {HOSTILE}',
-        "creators": [{"creatorType": "author", "lastName": HOSTILE, "firstName": "Eve"}],
-        "abstractNote": f"Abstract {HOSTILE}", "publicationTitle": HOSTILE,
-        "url": "javascript:alert(1)", "DOI": HOSTILE,
-        "tags": [{"tag": HOSTILE}], "date": "2020"})
-    library.add_item({"itemType": "note", "parentItem": key,
-                      "note": f"<p>Note <a href=\"javascript:alert(1)\">link</a> {HOSTILE}</p>"})
+    key = library.add_item(
+        {
+            "itemType": "journalArticle",
+            "title": f"Rich <i>italic</i> <b>bold</b> H<sub>2</sub>O x<sup>2</sup> "
+            f'<span class="nocase">iPhone</span> '
+            f'<span style="font-variant:small-caps;">Caps</span> {HOSTILE}',
+            "creators": [{"creatorType": "author", "lastName": HOSTILE, "firstName": "Eve"}],
+            "abstractNote": f"Abstract {HOSTILE}",
+            "publicationTitle": HOSTILE,
+            "url": "javascript:alert(1)",
+            "DOI": HOSTILE,
+            "tags": [{"tag": HOSTILE}],
+            "date": "2020",
+        }
+    )
+    library.add_item(
+        {
+            "itemType": "note",
+            "parentItem": key,
+            "note": f'<p>Note <a href="javascript:alert(1)">link</a> {HOSTILE}</p>',
+        }
+    )
     library.update_group(description=f"<p>Group <b>description</b> {HOSTILE}</p>")
     client = _fresh_client(tmp_path, zotero)
-    pages = [f"/items/{key}", "/items", "/", "/items?q=italic", f"/items/{key}.json",
-             "/items.json", "/items.atom", f"/items?tag={HOSTILE}"]
+    pages = [
+        f"/items/{key}",
+        "/items",
+        "/",
+        "/items?q=italic",
+        f"/items/{key}.json",
+        "/items.json",
+        "/items.atom",
+        f"/items?tag={HOSTILE}",
+    ]
     for url in pages:
         r = client.get(url)
         assert r.status_code == 200, url
@@ -317,14 +400,18 @@ def test_hostile_zotero_values_are_escaped(library, tmp_path, zotero):
         tags = _Tags()
         tags.feed(text)
         assert [t for t, _ in tags.seen if t in ("img", "iframe", "object")] == [], url
-        assert [a for t, a in tags.seen if t == "script"] in ([], [{"src": "/static/copy.js",
-                                                                   "defer": None}]), url
+        assert [a for t, a in tags.seen if t == "script"] in (
+            [],
+            [{"src": "/static/copy.js", "defer": None}],
+        ), url
         for tag, attrs in tags.seen:
             assert not any(name.startswith("on") for name in attrs), (url, tag, attrs)
             assert "javascript:" not in (attrs.get("href") or ""), (url, tag, attrs)
     html = client.get(f"/items/{key}").get_data(as_text=True)
-    assert ("Rich <i>italic</i> <b>bold</b> H<sub>2</sub>O x<sup>2</sup> "
-            '<span class="nocase">iPhone</span> <span class="smallcaps">Caps</span>') in html
+    assert (
+        "Rich <i>italic</i> <b>bold</b> H<sub>2</sub>O x<sup>2</sup> "
+        '<span class="nocase">iPhone</span> <span class="smallcaps">Caps</span>'
+    ) in html
     assert "Group <b>description</b>" in client.get("/").get_data(as_text=True)
     # JSON carries the raw Zotero value, safely encoded as a JSON string.
     body = _json(client, f"/items/{key}.json")
@@ -334,8 +421,17 @@ def test_hostile_zotero_values_are_escaped(library, tmp_path, zotero):
 def test_list_page_links_exports_with_its_filters(client):
     html = client.get("/items?prong=pathways&type=journalArticle&_sort=title&_size=5")
     html = html.get_data(as_text=True).replace("&amp;", "&")
-    for path in ("/items.bib", "/items.ris", "/items.csljson", "/items.csv", "/items.xlsx",
-                 "/items.txt", "/items.rtf", "/items.docx", "/bibliography"):
+    for path in (
+        "/items.bib",
+        "/items.ris",
+        "/items.csljson",
+        "/items.csv",
+        "/items.xlsx",
+        "/items.txt",
+        "/items.rtf",
+        "/items.docx",
+        "/bibliography",
+    ):
         links = re.findall(rf'href="({re.escape(path)}\?[^"]*)"', html)
         assert links, path
         args = parse_qs(urlsplit(links[0]).query)
@@ -362,8 +458,7 @@ def test_prong_labels_on_pages_ids_in_urls_and_json(app, client):
     assert labels["pathways"] != "pathways"
     row = _json(client, "/items.json?prong=pathways&_size=1")["rows"][0]
     assert "pathways" in row["prongs"]  # JSON keeps ids
-    badge = (f'<a class="prong prong-pathways" href="/items?prong=pathways">'
-             f'{labels["pathways"]}</a>')
+    badge = f'<a class="prong prong-pathways" href="/items?prong=pathways">{labels["pathways"]}</a>'
     assert badge in client.get("/items?prong=pathways").get_data(as_text=True)
     assert badge in client.get(f"/items/{row['key']}").get_data(as_text=True)
 
@@ -382,8 +477,9 @@ def test_list_caches_follow_syncs_retags_and_overrides(library, tmp_path, zotero
         page = client.get("/items?tag=zzcachetag").get_data(as_text=True)
     assert before == 0 and "No items match" in page
     # A sync brings a new tagged item: counts, rows, facets and the HTML page follow.
-    key = library.add_item({"itemType": "book", "title": "Cache buster",
-                            "tags": [{"tag": "zzcachetag"}]})
+    key = library.add_item(
+        {"itemType": "book", "title": "Cache buster", "tags": [{"tag": "zzcachetag"}]}
+    )
     run_sync(engine, settings)
     body = _json(client, "/items.json?tag=zzcachetag")
     assert body["count"] == 1 and body["rows"][0]["key"] == key
@@ -392,39 +488,47 @@ def test_list_caches_follow_syncs_retags_and_overrides(library, tmp_path, zotero
     assert 'href="/items" aria-current="true"' in page  # the tag facet selected
     # A retag that moves an item between prongs keeps counts and versions the same.
     # (an item of pathways that lacks another prong, to move it there)
-    candidates = [(r["key"], set(r["prongs"]))
-                  for r in _all_rows(client, "/items.json?prong=pathways")]
-    moved, others = next((k, ps) for k, ps in candidates
-                         if {"mlis-access", "worker-equity"} - ps)
+    candidates = [
+        (r["key"], set(r["prongs"])) for r in _all_rows(client, "/items.json?prong=pathways")
+    ]
+    moved, others = next((k, ps) for k, ps in candidates if {"mlis-access", "worker-equity"} - ps)
     client.get("/items?prong=pathways")
     with storage.transaction(engine) as conn:
         p = storage.item_prongs.c
         target = next(x for x in ("mlis-access", "worker-equity") if x not in others)
-        conn.execute(update(storage.item_prongs).where(
-            p.item_key == moved, p.prong == "pathways").values(prong=target))
+        conn.execute(
+            update(storage.item_prongs)
+            .where(p.item_key == moved, p.prong == "pathways")
+            .values(prong=target)
+        )
     assert moved not in {r["key"] for r in _all_rows(client, "/items.json?prong=pathways")}
     assert moved in {r["key"] for r in _all_rows(client, f"/items.json?prong={target}")}
-    assert f'href="/items/{moved}"' not in client.get("/items?prong=pathways&_size=1000") \
-        .get_data(as_text=True)
+    assert f'href="/items/{moved}"' not in client.get("/items?prong=pathways&_size=1000").get_data(
+        as_text=True
+    )
     # An owner's override shows at once too.
     set_override(engine, moved, "pathways", "add", by="owner@example.org", settings=settings)
     assert moved in {r["key"] for r in _all_rows(client, "/items.json?prong=pathways")}
-    assert f'href="/items/{moved}"' in client.get("/items?prong=pathways&_size=1000") \
-        .get_data(as_text=True)
+    assert f'href="/items/{moved}"' in client.get("/items?prong=pathways&_size=1000").get_data(
+        as_text=True
+    )
 
 
 def test_item_page_shows_reason_weights_and_the_threshold(client):
     rows = _json(client, "/items.json?prong=mlis-access&_size=50")["rows"]
     for row in rows:
         body = _json(client, f"/items/{row['key']}.json")["rows"][0]
-        rule = next((p for p in body["prongs"]
-                     if p["prong"] == "mlis-access" and p["source"] == "rules"), None)
+        rule = next(
+            (p for p in body["prongs"] if p["prong"] == "mlis-access" and p["source"] == "rules"),
+            None,
+        )
         if rule:
             break
     assert rule, "some mlis-access item is tagged by the rules"
     html = client.get(f"/items/{row['key']}").get_data(as_text=True)
-    counted = [r for r in rule["reasons"] if r.get("counted", True)
-               and (r.get("contribution") or 0) > 0]
+    counted = [
+        r for r in rule["reasons"] if r.get("counted", True) and (r.get("contribution") or 0) > 0
+    ]
     assert f"score {rule['score']:g}, threshold" in html
     assert f"(+{counted[0]['contribution']:g})" in html
 
@@ -444,8 +548,13 @@ def test_page_cache_is_bounded_in_bytes(client, monkeypatch):
 
 def test_truncated_facets_link_to_all_their_values(client, sample_data):
     page = client.get("/items").get_data(as_text=True)
-    distinct = {t["tag"] for d in sample_data["items"] if not d.get("parentItem")
-                for t in d.get("tags", []) if not t["tag"].startswith("prong:")}
+    distinct = {
+        t["tag"]
+        for d in sample_data["items"]
+        if not d.get("parentItem")
+        for t in d.get("tags", [])
+        if not t["tag"].startswith("prong:")
+    }
     assert len(distinct) > 15, "the sample library has more than 15 tags"
     assert "Show all tag values" in page and "_facet_size=max" in page
     full = client.get("/items?_facet_size=max").get_data(as_text=True)

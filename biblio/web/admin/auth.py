@@ -106,10 +106,11 @@ def login():  # type: ignore[no-untyped-def]
     owner = ow.authenticate(db.engine(), db.settings(), email, password)
     if owner is None:
         settings = db.settings()["auth"]
-        error = (f"Wrong email or password. After {settings['lockout_failures']} failures in a "
-                 f"row an account is locked for {settings['lockout_minutes']} minutes.")
-        return render_template("admin/login.html", next=target, error=error,
-                               email=email), 401
+        error = (
+            f"Wrong email or password. After {settings['lockout_failures']} failures in a "
+            f"row an account is locked for {settings['lockout_minutes']} minutes."
+        )
+        return render_template("admin/login.html", next=target, error=error, email=email), 401
     session.clear()  # a fresh session (and CSRF token) for the logged-in owner
     login_user(OwnerUser(owner))
     return redirect(target, code=303)

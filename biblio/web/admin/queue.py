@@ -63,27 +63,39 @@ def queue():  # type: ignore[no-untyped-def]
     with db.engine().connect() as conn:
         group = group_summary(conn)
     return render_template(
-        "admin/queue.html", rows=rows, status=status, sort=sort, sorts=SORTS,
-        statuses=jr.STATUSES, labels=jr.STATUS_LABELS, counts=jr.status_counts(engine),
-        unrequested=unrequested_members(engine), outbox=mail.outbox_counts(engine),
+        "admin/queue.html",
+        rows=rows,
+        status=status,
+        sort=sort,
+        sorts=SORTS,
+        statuses=jr.STATUSES,
+        labels=jr.STATUS_LABELS,
+        counts=jr.status_counts(engine),
+        unrequested=unrequested_members(engine),
+        outbox=mail.outbox_counts(engine),
         members_url=join_messages.ZOTERO_MEMBERS_URL.format(group_id=group["id"])
-        if group["id"] else None,
-        reminder_days=int(db.settings()["join"]["reminder_days"]))
+        if group["id"]
+        else None,
+        reminder_days=int(db.settings()["join"]["reminder_days"]),
+    )
 
 
 @bp.get("/-/admin/requests.json")
 def queue_json() -> ResponseReturnValue:
     status, sort = _queue_args()
-    rows = [_iso(r) for r in jr.list_requests(db.engine(), status=status,
-                                               newest_first=sort == "-age")]
+    rows = [
+        _iso(r) for r in jr.list_requests(db.engine(), status=status, newest_first=sort == "-age")
+    ]
     return jsonify({"ok": True, "rows": rows, "count": len(rows), "next": None})
 
 
 @bp.get("/-/admin/requests.csv")
 def queue_csv() -> ResponseReturnValue:
     status, _ = _queue_args()
-    response = Response(jr.export_csv(db.engine(), status=status),
-                        mimetype="text/csv" if request.args.get("_dl") else "text/plain")
+    response = Response(
+        jr.export_csv(db.engine(), status=status),
+        mimetype="text/csv" if request.args.get("_dl") else "text/plain",
+    )
     response.headers["Content-Type"] += "; charset=utf-8"
     if request.args.get("_dl"):
         name = f"join-requests-{status or 'all'}.csv"
@@ -105,16 +117,22 @@ def detail(request_id: int):  # type: ignore[no-untyped-def]
     with db.engine().connect() as conn:
         group = group_summary(conn)
     return render_template(
-        "admin/request.html", req=req, prongs=jr.PRONGS,
+        "admin/request.html",
+        req=req,
+        prongs=jr.PRONGS,
         history=audit.entries(db.engine(), subject=f"request:{request_id}"),
         members_url=join_messages.ZOTERO_MEMBERS_URL.format(group_id=group["id"])
-        if group["id"] else None, transitions=jr.TRANSITIONS)
+        if group["id"]
+        else None,
+        transitions=jr.TRANSITIONS,
+    )
 
 
 @bp.get("/-/admin/requests/<int:request_id>.json")
 def detail_json(request_id: int) -> ResponseReturnValue:
-    return jsonify({"ok": True, "rows": [_iso(_request_or_404(request_id))], "count": 1,
-                    "next": None})
+    return jsonify(
+        {"ok": True, "rows": [_iso(_request_or_404(request_id))], "count": 1, "next": None}
+    )
 
 
 def _back(request_id: int) -> ResponseReturnValue:
@@ -125,16 +143,26 @@ def _back(request_id: int) -> ResponseReturnValue:
 def decide(request_id: int) -> ResponseReturnValue:
     action = str(request.form.get("action", ""))
     try:
-        jr.decide(db.engine(), db.settings(), request_id, action, actor(),
-                  str(request.form.get("reason", "")), request.form.get("zotero_user_id"))
+        jr.decide(
+            db.engine(),
+            db.settings(),
+            request_id,
+            action,
+            actor(),
+            str(request.form.get("reason", "")),
+            request.form.get("zotero_user_id"),
+        )
     except jr.RequestError as exc:
         if exc.status == 404:
             abort(404)
         flash(str(exc), "error")
         return _back(request_id)
     if action == "approve":
-        flash(f"Request #{request_id} approved. Now approve the person on zotero.org too; the "
-              "next sync confirms the membership.", "ok")
+        flash(
+            f"Request #{request_id} approved. Now approve the person on zotero.org too; the "
+            "next sync confirms the membership.",
+            "ok",
+        )
     else:
         flash(f"Request #{request_id} declined; the applicant is told why.", "ok")
     return _back(request_id)
@@ -156,15 +184,19 @@ def note(request_id: int) -> ResponseReturnValue:
 @bp.post("/-/admin/requests/bulk")
 def bulk() -> ResponseReturnValue:
     ids = [int(i) for i in request.form.getlist("ids") if i.isascii() and i.isdigit()]
-    target = redirect(url_for("admin.queue", status=request.form.get("status") or None),
-                      code=303)
+    target = redirect(url_for("admin.queue", status=request.form.get("status") or None), code=303)
     if not ids:
         flash("Select at least one request.", "error")
         return target
     try:
-        done, skipped = jr.bulk(db.engine(), db.settings(), ids,
-                                str(request.form.get("action", "")), actor(),
-                                str(request.form.get("reason", "")))
+        done, skipped = jr.bulk(
+            db.engine(),
+            db.settings(),
+            ids,
+            str(request.form.get("action", "")),
+            actor(),
+            str(request.form.get("reason", "")),
+        )
     except jr.RequestError as exc:
         flash(str(exc), "error")
         return target

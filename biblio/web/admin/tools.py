@@ -52,8 +52,7 @@ def audit_page():  # type: ignore[no-untyped-def]
 def audit_json() -> ResponseReturnValue:
     rows = audit.entries(db.engine(), limit=PAGE, before_id=_before())
     nxt = rows[-1]["id"] if len(rows) == PAGE else None
-    return jsonify({"ok": True, "rows": [_iso(r) for r in rows], "count": len(rows),
-                    "next": nxt})
+    return jsonify({"ok": True, "rows": [_iso(r) for r in rows], "count": len(rows), "next": nxt})
 
 
 @bp.post("/-/admin/sync")
@@ -67,8 +66,14 @@ def sync_now() -> ResponseReturnValue:
         flash(f"The sync failed: {exc}", "error")
     else:
         with st.transaction(engine) as conn:
-            audit.record(conn, actor(), "sync.now", f"sync:{result.run_id}",
-                         new=result.status, detail=result.summary())
+            audit.record(
+                conn,
+                actor(),
+                "sync.now",
+                f"sync:{result.run_id}",
+                new=result.status,
+                detail=result.summary(),
+            )
         flash(result.summary(), "ok")
     return redirect(_admin_target(_url_for("admin.queue")), code=303)
 
@@ -76,8 +81,12 @@ def sync_now() -> ResponseReturnValue:
 @bp.get("/-/admin/prongs")
 def overrides_page():  # type: ignore[no-untyped-def]
     rules = prongs.load_rules(db.settings())
-    return render_template("admin/prongs.html", rows=prongs.list_overrides(db.engine()),
-                           prong_ids=rules.ids(), key=request.args.get("key", "")[:16])
+    return render_template(
+        "admin/prongs.html",
+        rows=prongs.list_overrides(db.engine()),
+        prong_ids=rules.ids(),
+        key=request.args.get("key", "")[:16],
+    )
 
 
 @bp.post("/-/admin/prongs")
@@ -88,17 +97,23 @@ def overrides_post() -> ResponseReturnValue:
     action = str(form.get("action", ""))
     try:
         if action == "clear":
-            changed = prongs.clear_override(db.engine(), key, prong, actor(),
-                                            settings=db.settings())
+            changed = prongs.clear_override(
+                db.engine(), key, prong, actor(), settings=db.settings()
+            )
         else:
-            changed = prongs.set_override(db.engine(), key, prong, action, actor(),
-                                          note=str(form.get("note", ""))[:2000] or None,
-                                          settings=db.settings())
+            changed = prongs.set_override(
+                db.engine(),
+                key,
+                prong,
+                action,
+                actor(),
+                note=str(form.get("note", ""))[:2000] or None,
+                settings=db.settings(),
+            )
     except prongs.OverrideError as exc:
         flash(str(exc), "error")
     else:
-        flash(f"Override {action} {prong} on {key} saved." if changed else "Nothing changed.",
-              "ok")
+        flash(f"Override {action} {prong} on {key} saved." if changed else "Nothing changed.", "ok")
     return redirect(_admin_target(_url_for("admin_tools.overrides_page")), code=303)
 
 
@@ -136,8 +151,16 @@ def review_page():  # type: ignore[no-untyped-def]
         rows, total = review_queue(conn, prong, verdict, limit=PAGE // 2, offset=start)
     labels = {p.id: p.label for p in rules.prongs}
     more = start + len(rows) < total
-    return render_template("admin/review.html", rows=rows, total=total, start=start,
-                           next_start=start + len(rows) if more else None, labels=labels,
-                           verdicts=VERDICTS, prong=prong, verdict=verdict,
-                           model_on=rules.model is not None,
-                           thresholds={p.id: p.threshold for p in rules.prongs})
+    return render_template(
+        "admin/review.html",
+        rows=rows,
+        total=total,
+        start=start,
+        next_start=start + len(rows) if more else None,
+        labels=labels,
+        verdicts=VERDICTS,
+        prong=prong,
+        verdict=verdict,
+        model_on=rules.model is not None,
+        thresholds={p.id: p.threshold for p in rules.prongs},
+    )
