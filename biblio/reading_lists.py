@@ -79,12 +79,17 @@ def _text(value: str, limit: int, name: str) -> str:
     return value
 
 
-def create_list(engine: Engine, title: str, intro: str = "") -> tuple[str, str]:
-    """Create a list; returns ``(slug, edit_token)``. The token is shown once only."""
+def check_details(title: str, intro: str = "") -> tuple[str, str]:
+    """A new list's title and introduction, cleaned; :class:`ListError` if unusable."""
     title = _text(title, MAX_TITLE, "title")
     if not title:
         raise ListError("a reading list needs a title")
-    intro = _text(intro, MAX_INTRO, "intro")
+    return title, _text(intro, MAX_INTRO, "intro")
+
+
+def create_list(engine: Engine, title: str, intro: str = "") -> tuple[str, str]:
+    """Create a list; returns ``(slug, edit_token)``. The token is shown once only."""
+    title, intro = check_details(title, intro)
     slug, token, now = secrets.token_urlsafe(9), secrets.token_urlsafe(24), st.utcnow()
     with st.transaction(engine) as conn:
         conn.execute(

@@ -96,7 +96,30 @@ DECLARED: tuple[Setting, ...] = (
     _S("web", "public_url", "", str, "Absolute URL of the site, for feeds and emails."),
     _S("web", "page_size", 50, int, "Default rows per page."),
     _S("web", "max_page_size", 1000, int, "Largest _size accepted."),
-    _S("web", "rate_limit_storage", "memory://", str, "Flask-Limiter storage URI."),
+    _S(
+        "web",
+        "rate_limit_storage",
+        "",
+        str,
+        'Where rate-limit counts live: "" = biblio\'s database (shared by every worker, and '
+        'by every machine on PostgreSQL), "redis://host:port" (a shared Redis), or '
+        '"memory://" (each process counts alone).',
+    ),
+    _S(
+        "web",
+        "trusted_proxies",
+        0,
+        int,
+        "Reverse proxies in front of biblio (nginx: 1); their X-Forwarded-For/-Proto are "
+        "believed, so limits key on the real client. 0 ignores those headers.",
+    ),
+    _S(
+        "web",
+        "session_hours",
+        12,
+        int,
+        "Hours an owner's login lasts; logout and a password change end it at once.",
+    ),
     _S("mail", "enabled", True, bool, "Send email (queued in the outbox either way)."),
     _S("mail", "host", "localhost", str, "SMTP host."),
     _S("mail", "port", 25, int, "SMTP port."),
@@ -116,8 +139,28 @@ DECLARED: tuple[Setting, ...] = (
     _S("join", "rate_limit", "5 per hour", str, "Join submissions allowed per IP."),
     _S("join", "email_rate_limit", "3 per day", str, "Join submissions allowed per email."),
     _S("auth", "login_rate_limit", "10 per minute", str, "Login attempts per IP."),
-    _S("auth", "lockout_failures", 5, int, "Failed logins that lock an account."),
-    _S("auth", "lockout_minutes", 15, int, "How long a locked account stays locked."),
+    _S(
+        "auth",
+        "lockout_failures",
+        5,
+        int,
+        "Failed logins in a row from one address that lock that address out of the account.",
+    ),
+    _S(
+        "auth",
+        "lockout_minutes",
+        15,
+        int,
+        "How long a lockout lasts (it doubles for each lockout in a row, up to a day).",
+    ),
+    _S(
+        "auth",
+        "account_failures",
+        50,
+        int,
+        "Failed logins to one account from anywhere, within lockout_minutes, after which "
+        "only browsers that signed in to it before may try until it is quiet again.",
+    ),
     _S("citations", "default_style", "apa", str, "Default CSL style."),
     _S("citations", "locale", "en-US", str, "Default CSL locale."),
     _S("citations", "styles_dir", "styles", str, "Folder of extra .csl files (wins on clash)."),
@@ -292,6 +335,21 @@ def load_settings(
             'environment: BIBLIO_SECRET_KEY is required when [web] env = "production"'
         )
     return result
+
+
+def public_url(settings: Settings) -> str:
+    """The site's absolute base URL for links in emails and feeds, without a trailing
+    slash: ``[web] public_url``, else (development) the address ``biblio run`` serves.
+    Never a request's ``Host`` header, which any client can set."""
+    configured = str(settings["web"]["public_url"]).strip().rstrip("/")
+    if configured:
+        return configured
+    host = str(settings["web"]["host"]) or "127.0.0.1"
+    if host in ("0.0.0.0", "::"):  # noqa: S104 (a bind-all address names no host)
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings['web']['port']}"
 
 
 def describe() -> str:

@@ -26,6 +26,7 @@ from biblio.standin.server import StandinServer
 from biblio.sync.client import SyncError
 from biblio.sync.run import run_sync
 from biblio.sync.schedule import build_scheduler
+from biblio.web import accesslog
 
 SAMPLE_LIBRARY = Path(__file__).resolve().parent.parent / "data" / "sample_library.json"
 
@@ -42,6 +43,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         self.cfg.set("workers", self._workers)
         self.cfg.set("threads", 4)
         self.cfg.set("accesslog", "-")
+        self.cfg.set("logger_class", accesslog.gunicorn_logger(self._app))  # tokens masked
         # gunicorn's control socket would live in the user's home; biblio has no use for it.
         self.cfg.set("control_socket_disable", True)
 
@@ -52,7 +54,9 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 def _serve_single_process(app: Flask, host: str, port: int) -> None:
     """Serve in this process (the demo: stand-in, scheduler and web share it); stop on
     SIGINT or SIGTERM."""
-    server = make_server(host, port, app, threaded=True)
+    server = make_server(
+        host, port, app, threaded=True, request_handler=accesslog.request_handler(app)
+    )
 
     def stop(_signum: int, _frame: object) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()
@@ -114,6 +118,7 @@ def _demo(lib: StandinLibrary, folder: Path, port: int, *, serve: bool) -> None:
             "zotero": {"library_type": "group", "library_id": lib.group_id},
             "database": {"url": f"sqlite:///{folder / 'biblio.sqlite3'}"},
             "sync": {"lock_file": str(folder / "sync.lock")},
+            "web": {"public_url": f"http://127.0.0.1:{port}"},  # the links in its emails
         }
     )
     context.load_rules(settings)  # settings and rules are checked before anything starts

@@ -22,7 +22,7 @@ from biblio.membership import messages as join_messages
 from biblio.membership import owners
 from biblio.membership import requests as join_requests
 from biblio.membership.reconcile import unrequested_members
-from biblio.settings import Settings
+from biblio.settings import Settings, public_url
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +46,8 @@ def digest(
     rows = overdue(engine, days, now)
     if not rows or not owner_emails:
         return 0
-    base = settings["web"]["public_url"].rstrip("/")
     subject, body = join_messages.digest(
-        rows, days, f"{base}/-/admin/?status=pending", unrequested_members(engine)
+        rows, days, f"{public_url(settings)}/-/admin/?status=pending", unrequested_members(engine)
     )
     with st.transaction(engine) as conn:
         for email in owner_emails:

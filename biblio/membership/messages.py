@@ -19,14 +19,31 @@ def group_url(group_id: int | None) -> str:
     return ZOTERO_GROUP_URL.format(group_id=group_id) if group_id else "https://www.zotero.org/"
 
 
-def confirmation(req: dict[str, Any], group_name: str, status_url: str) -> tuple[str, str]:
+#: Told to the applicant (by email only) when their address has an earlier open request.
+EARLIER_REQUEST = (
+    "You already have an open request to join, sent on {date}. This one was recorded "
+    "too and the owners will see both; if you did not send it, withdraw it at the link "
+    "above."
+)
+#: Told to the applicant (by email only) when Zotero lists the account as a member.
+ALREADY_MEMBER = (
+    "Zotero already lists the Zotero account you gave as a member of the group, so you "
+    "may not need to join. An owner will check."
+)
+
+
+def confirmation(
+    req: dict[str, Any], group_name: str, status_url: str, notes: Sequence[str] = ()
+) -> tuple[str, str]:
     subject = f"Your request to join {group_name} was received"
+    extra = "".join(f"{note}\n\n" for note in notes)
     body = (
         f"Dear {req['name']},\n\n"
         f"Thank you for asking to join {group_name}. An owner of the group will review "
         "your request; you will get an email with the decision.\n\n"
         "You can check its status, or withdraw it, at this private link (keep it to "
         f"yourself; it is the only copy):\n\n  {status_url}\n\n"
+        f"{extra}"
         "If you did not send this request, you can ignore this message or withdraw it "
         "at the link above.\n"
     )

@@ -1,20 +1,23 @@
-"""Owner accounts: creation from the command line, password checks with lockout.
+"""Owner accounts: creation from the command line, password checks, throttled logins.
 
 Passwords are hashed with scrypt (werkzeug's ``generate_password_hash``), there
-is no default account or password, and short passwords are refused. A failed
-login counts against the account; after ``[auth] lockout_failures`` failures in a
-row it is locked for ``[auth] lockout_minutes`` and even the right password is
-refused until then. Unknown emails cost the same hashing work as known ones, so
-timing does not reveal which addresses are owners.
+is no default account or password, and short passwords are refused. Every login
+attempt costs exactly one password-hash computation, whatever the email (an owner's,
+an unknown one, a locked one) and whatever the password (empty, too long), so timing
+does not reveal which addresses are owners. Failures are throttled per email and
+address (:mod:`.throttle`), and a right password is refused while its address is
+locked out. A new password ends the owner's sessions (:mod:`.sessions`) and lifts
+every lockout of the account.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
@@ -24,6 +27,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from biblio import audit
 from biblio import storage as st
+from biblio.membership import sessions, throttle
 from biblio.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -34,7 +38,8 @@ EMAIL_RE = re.compile(
     r"^[^@\s<>\"',;]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
 )
-# A real hash of a random string: checked when the email is unknown (constant work).
+# A real hash of a random string, made like every owner's: checked when the email is
+# unknown, so an unknown email costs the same scrypt work as a known one.
 _DUMMY_HASH = generate_password_hash("biblio-no-such-owner", method="scrypt")
 
 
@@ -129,7 +134,16 @@ def set_password(engine: Engine, email: str, password: str, *, actor: str = "cli
             .where(st.owners.c.id == owner_id)
             .values(password_hash=hashed, failed_logins=0, locked_until=None)
         )
-        audit.record(conn, actor, "owner.password", f"owner:{owner_id}", new=email)
+        ended = sessions.end_all(conn, owner_id)
+        throttle.forget(conn, email)
+        audit.record(
+            conn,
+            actor,
+            "owner.password",
+            f"owner:{owner_id}",
+            new=email,
+            detail=f"{ended} session(s) ended",
+        )
     log.info("owner %s: password changed", email)
 
 
@@ -138,6 +152,8 @@ def remove_owner(engine: Engine, email: str, *, actor: str = "cli") -> None:
     email = normalize_email(email)
     with st.transaction(engine) as conn:
         owner_id = _owner_id(conn, email)
+        sessions.end_all(conn, owner_id)
+        throttle.forget(conn, email)
         conn.execute(delete(st.owners).where(st.owners.c.id == owner_id))
         audit.record(conn, actor, "owner.remove", f"owner:{owner_id}", old=email)
     log.info("owner %s removed", email)
@@ -159,59 +175,71 @@ def owner_emails(engine: Engine) -> list[str]:
     return [o.email for o in list_owners(engine)]
 
 
-def authenticate(
-    engine: Engine, settings: Settings, email: str, password: str, *, now: datetime | None = None
-) -> Owner | None:
-    """The owner if the email and password match and the account is not locked.
+@dataclass(frozen=True)
+class Login:
+    """The outcome of a login attempt: the owner, or why not."""
 
-    Every outcome is audited; failures count towards the lockout.
-    """
-    now = now or st.utcnow()
+    owner: Owner | None = None
+    #: Set when the attempt was refused by a lockout: seconds until it may try again.
+    retry_after: int | None = None
+
+
+def authenticate(
+    engine: Engine,
+    settings: Settings,
+    email: str,
+    password: str,
+    *,
+    address: str = "unknown",
+    trusted: bool = False,
+    now: datetime | None = None,
+) -> Login:
+    """Check an email and password from ``address`` (``trusted``: this browser signed in
+    to this email before). Exactly one password hash is computed, outside the write
+    transaction; every outcome is audited and failures are counted (:mod:`.throttle`)."""
     email = normalize_email(email)[:320]
-    failures_allowed = max(1, int(settings["auth"]["lockout_failures"]))
-    lock_for = timedelta(minutes=max(1, int(settings["auth"]["lockout_minutes"])))
-    with st.transaction(engine) as conn:
+    address = (address or "unknown")[:64]
+    password = password or ""
+    with st.connect(engine) as conn:
         row = conn.execute(select(st.owners).where(st.owners.c.email == email)).mappings().first()
-        if row is None:
-            check_password_hash(_DUMMY_HASH, password or "")
-            audit.record(conn, email or "anonymous", "owner.login_failed", "owner:unknown")
-            return None
-        subject = f"owner:{row['id']}"
-        if row["locked_until"] and row["locked_until"] > now:
-            check_password_hash(_DUMMY_HASH, password or "")
-            audit.record(conn, email, "owner.login_refused", subject, detail="account locked")
-            return None
-        table = st.owners
-        if (
-            password
-            and len(password) <= MAX_PASSWORD
-            and check_password_hash(row["password_hash"], password)
-        ):
-            conn.execute(
-                update(table)
-                .where(table.c.id == row["id"])
-                .values(failed_logins=0, locked_until=None, last_login_at=now)
-            )
-            audit.record(conn, email, "owner.login", subject)
-            return _owner(row)
-        failures = int(row["failed_logins"] or 0) + 1
-        if failures >= failures_allowed:
-            conn.execute(
-                update(table)
-                .where(table.c.id == row["id"])
-                .values(failed_logins=0, locked_until=now + lock_for)
-            )
-            until = f"{now + lock_for:%Y-%m-%d %H:%M} UTC"
+    stored = row["password_hash"] if row is not None else _DUMMY_HASH
+    # The one hash of this attempt, made whatever the email and password: an empty or
+    # over-long password, an unknown or locked account all cost the same.
+    matches = check_password_hash(stored, password[:MAX_PASSWORD])
+    matches = matches and row is not None and bool(password) and len(password) <= MAX_PASSWORD
+    subject = f"owner:{row['id']}" if row is not None else "owner:unknown"
+    actor = email or "anonymous"
+    now = now or st.utcnow()
+    with st.transaction(engine) as conn:
+        until = throttle.refused_until(conn, settings, email, address, trusted=trusted, now=now)
+        if until is not None:
             audit.record(
                 conn,
-                email,
+                actor,
+                "owner.login_refused",
+                subject,
+                detail=f"from {address}: locked out until {until:%Y-%m-%d %H:%M} UTC",
+            )
+            return Login(retry_after=max(1, math.ceil((until - now).total_seconds())))
+        if matches and row is not None:
+            throttle.succeeded(conn, email, address)
+            conn.execute(
+                update(st.owners).where(st.owners.c.id == row["id"]).values(last_login_at=now)
+            )
+            audit.record(conn, actor, "owner.login", subject, detail=f"from {address}")
+            return Login(owner=_owner(row))
+        started = throttle.failed(conn, settings, email, address, now=now)
+        audit.record(conn, actor, "owner.login_failed", subject, detail=f"from {address}")
+        for lock in started:
+            where = lock.address
+            if where == throttle.EVERYWHERE:
+                where = "every browser that never signed in to it"
+            audit.record(
+                conn,
+                actor,
                 "owner.locked",
                 subject,
-                detail=f"{failures} failed logins; locked until {until}",
+                detail=f"{lock.failures} failed logins; {where} locked out until "
+                f"{lock.until:%Y-%m-%d %H:%M} UTC",
             )
-        else:
-            conn.execute(
-                update(table).where(table.c.id == row["id"]).values(failed_logins=failures)
-            )
-            audit.record(conn, email, "owner.login_failed", subject, detail=f"failure {failures}")
-    return None
+    return Login()

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from biblio import audit, controlchars, mail
@@ -30,7 +30,7 @@ from biblio import storage as st
 from biblio.membership import messages as join_messages
 from biblio.membership.group import MAX_USER_ID, group_summary, resolve_user_id
 from biblio.membership.owners import valid_email
-from biblio.settings import Settings
+from biblio.settings import Settings, public_url
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,15 @@ def validate(
 def submit(
     engine: Engine, settings: Settings, values: Mapping[str, Any], status_url: Callable[[str], str]
 ) -> Submitted:
-    """Store a validated request and queue its confirmation; refuse duplicates (409)."""
+    """Store a validated request and queue its confirmation.
+
+    Every valid request is stored and answered alike: one that repeats an open request's
+    email or Zotero account, or names a Zotero user who is already a member, is not
+    refused (a refusal would tell anyone that a request is open, and would let someone
+    who typed another person's Zotero ID block that person). The applicant learns of
+    an earlier open request from the same address by email; the owners see repeated or
+    disputed Zotero accounts flagged in the queue (:func:`flags`).
+    """
     jr = st.join_requests
     token = secrets.token_urlsafe(32)
     now = st.utcnow()
@@ -170,24 +178,13 @@ def submit(
         user_id = values.get("zotero_user_id") or resolve_user_id(
             conn, values.get("zotero_username")
         )
-        same = [jr.c.email == values["email"]]
-        if user_id is not None:
-            same.append(jr.c.zotero_user_id == user_id)
-        if values.get("zotero_username"):
-            same.append(func.lower(jr.c.zotero_username) == values["zotero_username"].lower())
-        duplicate = conn.execute(
-            select(jr.c.id).where(jr.c.status.in_(OPEN_STATUSES), or_(*same)).limit(1)
-        ).first()
-        if duplicate:
-            raise RequestError(
-                "There is already an open request for this email address or "
-                "Zotero account. Use the status link from your confirmation "
-                "email to follow it.",
-                409,
-            )
+        earlier = conn.execute(
+            select(jr.c.created_at)
+            .where(jr.c.status.in_(OPEN_STATUSES), jr.c.email == values["email"])
+            .order_by(jr.c.id)
+            .limit(1)
+        ).scalar()
         group = group_summary(conn)
-        if user_id is not None and user_id in group["members"]:
-            raise RequestError("That Zotero user is already a member of the group.", 409)
         row = {
             "token_hash": hash_token(token),
             "status": "pending",
@@ -205,15 +202,19 @@ def submit(
         assert key is not None
         new_id = int(key[0])
         audit.record(conn, values["email"], "request.submit", f"request:{new_id}", new="pending")
+        notes = []
+        if earlier is not None:
+            notes.append(join_messages.EARLIER_REQUEST.format(date=f"{earlier:%Y-%m-%d}"))
+        if user_id is not None and user_id in group["members"]:
+            notes.append(join_messages.ALREADY_MEMBER)
         mail.enqueue(
             conn,
             values["email"],
-            *join_messages.confirmation(row, group["name"], status_url(token)),
+            *join_messages.confirmation(row, group["name"], status_url(token), notes),
         )
         if settings["join"]["notify_owners"]:
-            base = settings["web"]["public_url"].rstrip("/")
             note = join_messages.new_request(
-                row, new_id, group["name"], f"{base}/-/admin/requests/{new_id}"
+                row, new_id, group["name"], f"{public_url(settings)}/-/admin/requests/{new_id}"
             )
             for owner in conn.execute(select(st.owners.c.email)).scalars():
                 mail.enqueue(conn, owner, *note)
@@ -293,10 +294,44 @@ def withdraw(engine: Engine, token: str) -> dict[str, Any]:
     return dict(row, status="withdrawn")
 
 
+def flags(conn: Connection, rows: Iterable[dict[str, Any]]) -> None:
+    """Add ``flags`` to each request of ``rows``: what the owners should check before
+    deciding an open request: another open request with the same email, Zotero user
+    ID or username (a repeat, or someone using another person's account), or a Zotero
+    user who is already a member of the group."""
+    jr = st.join_requests
+    open_rows = conn.execute(
+        select(jr.c.id, jr.c.email, jr.c.zotero_user_id, jr.c.zotero_username).where(
+            jr.c.status.in_(OPEN_STATUSES)
+        )
+    ).all()
+    members = group_summary(conn)["members"]
+    for row in rows:
+        found: list[str] = []
+        if row["status"] in OPEN_STATUSES:
+            username = (row.get("zotero_username") or "").lower()
+            for other in open_rows:
+                if other.id == row["id"]:
+                    continue
+                if other.email == row["email"]:
+                    found.append(f"same email as #{other.id}")
+                if (
+                    row["zotero_user_id"] is not None
+                    and other.zotero_user_id == row["zotero_user_id"]
+                ):
+                    found.append(f"Zotero user ID also given in #{other.id}")
+                elif username and (other.zotero_username or "").lower() == username:
+                    found.append(f"Zotero username also given in #{other.id}")
+            if row["zotero_user_id"] is not None and row["zotero_user_id"] in members:
+                found.append("Zotero user ID is already a member")
+        row["flags"] = found
+
+
 def list_requests(
     engine: Engine, *, status: str | None = None, newest_first: bool = False
 ) -> list[dict[str, Any]]:
-    """Requests for the owners' queue, oldest first unless ``newest_first``."""
+    """Requests for the owners' queue, oldest first unless ``newest_first``, with their
+    :func:`flags`."""
     jr = st.join_requests
     order = jr.c.created_at.desc() if newest_first else jr.c.created_at.asc()
     query = select(jr).order_by(order, jr.c.id)
@@ -305,6 +340,7 @@ def list_requests(
     now = st.utcnow()
     with st.connect(engine) as conn:
         rows = [dict(r) for r in conn.execute(query).mappings()]
+        flags(conn, rows)
     for row in rows:
         row["age_days"] = (now - row["created_at"]).days
         row.pop("token_hash", None)
@@ -327,9 +363,10 @@ def get_request(engine: Engine, request_id: int) -> dict[str, Any] | None:
             .mappings()
             .first()
         )
-    if row is None:
-        return None
-    out = dict(row)
+        if row is None:
+            return None
+        out = dict(row)
+        flags(conn, [out])
     out.pop("token_hash")
     out["status_label"] = STATUS_LABELS[out["status"]]
     return out

@@ -19,10 +19,12 @@ from biblio.storage.engine import (
     is_sqlite,
     sqlite_path,
     transaction,
+    upsert,
 )
 from biblio.storage.migrations import MIGRATIONS, migrate
 from biblio.storage.registry import dispose_all, open_database
 from biblio.storage.schema import (
+    MAX_INTEGER,
     audit_log,
     collections,
     data_changes,
@@ -33,12 +35,15 @@ from biblio.storage.schema import (
     item_tags,
     items,
     join_requests,
+    login_throttle,
     metadata,
     migrations_table,
     outbox,
+    owner_sessions,
     owners,
     prong_doubts,
     prong_overrides,
+    rate_limits,
     reading_list_items,
     reading_lists,
     rendered_citations,
@@ -48,6 +53,7 @@ from biblio.storage.schema import (
 )
 
 __all__ = [
+    "MAX_INTEGER",
     "MIGRATIONS",
     "audit_log",
     "collections",
@@ -63,14 +69,17 @@ __all__ = [
     "item_tags",
     "items",
     "join_requests",
+    "login_throttle",
     "metadata",
     "migrate",
     "migrations_table",
     "open_database",
     "outbox",
+    "owner_sessions",
     "owners",
     "prong_doubts",
     "prong_overrides",
+    "rate_limits",
     "reading_list_items",
     "reading_lists",
     "rendered_citations",
@@ -79,5 +88,6 @@ __all__ = [
     "sync_state",
     "text",
     "transaction",
+    "upsert",
     "utcnow",
 ]

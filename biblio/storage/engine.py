@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 
 
@@ -72,6 +73,14 @@ def connect(engine: Engine) -> Iterator[Connection]:
     """A read connection."""
     with engine.connect() as conn:
         yield conn
+
+
+def upsert(conn: Connection, table: Table) -> sqlite.Insert | postgresql.Insert:
+    """An INSERT on ``table`` that takes ``on_conflict_do_update`` (one atomic statement
+    for counters) on SQLite and PostgreSQL alike."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 def is_sqlite(engine: Engine) -> bool:

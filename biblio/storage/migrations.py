@@ -17,9 +17,12 @@ from biblio.storage.engine import transaction
 from biblio.storage.schema import (
     data_changes,
     items,
+    login_throttle,
     metadata,
     migrations_table,
+    owner_sessions,
     prong_doubts,
+    rate_limits,
     sync_state,
     utcnow,
 )
@@ -64,12 +67,20 @@ def _m0004_prong_doubts(conn: Connection) -> None:
     prong_doubts.create(conn, checkfirst=True)
 
 
+def _m0009_web_security(conn: Connection) -> None:
+    # Server-side owner sessions (logout ends them), per-address login throttling and
+    # rate-limit counters every worker shares.
+    for table in (owner_sessions, login_throttle, rate_limits):
+        table.create(conn, checkfirst=True)
+
+
 #: Named, ordered migrations. Append only; never edit one that has shipped.
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_initial", _m0001_initial),
     ("0002_items_fts", _m0002_items_fts),
     ("0003_data_changes", _m0003_data_changes),
     ("0004_prong_doubts", _m0004_prong_doubts),
+    ("0009_web_security", _m0009_web_security),
 ]
 
 

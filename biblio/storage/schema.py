@@ -27,6 +27,10 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
+#: The largest value of an ``Integer`` column (SQLite's and PostgreSQL's BIGINT range):
+#: an id beyond it names no row, and SQLite refuses to even compare with it.
+MAX_INTEGER = 2**63 - 1
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
@@ -271,6 +275,36 @@ join_requests = Table(
     Column("updated_at", DateTime, nullable=False),
     Column("decided_at", DateTime, nullable=True),
     Column("decided_by", String(320), nullable=True),
+)
+
+owner_sessions = Table(  # server-side login sessions: the cookie holds only the token
+    "owner_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("owner_id", Integer, ForeignKey("owners.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    Index("ix_owner_sessions_owner", "owner_id"),
+)
+
+login_throttle = Table(  # failed logins per (email tried, address) and the lockouts earned
+    "login_throttle",
+    metadata,
+    # Any email tried, owner or not: the same counting for both reveals nothing.
+    Column("account", String(320), primary_key=True),
+    Column("address", String(64), primary_key=True),  # "*" counts the account from anywhere
+    Column("failures", Integer, nullable=False, default=0),
+    Column("lockouts", Integer, nullable=False, default=0),  # in a row: each one doubles
+    Column("locked_until", DateTime, nullable=True),
+    Column("last_failure_at", DateTime, nullable=True),
+)
+
+rate_limits = Table(  # Flask-Limiter's fixed-window counters, shared by every worker
+    "rate_limits",
+    metadata,
+    Column("key", String(255), primary_key=True),
+    Column("count", Integer, nullable=False),
+    Column("expires_at", Float, nullable=False),  # seconds since the epoch
 )
 
 audit_log = Table(  # append-only: no code path updates or deletes rows

@@ -15,12 +15,19 @@ from flask import Blueprint, Response, render_template, request, url_for
 
 from biblio.catalog import listing
 from biblio.catalog.items import group
+from biblio.settings import public_url
 from biblio.storage import app as db
 from biblio.web import urls
 from biblio.web.params import parse_filters
 
 bp = Blueprint("feeds", __name__)
 FEED_SIZE = 50
+
+
+def _link(path: str) -> str:
+    # Feeds are read and cached far from the request that made them: their links use
+    # the configured site URL, never the request's Host header.
+    return public_url(db.settings()) + path
 
 
 def _atom_time(value: str | None) -> str:
@@ -38,7 +45,7 @@ def items_atom() -> Response:
     entries = [
         {
             **r,
-            "link": urls.absolute(url_for("browse.item", key=r["key"])),
+            "link": _link(url_for("browse.item", key=r["key"])),
             "updated": _atom_time(r["date_modified"]),
             "published": _atom_time(r["date_added"]),
         }
@@ -50,7 +57,7 @@ def items_atom() -> Response:
         entries=entries,
         updated=updated,
         title=f"{name}: new and changed items" + (f" where {phrase}" if phrase else ""),
-        self_url=urls.absolute(request.full_path.rstrip("?")),
-        html_url=urls.absolute(urls.twin("browse.items")),
+        self_url=_link(request.full_path.rstrip("?")),
+        html_url=_link(urls.twin("browse.items")),
     )
     return Response(body, mimetype="application/atom+xml")

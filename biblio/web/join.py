@@ -1,8 +1,11 @@
 """Applicants' pages: the join form, the private status link and withdrawal.
 
 ``/join`` explains the group and its prongs and takes a request (CSRF-protected,
-rate-limited per address and per email, with a honeypot field and length
-limits); ``/join/status/<token>`` (and its ``.json`` twin) shows that one
+with a honeypot field and length limits, rate-limited per address and per email: only
+a valid form spends the quota, and a 429 re-renders the form with what was typed).
+Every valid request gets the same answer, a repeat of an open one included, and its
+email links use the configured site URL, never the ``Host`` header;
+``/join/status/<token>`` (and its ``.json`` twin) shows that one
 request and nothing else, and offers withdrawal while it is open. The views
 parse the form and call :mod:`biblio.membership.requests`.
 """
@@ -15,7 +18,6 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     jsonify,
     redirect,
     render_template,
@@ -25,8 +27,9 @@ from flask import (
 
 from biblio.membership import requests as jr
 from biblio.membership.owners import normalize_email
+from biblio.settings import public_url
 from biblio.storage import app as db
-from biblio.web.extensions import limiter
+from biblio.web.extensions import Refusal, client_address, refused, spend
 
 bp = Blueprint("join", __name__)
 
@@ -34,23 +37,17 @@ MAX_FORM_BYTES = 64 * 1024
 HONEYPOT = "website"
 
 
-def _ip_limit() -> str:
-    return current_app.config["BIBLIO"]["join"]["rate_limit"]
-
-
-def _email_limit() -> str:
-    return current_app.config["BIBLIO"]["join"]["email_rate_limit"]
-
-
-def _email_key() -> str:
-    return "join-email:" + normalize_email(str(request.form.get("email", "")))[:254]
+def _spend(values: dict[str, Any]) -> Refusal | None:
+    """Spend a valid submission's quota: per address, then per email."""
+    limits = db.settings()["join"]
+    return spend(limits["rate_limit"], "join", client_address()) or spend(
+        limits["email_rate_limit"], "join-email", normalize_email(values["email"])[:254]
+    )
 
 
 def _external(endpoint: str, **values: Any) -> str:
-    base = db.settings()["web"]["public_url"].rstrip("/")
-    if base:
-        return base + url_for(endpoint, **values)
-    return url_for(endpoint, _external=True, **values)
+    """An absolute link for an email: the configured site URL, never the ``Host`` header."""
+    return public_url(db.settings()) + url_for(endpoint, **values)
 
 
 def _private(response: Response) -> Response:
@@ -69,13 +66,6 @@ def _form(
 
 
 @bp.route("/join", methods=["GET", "POST"])
-@limiter.limit(_ip_limit, methods=["POST"])
-@limiter.limit(
-    _email_limit,
-    methods=["POST"],
-    key_func=_email_key,
-    deduct_when=lambda response: response.status_code == 303,
-)
 def join():  # type: ignore[no-untyped-def]
     if request.method == "GET":
         return _form({"prongs": []}, {})
@@ -85,14 +75,15 @@ def join():  # type: ignore[no-untyped-def]
     if form.get(HONEYPOT):
         return render_template("join/thanks.html"), 200  # bots get no hint
     values, errors = jr.validate(form, form.getlist("prongs"))
-    if errors:
+    if errors:  # a form with mistakes costs no quota: the person fixes it and sends again
         return _form(values, errors, "Please correct the fields marked below.", 400)
-    try:
-        submitted = jr.submit(
-            db.engine(), db.settings(), values, lambda token: _external("join.status", token=token)
-        )
-    except jr.RequestError as exc:
-        return _form(values, {}, str(exc), exc.status)
+    over = _spend(values)
+    if over is not None:
+        body, _ = _form(values, {}, over.message, 429)
+        return refused(Response(body), over)
+    submitted = jr.submit(
+        db.engine(), db.settings(), values, lambda token: _external("join.status", token=token)
+    )
     return redirect(url_for("join.status", token=submitted.token, new=1), code=303)
 
 

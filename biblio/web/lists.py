@@ -1,6 +1,7 @@
 """Reading lists on the web: create, view, export in any style and format, edit.
 
-``/lists/new`` creates a list (rate-limited per address) and redirects, 303, to its
+``/lists/new`` creates a list (rate-limited per address; only a valid form spends the
+quota, and a 429 keeps what was typed) and redirects, 303, to its
 secret edit link ``/lists/<slug>/edit?token=...``, shown once with a warning to keep
 it. ``/lists/<slug>`` is the public, shareable page (``.json`` twin and every export
 suffix: ``/lists/<slug>.bib``, ``.docx``, ...) in the list's own order, with notes;
@@ -32,13 +33,10 @@ from biblio.exports import cite as cite_mod
 from biblio.storage import app as db
 from biblio.web import export as web_export
 from biblio.web import responses
-from biblio.web.extensions import limiter
+from biblio.web.extensions import client_address, refused, spend
+from biblio.zotero import keys
 
 bp = Blueprint("lists", __name__)
-
-
-def _create_limit() -> str:
-    return current_app.config["BIBLIO"]["lists"]["create_rate_limit"]
 
 
 def _private(response: Response) -> Response:
@@ -61,28 +59,33 @@ def _load(slug: str) -> rl.ReadingList:
 
 
 @bp.route("/lists/new", methods=["GET", "POST"])
-@limiter.limit(_create_limit, methods=["POST"])
 def new():  # type: ignore[no-untyped-def]
-    error = None
+    error, over = None, None
     if request.method == "POST":
+        title, intro = request.form.get("title", ""), request.form.get("intro", "")
         try:
-            slug, token = rl.create_list(
-                db.engine(), request.form.get("title", ""), request.form.get("intro", "")
-            )
+            rl.check_details(title, intro)
+            # Only a list that would be created spends the quota (a typo costs nothing).
+            limit = current_app.config["BIBLIO"]["lists"]["create_rate_limit"]
+            over = spend(limit, "lists-new", client_address())
+            if over is None:
+                slug, token = rl.create_list(db.engine(), title, intro)
         except rl.ListError as exc:
             error = str(exc)
-        else:
+        if error is None and over is None:
             flash(
                 "Reading list created. Keep the edit link below: it is the only way to "
                 "change this list.",
                 "ok",
             )
             return redirect(url_for("lists.edit", slug=slug, token=token, new=1), 303)
-    return _private(
-        Response(
-            render_template("lists/new.html", error=error, form=request.form), 400 if error else 200
-        )
+    page = Response(
+        render_template(
+            "lists/new.html", error=error or (over and over.message), form=request.form
+        ),
+        400 if error else 200,
     )
+    return _private(refused(page, over) if over else page)
 
 
 def _view(slug: str, fmt: str | None):  # type: ignore[no-untyped-def]
@@ -210,6 +213,8 @@ def edit_post(slug: str):  # type: ignore[no-untyped-def]
     if not _authorised(slug, token):
         abort(403, description="this change needs the list's secret edit link")
     action, key = form.get("action", ""), form.get("key", "")
+    if action in ("remove", "up", "down", "note") and not keys.is_key(key):
+        abort(400, description="key must be a Zotero item key, like ABCD2345")
     engine = db.engine()
     try:
         if action == "details":

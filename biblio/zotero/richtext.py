@@ -6,8 +6,11 @@ Zotero keeps a little markup inside plain fields (titles and the like): ``<i>``,
 (small caps become a class, because the site's CSP forbids inline styles) and
 escapes or drops everything else. Notes and the group description are HTML:
 :func:`block` keeps structural tags and safe links only. :func:`plain` gives the
-text alone, for ``<title>``, meta tags and feeds' plain fields. Everything here
-returns :class:`markupsafe.Markup` or ``str`` and never fails on odd input.
+text alone, for ``<title>``, meta tags and feeds' plain fields. :func:`finalize` is
+the templates' last step for every value they print (HTML pages and the Atom feed):
+it drops control characters (:mod:`biblio.controlchars`), which no page may carry and
+which make XML invalid. Everything here returns :class:`markupsafe.Markup` or ``str``
+and never fails on odd input.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import re
 
 import nh3
 from markupsafe import Markup
+
+from biblio import controlchars
 
 _SMALL_CAPS_RE = re.compile(
     r"""<span\s+style\s*=\s*["']\s*font-variant\s*:\s*small-caps\s*;?\s*["']\s*>""", re.I
@@ -109,3 +114,13 @@ def plain(value: object) -> str:
     """The text without any markup (entities decoded), whitespace collapsed."""
     text = "" if value is None else str(value)
     return " ".join(html.unescape(_TAG_RE.sub("", text)).split())
+
+
+def finalize(value: object) -> object:
+    """What a template prints for ``value``: text without control characters (sanitized
+    markup stays markup: removing a character cannot make a tag)."""
+    if isinstance(value, Markup):
+        return Markup(controlchars.strip(str(value)))  # noqa: S704 (was Markup already)
+    if isinstance(value, str):
+        return controlchars.strip(value)
+    return value

@@ -132,16 +132,24 @@ def test_login_requires_csrf(client, owner):
 
 
 def test_wrong_password_and_lockout(client, synced, owner):
+    """Failures lock the address they came from out of the account, even with the right
+    password; the owner still signs in from elsewhere, and the lockout expires."""
     for _ in range(2):
         resp = login(client, password="wrong password here")
         assert resp.status_code == 401 and "Wrong email or password" in resp.get_data(True)
     assert login(client, email="nobody@example.org").status_code == 401
     assert login(client, password="wrong again").status_code == 401  # 3rd failure: locked
-    assert login(client).status_code == 401  # even the right password, while locked
+    refused = login(client)  # even the right password, while locked, from here
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 60
     actions = [e["action"] for e in audit.entries(synced)]
     assert "owner.locked" in actions and "owner.login_refused" in actions
+    elsewhere = client.application.test_client()
+    elsewhere.environ_base["REMOTE_ADDR"] = "198.51.100.7"
+    assert login(elsewhere).status_code == 303
     with st.transaction(synced) as conn:  # the lock expires
-        conn.execute(update(st.owners).values(locked_until=st.utcnow() - timedelta(seconds=1)))
+        conn.execute(
+            update(st.login_throttle).values(locked_until=st.utcnow() - timedelta(seconds=1))
+        )
     assert login(client).status_code == 303
 
 

@@ -24,6 +24,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 
 from biblio import audit, mail
+from biblio import storage as st
 from biblio.membership import messages as join_messages
 from biblio.membership import requests as jr
 from biblio.membership.group import group_summary
@@ -184,6 +185,7 @@ def note(request_id: int) -> ResponseReturnValue:
 @bp.post("/-/admin/requests/bulk")
 def bulk() -> ResponseReturnValue:
     ids = [int(i) for i in request.form.getlist("ids") if i.isascii() and i.isdigit()]
+    ids = [i for i in ids if i <= st.MAX_INTEGER]  # a larger one names no request
     target = redirect(url_for("admin.queue", status=request.form.get("status") or None), code=303)
     if not ids:
         flash("Select at least one request.", "error")

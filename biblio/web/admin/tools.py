@@ -14,12 +14,13 @@ from flask.typing import ResponseReturnValue
 
 from biblio import audit, prongs
 from biblio import storage as st
+from biblio.catalog.filters import int_value
 from biblio.prongs.store import review_queue
 from biblio.storage import app as db
 from biblio.sync.client import SyncError
 from biblio.sync.lock import SyncBusy
 from biblio.sync.run import run_sync
-from biblio.web.admin.auth import actor, owner_required
+from biblio.web.admin.auth import actor, owner_required, safe_next
 from biblio.web.admin.queue import _iso
 
 bp = Blueprint("admin_tools", __name__)
@@ -33,12 +34,7 @@ def _guard() -> None:
 
 
 def _before() -> int | None:
-    raw = request.args.get("_next")
-    if raw is None:
-        return None
-    if not (raw.isascii() and raw.isdigit()):
-        abort(400, "_next must be an audit entry id")
-    return int(raw)
+    return int_value("_next", request.args.get("_next"), 1, st.MAX_INTEGER)
 
 
 @bp.get("/-/admin/audit")
@@ -119,10 +115,7 @@ def overrides_post() -> ResponseReturnValue:
 
 def _admin_target(default: str) -> str:
     """The form's ``next`` when it is a local owners' page, else ``default``."""
-    target = request.form.get("next") or ""
-    if not target.startswith("/-/admin/") or "//" in target or "\\" in target:
-        return default
-    return target
+    return safe_next(request.form.get("next"), default)
 
 
 #: What each kind of borderline verdict means, for the review page.
