@@ -56,7 +56,8 @@ def masker(app: Flask) -> Masker:
         if query:
             pairs = parse_qsl(query, keep_blank_values=True)
             if any(k in SECRET_NAMES for k, _ in pairs):
-                query = urlencode([(k, MASK if k in SECRET_NAMES else v) for k, v in pairs])
+                masked = [(k, MASK if k in SECRET_NAMES else v) for k, v in pairs]
+                query = urlencode(masked, safe="*")
         return urlunsplit(parts._replace(path=mask_path(parts.path), query=query))
 
     return mask
