@@ -64,12 +64,20 @@ def _m0004_prong_doubts(conn: Connection) -> None:
     prong_doubts.create(conn, checkfirst=True)
 
 
+def _m0007_search_v2(conn: Connection) -> None:
+    # Word forms (Porter stemming) and a column for attachments' full text change the
+    # FTS5 table's shape: rebuilt from its own rows, so no re-sync is needed. (On a new
+    # database 0002 already made today's shape and this does nothing.)
+    ddl.upgrade_fts(conn)
+
+
 #: Named, ordered migrations. Append only; never edit one that has shipped.
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_initial", _m0001_initial),
     ("0002_items_fts", _m0002_items_fts),
     ("0003_data_changes", _m0003_data_changes),
     ("0004_prong_doubts", _m0004_prong_doubts),
+    ("0007_search_v2", _m0007_search_v2),
 ]
 
 

@@ -79,10 +79,10 @@ def test_prong_filter_and_sentence(client):
     body = _json(client, "/items.json?prong=pathways&_sort=year&_size=1000")
     assert {r["key"] for r in body["rows"]} == expected and body["count"] == len(expected)
     assert body["description"] == (
-        f"{len(expected)} items where prong is pathways, sorted by year, oldest first"
+        f"{len(expected)} items where prong is Pathways, sorted by year, oldest first"
     )
     html = client.get("/items?prong=pathways&_sort=year").get_data(as_text=True)
-    assert f"{len(expected)} items where prong is pathways, sorted by year" in html
+    assert f"{len(expected)} items where prong is Pathways, sorted by year" in html
 
 
 def test_facets_count_and_toggle(client):
@@ -178,8 +178,10 @@ def test_search_finds_child_note_text_on_the_parent(library, tmp_path, zotero):
         ("/items.json?_size=0", "_size must be between"),
         ("/items.json?_next=garbage!!", "is not a page token"),
         ("/items.json?_sort=colour", "unknown _sort"),
-        ('/items.json?q="', "no words to search for"),
-        ("/items.json?q=***", "no words to search for"),
+        ('/items.json?q="', "quotation mark is never closed"),
+        ("/items.json?q=***", "A * on its own"),
+        ("/items.json?q=-", "no words to search for"),
+        ("/items.json?q=(tenure", "parenthesis is never closed"),
         ("/items.atom?prong=nope", "unknown prong"),
     ],
 )
@@ -274,7 +276,7 @@ def test_atom_feed_overall_and_per_prong_and_tag(client):
     prong = ET.fromstring(client.get("/items.atom?prong=pathways").data)
     for e in prong.findall(f"{ATOM}entry"):
         assert "pathways" in [c.get("term") for c in e.findall(f"{ATOM}category")]
-    assert "where prong is pathways" in prong.find(f"{ATOM}title").text
+    assert "where prong is Pathways" in prong.find(f"{ATOM}title").text
     tagged = ET.fromstring(client.get("/items.atom?tag=diversity").data)
     for e in tagged.findall(f"{ATOM}entry"):
         assert "diversity" in [c.get("term") for c in e.findall(f"{ATOM}category")]
