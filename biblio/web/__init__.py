@@ -24,6 +24,7 @@ BLUEPRINTS: list[str] = [
     "biblio.web.admin.tools",
     "biblio.web.export",
     "biblio.web.lists",
+    "biblio.web.discovery",
 ]
 
 CSP = (

@@ -39,7 +39,7 @@ from biblio.storage import app as db
 from biblio.web import pagecache, responses, urls
 from biblio.web.params import decode_next, encode_next, parse_list_args
 from biblio.zotero import connector as coins
-from biblio.zotero import richtext
+from biblio.zotero import richtext, schemaorg
 from biblio.zotero.keys import is_key
 
 bp = Blueprint("browse", __name__)
@@ -235,9 +235,12 @@ def item(key: str):  # type: ignore[no-untyped-def]
         row["url"] = urls.absolute(url_for("browse.item", key=key))
         return responses.envelope([row], 1, None)
     page_url = urls.absolute(url_for("browse.item", key=key))
+    described = schemaorg.json_ld(record["data"], page_url, record["parsed_date"])
     return render_template(
         "browse/item.html",
         item=record,
+        canonical=page_url,
+        json_ld=Markup(schemaorg.script_json(described)),  # noqa: S704 (escaped JSON)
         meta=coins.highwire_meta(record["data"], page_url),
         coins_title=coins.coins_title(record["data"]),
         styles=_cite_styles(),
