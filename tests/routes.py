@@ -30,6 +30,7 @@ UNKNOWN = {
     "slug": "no-such-list",
     "token": "no-such-token",
     "request_id": 999999,
+    "number": 999999,  # a sitemap part
 }
 
 #: A valid filter that matches no item.
@@ -112,6 +113,7 @@ class Site:
             "key": key,
             **self._join_request(),
             "slug": self._reading_list(key),
+            "number": 1,
         }
 
     def _join_request(self) -> dict[str, object]:
