@@ -149,18 +149,21 @@ def _items() -> Response:
         prev_url = urls.with_args(_next=encode_next(prev) if prev else None)
     active = [(f, v) for f in page.facets for v in f.values if v.selected]
     labels = _prong_labels()
+    q = search_error.q if search_error else args.filters.q
     return make_response(
         render_template(
             "browse/items.html",
             page=page,
             args=args,
             search_error=search_error,
-            q=search_error.q if search_error else args.filters.q,
+            q=q,
             sentence=sentence,
             next_url=next_url,
             prev_url=prev_url,
             active=active,
-            sorts={k: v for k, v in SORTS.items() if k != RELEVANCE or args.filters.q},
+            sorts={k: v for k, v in SORTS.items() if k != RELEVANCE or q},
+            # A search to fix is still a search: its box offers (and keeps) relevance.
+            selected_sort=RELEVANCE if search_error and "_sort" not in request.args else args.sort,
             exports=EXPORTS,
             styles=_cite_styles(),
             filter_params=[f.param for f in FILTERS],

@@ -146,6 +146,7 @@ def test_bad_syntax_is_explained_on_the_list_page_with_the_query_kept(client, q,
     kept = q.replace('"', "&#34;")
     assert f'value="{kept}"' in html  # the search box holds what was typed
     assert 'aria-invalid="true"' in html and "<title>400 · " in html
+    assert '<option value="relevance" selected>' in html  # still a search, once fixed
     assert "where prong is Pathways" in html and 'class="items"' in html  # still a list
     j = client.get("/items.json?" + urlencode({"q": q}))
     body = j.get_json()
@@ -275,3 +276,35 @@ def test_migration_0007_rebuilds_an_old_index_from_its_own_rows(synced, settings
         assert singular == plural and len(singular) >= 12
         ranked = search.ranked_rowids(conn, "faculty status")
         assert ranked and min(score for _, score, _ in ranked) < 0  # items_rank was filled
+
+
+@pytest.mark.postgres
+def test_the_query_language_works_on_postgresql_titles_first(tmp_path, zotero):
+    """Without FTS5 the same tree compiles to ILIKE: operators and scopes keep their
+    meaning, and a search is ordered with title matches first."""
+    import os
+
+    from biblio import create_app
+    from tests.conftest import make_settings
+
+    base = os.environ["BIBLIO_TEST_POSTGRES_URL"]
+    engine = storage.create_db_engine(base)
+    # A schema of its own: the other PostgreSQL test resets "public" meanwhile.
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS search_test CASCADE"))
+        conn.execute(text("CREATE SCHEMA search_test"))
+    engine.dispose()
+    url = base + ("&" if "?" in base else "?") + "options=-csearch_path%3Dsearch_test"
+    settings = make_settings(tmp_path, zotero, database={"url": url})
+    try:
+        run_sync(storage.open_database(url), settings)
+        client = create_app(settings).test_client()
+        ranked = found(client, "faculty status")
+        titled = [i for i, r in enumerate(ranked) if "faculty status" in r["title"].lower()]
+        assert titled and titled == list(range(len(titled)))
+        assert set(keys(client, "faculty NOT tenure")) < set(keys(client, "faculty"))
+        assert set(keys(client, "tenure OR unions")) >= set(keys(client, "unions"))
+        assert "ZZTQEL7B" in keys(client, 'tag:"vocational awe"')
+        assert client.get("/items.json?q=(tenure").status_code == 400
+    finally:
+        storage.dispose_all()
