@@ -7,10 +7,11 @@ must be named in :data:`PAGES_WITHOUT_TWIN` with the reason.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
-from tests.conftest import make_settings
-from tests.routes import Site
+from tests.routes import Site, open_site
 
 #: ``{"ok": true, "rows": [...], "count": N, "next": url-or-null}`` (pages add keys).
 ENVELOPE = ("ok", "rows", "count", "next")
@@ -31,14 +32,10 @@ PAGES_WITHOUT_TWIN = {
 JSON_ONLY = {"/-/versions.json"}
 
 
-@pytest.fixture
-def settings(tmp_path, zotero):
-    return make_settings(tmp_path, zotero, mail={"enabled": False})
-
-
-@pytest.fixture
-def site(app, synced) -> Site:
-    return Site(app, synced)
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, sample_data, synced_sample) -> Iterator[Site]:
+    with open_site(tmp_path_factory.mktemp("site"), sample_data, synced_sample) as site:
+        yield site
 
 
 def test_every_page_has_a_json_twin(site):
