@@ -123,6 +123,14 @@ DECLARED: tuple[Setting, ...] = (
     _S("citations", "styles_dir", "styles", str, "Folder of extra .csl files (wins on clash)."),
     _S("lists", "create_rate_limit", "10 per hour", str, "Reading lists created per IP."),
     _S("demo", "zotero_port", 0, int, "Port of the demo's Zotero stand-in (0 = any free)."),
+    _S(
+        "demo",
+        "mailbox",
+        "",
+        str,
+        "Maildir of the demo's mail catcher (`biblio demo` sets it); owners read it at "
+        "/-/admin/mail. Empty: no catcher.",
+    ),
 )
 
 #: Sections whose contents are validated by their owning module, not here.

@@ -22,6 +22,7 @@ BLUEPRINTS: list[str] = [
     "biblio.web.admin.auth",
     "biblio.web.admin.queue",
     "biblio.web.admin.tools",
+    "biblio.web.admin.mail",
     "biblio.web.export",
     "biblio.web.lists",
 ]

@@ -23,6 +23,7 @@ from flask import (
     url_for,
 )
 
+from biblio import mail
 from biblio.membership import requests as jr
 from biblio.membership.owners import normalize_email
 from biblio.storage import app as db
@@ -31,6 +32,8 @@ from biblio.web.extensions import limiter
 bp = Blueprint("join", __name__)
 
 MAX_FORM_BYTES = 64 * 1024
+#: Seconds a new request waits for its confirmation email to go out.
+CONFIRMATION_WAIT = 3.0
 HONEYPOT = "website"
 
 
@@ -89,10 +92,17 @@ def join():  # type: ignore[no-untyped-def]
         return _form(values, errors, "Please correct the fields marked below.", 400)
     try:
         submitted = jr.submit(
-            db.engine(), db.settings(), values, lambda token: _external("join.status", token=token)
+            db.engine(),
+            db.settings(),
+            values,
+            lambda token: _external("join.status", token=token),
+            lambda request_id: _external("admin.detail", request_id=request_id),
         )
     except jr.RequestError as exc:
         return _form(values, {}, str(exc), exc.status)
+    # A moment for the confirmation to go out, so the next page can say truly whether it
+    # did; a slow mail server only makes that page say "we are sending it".
+    mail.wait_for_background(CONFIRMATION_WAIT)
     return redirect(url_for("join.status", token=submitted.token, new=1), code=303)
 
 
@@ -118,9 +128,12 @@ def status_json(token: str) -> Response:
 
 @bp.get("/join/status/<token>")
 def status(token: str) -> Response:
-    view = jr.public_view(_request_or_404(token))
+    found = _request_or_404(token)
+    new = request.args.get("new") == "1"
+    # What became of the confirmation email: the page never claims one was sent if not.
+    mailed = mail.delivery_state(db.engine(), db.settings(), found["email"], found["created_at"])
     html = render_template(
-        "join/status.html", req=view, token=token, new=request.args.get("new") == "1"
+        "join/status.html", req=jr.public_view(found), token=token, new=new, mailed=mailed
     )
     return _private(Response(html))
 
