@@ -19,6 +19,7 @@ ENVELOPE = ("ok", "rows", "count", "next")
 PAGES_WITHOUT_TWIN = {
     "/": "the front page: a digest of /prongs.json, /items.json and /-/sync.json",
     "/join": "a form (its result has a twin: /join/status/<token>.json)",
+    "/join/zotero/callback": "the end of Sign in with Zotero: it redirects to /join",
     "/lists/new": "a form",
     "/lists/add": "a form that picks a list for an item",
     "/lists/mine": "drawn in the browser from the lists it remembers (each has /lists/<slug>.json)",

@@ -32,6 +32,7 @@ from biblio import mail
 from biblio.cli import context
 from biblio.mailcatcher import MailCatcher
 from biblio.membership import owners
+from biblio.settings import Settings
 from biblio.standin.library import StandinLibrary
 from biblio.standin.server import StandinServer
 from biblio.sync.client import SyncError
@@ -159,6 +160,17 @@ def _write_settings_file(path: Path, places: dict[str, dict[str, object]]) -> No
     path.write_text("\n".join(lines), encoding="utf-8")
 
 
+def _demo_signin(
+    server: StandinServer, places: dict[str, dict[str, object]], settings: Settings
+) -> None:
+    """Sign in with Zotero through the stand-in: a client registered there, its key in
+    the settings file, its secret (a secret) only in this process's settings."""
+    key, secret = secrets.token_hex(10), secrets.token_hex(16)
+    server.oauth.register(key, secret)
+    places["join"] = {"zotero_oauth_key": key, "zotero_oauth_url": server.url}
+    settings["join"].update(places["join"], zotero_oauth_secret=secret)
+
+
 def _demo_owner(engine: Engine) -> tuple[str, str]:
     """The demo's owner account, with a fresh password each run: ``(email, password)``."""
     password = secrets.token_urlsafe(12)
@@ -199,6 +211,7 @@ def _demo(lib: StandinLibrary, folder: Path, port: int, *, serve: bool) -> None:
         # Known once they listen:
         places["zotero"]["base_url"] = settings["zotero"]["base_url"] = server.url
         places["mail"]["port"] = settings["mail"]["port"] = catcher.port
+        _demo_signin(server, places, settings)
         settings_file = folder / "settings.toml"
         _write_settings_file(settings_file, places)
         app = context.make_app(settings)

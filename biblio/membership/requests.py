@@ -210,7 +210,15 @@ def submit(
         key = conn.execute(insert(jr).values(**row)).inserted_primary_key
         assert key is not None
         new_id = int(key[0])
-        audit.record(conn, values["email"], "request.submit", f"request:{new_id}", new="pending")
+        verified = "Zotero user ID confirmed by Sign in with Zotero"
+        audit.record(
+            conn,
+            values["email"],
+            "request.submit",
+            f"request:{new_id}",
+            new="pending",
+            detail=verified if values.get("zotero_verified") else None,
+        )
         mail.enqueue(
             conn,
             values["email"],

@@ -19,6 +19,7 @@ BLUEPRINTS: list[str] = [
     "biblio.web.browse",
     "biblio.web.feeds",
     "biblio.web.join",
+    "biblio.web.join_zotero",
     "biblio.web.admin.auth",
     "biblio.web.admin.queue",
     "biblio.web.admin.tools",

@@ -25,8 +25,10 @@ from flask import (
 
 from biblio import mail
 from biblio.membership import requests as jr
+from biblio.membership import zotero_signin
 from biblio.membership.owners import normalize_email
 from biblio.storage import app as db
+from biblio.web import join_zotero
 from biblio.web.extensions import limiter
 
 bp = Blueprint("join", __name__)
@@ -67,7 +69,13 @@ def _form(
     values: dict[str, Any], errors: dict[str, str], message: str | None = None, status: int = 200
 ) -> tuple[str, int]:
     return render_template(
-        "join/form.html", prongs=jr.PRONGS, values=values, errors=errors, message=message
+        "join/form.html",
+        prongs=jr.PRONGS,
+        values=values,
+        errors=errors,
+        message=message,
+        zotero=join_zotero.identity(),
+        zotero_signin=zotero_signin.enabled(db.settings()),
     ), status
 
 
@@ -87,7 +95,12 @@ def join():  # type: ignore[no-untyped-def]
     form = request.form
     if form.get(HONEYPOT):
         return render_template("join/thanks.html"), 200  # bots get no hint
+    who = join_zotero.identity()
+    if who is not None:  # Zotero said who this is: typed IDs do not count
+        form = form.copy()
+        form["zotero_user_id"], form["zotero_username"] = str(who.user_id), who.username
     values, errors = jr.validate(form, form.getlist("prongs"))
+    values["zotero_verified"] = who is not None
     if errors:
         return _form(values, errors, "Please correct the fields marked below.", 400)
     try:
@@ -100,6 +113,7 @@ def join():  # type: ignore[no-untyped-def]
         )
     except jr.RequestError as exc:
         return _form(values, {}, str(exc), exc.status)
+    join_zotero.forget()
     # A moment for the confirmation to go out, so the next page can say truly whether it
     # did; a slow mail server only makes that page say "we are sending it".
     mail.wait_for_background(CONFIRMATION_WAIT)
