@@ -17,7 +17,7 @@ from typing import Any
 
 import requests
 from requests_oauthlib import OAuth1Session
-from requests_oauthlib.oauth1_session import TokenMissing, TokenRequestDenied
+from requests_oauthlib.oauth1_session import TokenMissing, TokenRequestDenied, VerifierMissing
 
 from biblio.membership.group import MAX_USER_ID
 from biblio.settings import Settings
@@ -77,7 +77,13 @@ def finish(settings: Settings, pending: dict[str, str], token: str, verifier: st
     )
     try:
         answer = oauth.fetch_access_token(f"{_base(settings)}/oauth/access", timeout=TIMEOUT)
-    except (requests.RequestException, TokenRequestDenied, TokenMissing, ValueError) as exc:
+    except (
+        requests.RequestException,
+        TokenRequestDenied,
+        TokenMissing,
+        VerifierMissing,
+        ValueError,
+    ) as exc:
         raise SignInError(f"Zotero did not confirm the sign-in ({_reason(exc)})") from exc
     raw_id, username = str(answer.get("userID") or ""), str(answer.get("username") or "")
     if not (raw_id.isascii() and raw_id.isdigit() and 0 < int(raw_id) <= MAX_USER_ID):
