@@ -216,11 +216,15 @@
       var li = el("li", { "data-slug": slug });
       li.appendChild(el("a", { "class": "list-title", href: "/lists/" + encodeURIComponent(slug) }, list.title));
       li.appendChild(el("span", { "class": "muted list-count" }, " " + plural(list.count || 0, "item") + " "));
-      li.appendChild(el("a", { href: editUrl(slug, list) }, "Edit"));
+      var named = function (node) {  // the same words on every row: say which list
+        node.appendChild(el("span", { "class": "visually-hidden" }, ": " + quoted(list.title)));
+        return node;
+      };
+      li.appendChild(named(el("a", { href: editUrl(slug, list) }, "Edit")));
       if (data.current === slug) {
         li.appendChild(el("strong", { "class": "current" }, " New items go here"));
       } else {
-        var use = el("button", { type: "button", "class": "secondary" }, "Add new items here");
+        var use = named(el("button", { type: "button", "class": "secondary" }, "Add new items here"));
         use.addEventListener("click", function () {
           var fresh = load();
           fresh.current = slug;
@@ -229,8 +233,7 @@
         });
         li.appendChild(use);
       }
-      var forget = el("button", { type: "button", "class": "secondary" }, "Forget on this browser");
-      forget.setAttribute("aria-label", "Forget " + quoted(list.title) + " on this browser");
+      var forget = named(el("button", { type: "button", "class": "secondary" }, "Forget on this browser"));
       forget.addEventListener("click", function () {
         var fresh = load();
         delete fresh.lists[slug];
