@@ -12,13 +12,15 @@ routes answer 404 and the join form asks for the numeric ID, as before.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, flash, redirect, request, session, url_for
+from flask import Blueprint, Response, abort, flash, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
 
 from biblio.catalog.items import group
 from biblio.membership import zotero_signin
 from biblio.storage import app as db
+from biblio.web import CSP
 
 bp = Blueprint("join_zotero", __name__)
 
@@ -37,6 +39,21 @@ def identity() -> zotero_signin.Identity | None:
 def forget() -> None:
     """Drop the signed-in identity (the request was sent, or the applicant said so)."""
     session.pop(IDENTITY, None)
+
+
+@bp.after_app_request
+def _allow_zotero_form_action(response: Response) -> Response:
+    """The join page's forms may lead to Zotero: "Sign in with Zotero" posts here and is
+    redirected there, and browsers hold a form's redirects to the page's CSP
+    ``form-action``, which otherwise allows this site only."""
+    if request.endpoint == "join.join" and zotero_signin.enabled(db.settings()):
+        origin = "{0.scheme}://{0.netloc}".format(
+            urlsplit(db.settings()["join"]["zotero_oauth_url"])
+        )
+        response.headers["Content-Security-Policy"] = CSP.replace(
+            "form-action 'self'", f"form-action 'self' {origin}"
+        )
+    return response
 
 
 def _enabled() -> None:
@@ -86,8 +103,7 @@ def callback() -> ResponseReturnValue:
         flash(f"{exc}.", "error")
         return _back()
     session[IDENTITY] = {"user_id": who.user_id, "username": who.username}
-    flash(f"Zotero confirmed your account: {who.username} (user ID {who.user_id}).", "ok")
-    return _back()
+    return _back()  # the join page says whom Zotero confirmed
 
 
 @bp.post("/join/zotero/forget")

@@ -170,6 +170,7 @@ def demo_member() -> ResponseReturnValue:
         flash(f"User {user_id} joined the stand-in group, but the sync failed: {exc}", "error")
     else:
         flash(f"User {user_id} joined the stand-in group; {result.summary()}.", "ok")
+    mail.wait_for_background(3)  # so the welcome email is on the page it returns to
     return redirect(_url_for("admin_mail.caught_mail"), code=303)
 
 
