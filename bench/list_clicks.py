@@ -15,7 +15,8 @@ flows, each the shortest the interface allows:
 
 Either flow checks the downloaded file holds the five entries. ``--root`` runs the
 app of another source tree (e.g. a ``git worktree`` of an older commit) to measure
-it the same way. Prints one line per flow. Run:
+it the same way. Prints one line per flow, and the weight of the item list (50 rows,
+plain and gzipped), which the add buttons make heavier. Run:
 
     .venv/bin/python bench/list_clicks.py [--flows keys,buttons] [--root PATH]
 """
@@ -23,10 +24,12 @@ it the same way. Prints one line per flow. Run:
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import sys
 import tempfile
 import threading
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,6 +123,13 @@ def buttons_flow(browser, url: str, tally: Tally) -> Path:  # type: ignore[no-un
     return download(page, tally)
 
 
+def page_weight(url: str) -> str:
+    """Bytes of ``/items`` (50 rows), plain and gzipped, as a browser gets it."""
+    with urllib.request.urlopen(f"{url}/items?_size=50", timeout=60) as response:
+        body = response.read()
+    return f"/items (50 rows): {len(body):,} bytes, {len(gzip.compress(body)):,} gzipped"
+
+
 def download(page, tally: Tally) -> Path:  # type: ignore[no-untyped-def]
     with page.expect_download() as info:
         tally.click(page.get_by_role("link", name="Word (DOCX)"))
@@ -139,6 +149,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         server, zotero, url = serve(args.root.resolve(), Path(tmp))
         try:
+            print(page_weight(url))
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
                 for flow in args.flows.split(","):

@@ -108,7 +108,7 @@ def test_add_from_the_list_and_item_pages_then_export(live, browser, axe_script,
     assert errors == []
 
 
-def test_my_lists_switch_forget_and_delete(live, browser, axe_script):
+def test_my_lists_switch_pick_forget_and_delete(live, browser, axe_script, client):
     from playwright.sync_api import expect
 
     page, errors = _page(browser, live)
@@ -128,6 +128,13 @@ def test_my_lists_switch_forget_and_delete(live, browser, axe_script):
     expect(mine.filter(has_text="First list")).to_contain_text("New items go here")
     page.goto("/items")
     expect(page.locator("#list-bar")).to_contain_text("Adding to “First list”")
+
+    # The picker offers the remembered lists as buttons (here for an item page's key).
+    key = client.get("/items.json?_size=1").get_json()["rows"][0]["key"]
+    page.goto(f"/lists/add?key={key}")
+    page.get_by_role("button", name="Add to “Second list”").click()
+    expect(page.get_by_text("Added 1 item.")).to_be_visible()
+    expect(page.get_by_label("Title", exact=True)).to_have_value("Second list")
 
     # Delete the second list with its edit link, after confirming.
     page.goto("/lists/mine")
