@@ -18,8 +18,13 @@ import urllib.request
 
 import pytest
 
+from tests.browser import test_browse as browse_checks
 from tests.browser.harness import shot
 from tests.smtp_server import free_port
+
+#: axe-core, installed once per session by the browse tests' fixture (shared here).
+axe_script = browse_checks.axe_script
+_accessible = browse_checks._accessible
 
 pytestmark = pytest.mark.browser
 
@@ -61,7 +66,9 @@ def demo(tmp_path):
         proc.communicate(timeout=30)
 
 
-def test_the_demo_takes_an_applicant_to_member_with_zotero_sign_in_and_caught_mail(demo, browser):
+def test_the_demo_takes_an_applicant_to_member_with_zotero_sign_in_and_caught_mail(
+    demo, browser, axe_script
+):
     from playwright.sync_api import expect
 
     expect.set_options(timeout=20000)
@@ -90,6 +97,7 @@ def test_the_demo_takes_an_applicant_to_member_with_zotero_sign_in_and_caught_ma
         "Apprenticeships into librarianship."
     )
     applicant.get_by_label(re.compile("I agree")).check()
+    _accessible(applicant, axe_script)
     shot(applicant, "first-run-join-signed-in-375")
     applicant.get_by_role("button", name="Send request").click()
     expect(applicant.locator("[data-status]")).to_have_text("pending review")
@@ -108,6 +116,7 @@ def test_the_demo_takes_an_applicant_to_member_with_zotero_sign_in_and_caught_ma
     review = notice.locator(f'a[href^="{url}/-/admin/requests/"]')  # a full link
     expect(review).to_have_count(1)
     expect(owner.locator("article.caught", has_text=status_url)).to_have_count(1)
+    _accessible(owner, axe_script)
     shot(owner, "first-run-caught-mail-1280")
     review.click()  # the full link in the owner's email works
     expect(owner.get_by_role("heading", name=re.compile("Octavia Butler"))).to_be_visible()
@@ -130,6 +139,7 @@ def test_the_demo_takes_an_applicant_to_member_with_zotero_sign_in_and_caught_ma
         4
     )  # confirm, notice, approve, welcome
     owner.set_viewport_size({"width": 1280, "height": 900})
+    _accessible(owner, axe_script)
     shot(owner, "first-run-outbox-1280")
 
     applicant.goto(status_url)
