@@ -115,6 +115,21 @@ DECLARED: tuple[Setting, ...] = (
     _S("join", "notify_owners", True, bool, "Email every owner when a new request arrives."),
     _S("join", "rate_limit", "5 per hour", str, "Join submissions allowed per IP."),
     _S("join", "email_rate_limit", "3 per day", str, "Join submissions allowed per email."),
+    _S(
+        "join",
+        "zotero_oauth_key",
+        "",
+        str,
+        "Client key of biblio's app at zotero.org/oauth/apps: offers “Sign in with Zotero” "
+        "on /join (secret: BIBLIO_ZOTERO_OAUTH_SECRET). Empty: the ID form only.",
+    ),
+    _S(
+        "join",
+        "zotero_oauth_url",
+        "https://www.zotero.org",
+        str,
+        "Where Zotero's OAuth endpoints are (/oauth/request, /oauth/authorize, /oauth/access).",
+    ),
     _S("auth", "login_rate_limit", "10 per minute", str, "Login attempts per IP."),
     _S("auth", "lockout_failures", 5, int, "Failed logins that lock an account."),
     _S("auth", "lockout_minutes", 15, int, "How long a locked account stays locked."),
@@ -123,6 +138,14 @@ DECLARED: tuple[Setting, ...] = (
     _S("citations", "styles_dir", "styles", str, "Folder of extra .csl files (wins on clash)."),
     _S("lists", "create_rate_limit", "10 per hour", str, "Reading lists created per IP."),
     _S("demo", "zotero_port", 0, int, "Port of the demo's Zotero stand-in (0 = any free)."),
+    _S(
+        "demo",
+        "mailbox",
+        "",
+        str,
+        "Maildir of the demo's mail catcher (`biblio demo` sets it); owners read it at "
+        "/-/admin/mail. Empty: no catcher.",
+    ),
 )
 
 #: Sections whose contents are validated by their owning module, not here.
@@ -133,6 +156,7 @@ SECRETS = {
     ("zotero", "api_key"): ("ZOTERO_API_KEY",),
     ("web", "secret_key"): ("BIBLIO_SECRET_KEY", "SECRET_KEY"),
     ("mail", "password"): ("BIBLIO_MAIL_PASSWORD",),
+    ("join", "zotero_oauth_secret"): ("BIBLIO_ZOTERO_OAUTH_SECRET",),
 }
 
 _BY_KEY = {(s.section, s.key): s for s in DECLARED}

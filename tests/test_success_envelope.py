@@ -20,7 +20,11 @@ ENVELOPE = ("ok", "rows", "count", "next")
 PAGES_WITHOUT_TWIN = {
     "/": "the front page: a digest of /prongs.json, /items.json and /-/sync.json",
     "/join": "a form (its result has a twin: /join/status/<token>.json)",
+    "/join/zotero/callback": "the end of Sign in with Zotero: it redirects to /join",
     "/lists/new": "a form",
+    "/lists/add": "a form that picks a list for an item",
+    "/lists/mine": "drawn in the browser from the lists it remembers (each has /lists/<slug>.json)",
+    "/lists/<slug>/delete": "a confirmation form, behind the list's secret link",
     "/lists/<slug>/edit": "a form, behind the list's secret link",
     "/-/admin/": "the owners' queue; its twin is /-/admin/requests.json",
     "/-/admin/login": "a form",

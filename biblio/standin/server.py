@@ -10,7 +10,8 @@ non-default parameters, ``first``/``last`` left out when equal to the page itsel
 URLs), ``since``, ``itemKey``, ``includeTrashed``, 304 on ``If-Modified-Since-Version``
 for list requests, and 400/403/404 bodies in plain text. Tests can count requests and
 inject faults (error statuses with ``Retry-After``, ``Backoff``, dropped or truncated
-responses, slow responses, and hooks that edit the library mid-sync). Run it alone
+responses, slow responses, and hooks that edit the library mid-sync). zotero.org's
+OAuth 1.0a endpoints (``/oauth/…``) are answered by :mod:`biblio.standin.oauth`. Run it alone
 with ``python -m biblio.standin.server --library FILE --port N``.
 """
 
@@ -35,6 +36,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from biblio.standin.api import Response, StandinApi
 from biblio.standin.library import StandinLibrary
+from biblio.standin.oauth import OAuthProvider
 from biblio.standin.params import ApiError
 from biblio.standin.synthetic import synthetic_library
 
@@ -91,6 +93,7 @@ class StandinServer:
     ) -> None:
         self.library = library
         self.api_keys = api_keys
+        self.oauth = OAuthProvider()  # zotero.org's /oauth/* ("Sign in with Zotero")
         self.host, self._port = host, port
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -288,9 +291,26 @@ class _Handler(BaseHTTPRequestHandler):
     def _refuse(self) -> None:
         self._send(Response(405, b"Method not allowed", "text/plain"))
 
-    do_POST = do_PUT = do_PATCH = do_DELETE = _refuse  # noqa: N815 (read-only stand-in)
+    do_PUT = do_PATCH = do_DELETE = _refuse  # noqa: N815 (read-only stand-in)
+
+    def do_POST(self) -> None:  # noqa: N802 (stdlib name)
+        if not self.path.startswith("/oauth/"):  # the API is read-only; OAuth posts
+            self._refuse()
+            return
+        length = min(int(self.headers.get("Content-Length") or 0), 64 * 1024)
+        self._oauth("POST", self.rfile.read(length).decode("utf-8", "replace"))
+
+    def _oauth(self, method: str, body: str) -> None:
+        srv = self.standin
+        with srv._lock:
+            srv._requests.append(RequestRecord(method, urlsplit(self.path).path, {}))
+        path = urlsplit(self.path).path
+        self._send(srv.oauth.handle(method, srv.url + self.path, path, body, self.headers))
 
     def _serve(self, head: bool = False) -> None:
+        if self.path.startswith("/oauth/") and not head:
+            self._oauth("GET", "")
+            return
         t0 = time.perf_counter()
         srv = self.standin
         split = urlsplit(self.path)
