@@ -24,6 +24,7 @@ from citeproc.source import DateRange, LiteralDate, Name
 from citeproc.string import String
 from lxml import etree
 
+from . import compiled
 from .casing import CaseMixin
 from .groups import (
     AttemptMixin,
@@ -88,7 +89,7 @@ class TermFallbackMixin:
             form = _TERM_FALLBACK[form]
 
 
-class BiblioText(AttemptMixin, TermFallbackMixin, CaseMixin, PageRangeMixin, model.Text):
+class BiblioText(AttemptMixin, TermFallbackMixin, CaseMixin, PageRangeMixin, compiled.Text):
     def _variable(self, item, context):
         variable = self.get("variable")
         if variable in state.suppressed:
@@ -110,7 +111,7 @@ class BiblioText(AttemptMixin, TermFallbackMixin, CaseMixin, PageRangeMixin, mod
         return string
 
 
-class BiblioNumber(AttemptMixin, CaseMixin, PageRangeMixin, model.Number):
+class BiblioNumber(AttemptMixin, CaseMixin, PageRangeMixin, compiled.Number):
     def process(self, item, context=None, **kwargs):
         variable = self.get("variable")
         if variable in state.suppressed:
@@ -128,7 +129,7 @@ _INITIAL = re.compile(r"^(\w)\.?$", re.U)
 _ET_AL_MARK = "\x1e"
 
 
-class BiblioName(model.Name):
+class BiblioName(compiled.Name):
     def process(self, item, variable, context=None, sort_options=None, **kwargs):
         names = item.reference.get(variable) or []
         saved = state.name_options
@@ -215,7 +216,7 @@ class BiblioName(model.Name):
         return " ".join(text.split())
 
 
-class BiblioNames(AttemptMixin, model.Names):
+class BiblioNames(AttemptMixin, compiled.Names):
     def get_parent_delimiter(self, context=None):
         # CSL 1.0.2: the delimiter of cs:names separates its name variables
         own = self.get("delimiter")
@@ -273,7 +274,7 @@ class BiblioNames(AttemptMixin, model.Names):
         return text
 
 
-class BiblioLabel(AttemptMixin, TermFallbackMixin, CaseMixin, model.Label):
+class BiblioLabel(AttemptMixin, TermFallbackMixin, CaseMixin, compiled.Label):
     def process(self, item, variable=None, plural=None, context=None, **kwargs):
         own = self.get("variable")
         # a label for an absent variable renders nothing (citeproc-js), so the
@@ -298,11 +299,11 @@ class BiblioLabel(AttemptMixin, TermFallbackMixin, CaseMixin, model.Label):
         return value is not None and is_plural(value, variable, item.reference.type)
 
 
-class BiblioNamePart(CaseMixin, model.Name_Part):
+class BiblioNamePart(CaseMixin, compiled.Name_Part):
     pass
 
 
-class BiblioKey(model.Key):
+class BiblioKey(compiled.Key):
     def sort_keys(self, items, context):
         # a sort key is rendered on its own: substitutions made while rendering it must
         # not suppress variables in the entry being rendered around it
@@ -313,7 +314,7 @@ class BiblioKey(model.Key):
             state.suppressed = saved
 
 
-class BiblioDate(AttemptMixin, model.Date):
+class BiblioDate(AttemptMixin, compiled.Date):
     def process(self, item, variable=None, show_parts=None, context=None, **kwargs):
         var = variable or self.get("variable")
         if var in state.suppressed:
@@ -363,7 +364,7 @@ def _date_key(date, parts: set[str]) -> str:
     return f"{prefix}{year:04d}{month:02d}{day:02d}"
 
 
-class BiblioDatePart(CaseMixin, model.Date_Part):
+class BiblioDatePart(CaseMixin, compiled.Date_Part):
     def process(self, date, context=None):
         if self.get("name") == "month" and "month" not in date and "season" in date:
             # citeproc-js prints the (long) season term whatever the month form
@@ -407,9 +408,8 @@ _OVERRIDES = {
 def _make_parser() -> etree.XMLParser:
     lookup = etree.ElementNamespaceClassLookup()
     namespace = lookup.get_namespace(CSL_NS)
-    namespace[None] = model.CitationStylesElement
-    for cls in model.CitationStylesElement.__subclasses__():
-        namespace[cls.__name__.replace("_", "-").lower()] = cls
+    namespace[None] = compiled.DEFAULT
+    namespace.update(compiled.ELEMENTS)
     namespace["style"] = BiblioStyleElement
     namespace.update(_OVERRIDES)
     parser = etree.XMLParser(
@@ -434,7 +434,7 @@ def _load_locale(code: str):
     return etree.parse(path, _parser()).getroot()
 
 
-class BiblioStyleElement(model.Style):
+class BiblioStyleElement(compiled.Style):
     def set_locale_list(self, output_locale, validate=False):
         """Locale search order of CSL §Locale Fallback, with locales parsed by our lookup."""
         self.locales = []
@@ -475,6 +475,8 @@ class BiblioStyle(CitationStylesStyle):
         self.locale = locale
         self.root.set_locale_list(locale)
         self.root.formatter = MarkerFormatter
+        # keep every element proxy alive, so the caches of .compiled live with the style
+        self._pinned = [el for tree in (self.root, *self.root.locales) for el in tree.iter()]
         self.explicit_year_suffix = bool(
             self.root.xpath('//cs:text[@variable="year-suffix"]', namespaces={"cs": CSL_NS})
         )

@@ -14,6 +14,7 @@ import re
 
 from citeproc import model
 
+from . import compiled
 from .state import state
 
 _ALWAYS_RENDERED = {"year-suffix", "citation-number", "citation-label"}
@@ -36,7 +37,7 @@ class AttemptMixin:
             state.attempt(bool(text) or variable in _ALWAYS_RENDERED)
 
 
-class BiblioGroup(model.Group):
+class BiblioGroup(compiled.Group):
     """cs:group suppression decided at render time, as citeproc-js does.
 
     A group is dropped when a variable was called inside it (directly, in a macro or in the
@@ -125,11 +126,11 @@ class DisambiguateTestMixin:
         return self.render_children(item, context=context, delimiter=delimiter, **kwargs)
 
 
-class BiblioIf(DisambiguateTestMixin, NumericTestMixin, model.If):
+class BiblioIf(DisambiguateTestMixin, NumericTestMixin, compiled.If):
     pass
 
 
-class BiblioElseIf(DisambiguateTestMixin, NumericTestMixin, model.Else_If):
+class BiblioElseIf(DisambiguateTestMixin, NumericTestMixin, compiled.Else_If):
     pass
 
 
@@ -145,7 +146,7 @@ def _branch_matches(branch, item, context) -> bool:
     return True
 
 
-class BiblioSubstitute(model.Substitute):
+class BiblioSubstitute(compiled.Substitute):
     def _candidates(self, children, item, context):
         # cs:choose inside cs:substitute is transparent: each element of the matching
         # branch is a candidate on its own (citeproc-js)

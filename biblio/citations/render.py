@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from citeproc import Citation, CitationItem, CitationStylesBibliography
+from citeproc import Citation, CitationStylesBibliography
 from citeproc.string import String
 
+from .compiled import BoundCitationItem
 from .engine import CSL_NS, BiblioStyle, state
 from .markup import MarkerFormatter, finish, strip_markers
 from .sorting import sort_items
@@ -152,7 +153,7 @@ class _Renderer:
                 log.info("item %r not renderable: %s", ids[key], exc)
         good = [k for k in keys if k not in errors]
         bib = CitationStylesBibliography(style, source, MarkerFormatter)
-        citation = Citation([CitationItem(k) for k in good])
+        citation = Citation([BoundCitationItem(k, source[k]) for k in good])
         bib.register(citation)
         ordered, sort_keys = sort_items(style, bib.items)
         bib.items = ordered
@@ -221,11 +222,15 @@ class _Renderer:
             state.reset("cite")
             state.add_names = add_names
             state.disambiguate = disambiguate
-            cit = Citation([CitationItem(item.key)])
-            bib.register(cit)
+            # what Layout.render_citation does for one registered item, without its
+            # list scans of every key in the bibliography
+            cite = BoundCitationItem(item.key, item.reference)
+            Citation([cite]).bibliography = bib
+            layout = self.cite_el.layout
             self.cite_el.cites = []
-            self.cite_el.layout.repressed = {}
-            text = self.cite_el.layout.render_citation(cit, lambda _: None)
+            layout.repressed = {}
+            out = layout.render_children(cite)
+            text = layout.format(layout.wrap(out)) if out is not None else None
             names = state.cite_names or ()
         except Exception:
             log.debug("citation render failed for %s", item.key, exc_info=True)

@@ -22,6 +22,7 @@ from citeproc.source import (
     LiteralDate,
     Name,
     Reference,
+    VariableError,
 )
 from citeproc.string import MixedString, NoCase, String
 
@@ -38,9 +39,16 @@ class BiblioReference(Reference):
     """A reference accepting every CSL 1.0.2 variable (citeproc-py warns on unknown ones)."""
 
     def __init__(self, key: str, type: str, **args: Any) -> None:  # noqa: A002
-        self.key = key
-        self.type = type
-        self.update(args)
+        self.update(args, key=key, type=type)
+        # read as attributes on every cs:if type test: kept as plain attributes too
+        self.__dict__["key"] = key
+        self.__dict__["type"] = type
+
+    # a missing variable raises citeproc-py's VariableError, via dict's own lookup
+    __getitem__ = dict.__getitem__  # type: ignore[assignment]
+
+    def __missing__(self, key: str) -> Any:
+        raise VariableError(key)
 
 
 class BiblioSource(BibliographySource):
