@@ -14,6 +14,7 @@ import re
 from citeproc.string import MixedString, NoCase, String
 
 from .markup import ALL_MARKERS
+from .state import state
 
 _STOP = """about above across afore after against along alongside amid amidst among amongst
 anenst apropos apud around as aside astride at athwart atop barring before behind below
@@ -159,8 +160,6 @@ class CaseMixin:
     """Replaces citeproc-py's ``TextCased.case`` on the element classes we register."""
 
     def case(self, text, language=None):
-        from .engine import state
-
         lang = language if language is not None else state.language
         english = not lang or str(lang).lower().startswith("en")
         return apply_case(text, self.get("text-case"), english)

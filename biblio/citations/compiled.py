@@ -22,12 +22,16 @@ from typing import Any
 
 from citeproc import model
 from citeproc.source import CitationItem
+from citeproc.string import join
 
 _MISSING = object()
 
 
 def _slot(element: Any, name: str) -> dict:
-    """A per-element cache dict kept in the proxy's ``__dict__``."""
+    """A per-element cache dict kept in the proxy's ``__dict__``.
+
+    Every cache key starts with ``_memo_`` so that none can shadow a method.
+    """
     d = element.__dict__
     cache = d.get(name)
     if cache is None:
@@ -40,20 +44,20 @@ class CachedLookups:
 
     def get_root(self):
         d = self.__dict__
-        root = d.get("_root")
+        root = d.get("_memo_root")
         if root is None:
-            root = d["_root"] = self.getroottree().getroot()
+            root = d["_memo_root"] = self.getroottree().getroot()
         return root
 
     def xpath_search(self, expression):
-        cache = _slot(self, "_xpath")
+        cache = _slot(self, "_memo_xpath")
         found = cache.get(expression)
         if found is None:
             found = cache[expression] = super().xpath_search(expression)  # type: ignore[misc]
         return found
 
     def get_macro(self, name):
-        cache = _slot(self.get_root(), "_macros")
+        cache = _slot(self.get_root(), "_memo_macros")
         macro = cache.get(name)
         if macro is None:
             macro = cache[name] = super().get_macro(name)  # type: ignore[misc]
@@ -61,13 +65,13 @@ class CachedLookups:
 
     def get_layout(self):
         d = self.__dict__
-        layout = d.get("_layout")
+        layout = d.get("_memo_layout")
         if layout is None:
-            layout = d["_layout"] = super().get_layout()  # type: ignore[misc]
+            layout = d["_memo_layout"] = super().get_layout()  # type: ignore[misc]
         return layout
 
     def get_term(self, name, form=None, *args, **kwargs):
-        cache = _slot(self.get_root(), "_terms")
+        cache = _slot(self.get_root(), "_memo_terms")
         key = (name, form, args, tuple(kwargs.items()))
         term = cache.get(key, _MISSING)
         if term is _MISSING:
@@ -75,11 +79,108 @@ class CachedLookups:
         return term
 
     def get_locale_option(self, name):
-        cache = _slot(self.get_root(), "_locale_options")
+        cache = _slot(self.get_root(), "_memo_locale_options")
         value = cache.get(name, _MISSING)
         if value is _MISSING:
             value = cache[name] = super().get_locale_option(name)  # type: ignore[misc]
         return value
+
+    def __getattr__(self, name):
+        # citeproc-py reads child elements as attributes (``names.name``, ``bib.layout``);
+        # the answer is kept as a plain attribute, so the next read does not search.
+        # Elements citeproc-py inserts later (a default cs:name) are not in the CSL
+        # namespace, so they never change these answers.
+        found = super().__getattr__(name)  # type: ignore[misc]
+        if not name.startswith("_"):
+            self.__dict__[name] = found
+        return found
+
+    def children(self) -> list:
+        d = self.__dict__
+        kids = d.get("_memo_children")
+        if kids is None:
+            kids = d["_memo_children"] = list(self.iterchildren())
+        return kids
+
+    def getchildren(self):
+        return self.children()
+
+    def render_children(self, item, delimiter="", **kwargs):
+        # model.Parent.render_children over the cached children
+        output = []
+        for child in self.children():
+            try:
+                if isinstance(child, model.Choose):
+                    text = child.render(item, delimiter=delimiter, **kwargs)
+                else:
+                    text = child.render(item, **kwargs)
+                if text is not None:
+                    output.append(text)
+            except model.VariableError:
+                pass
+        if output:
+            return join(output, delimiter)
+        return None
+
+
+_FORMATS = {
+    ("font-style", "italic"): "Italic",
+    ("font-style", "oblique"): "Oblique",
+    ("font-variant", "small-caps"): "SmallCaps",
+    ("font-weight", "bold"): "Bold",
+    ("font-weight", "light"): "Light",
+    ("text-decoration", "underline"): "Underline",
+    ("vertical-align", "sup"): "Superscript",
+    ("vertical-align", "sub"): "Subscript",
+}
+_PLAIN = {
+    "font-style": "normal",
+    "font-variant": "normal",
+    "font-weight": "normal",
+    "text-decoration": "none",
+    "vertical-align": "baseline",
+}
+
+
+class CachedFormatting(CachedLookups):
+    """Formatting and affixes read from the element's attributes once (model.Formatted,
+    model.Affixed): an element without them passes text through untouched."""
+
+    def _formats(self) -> tuple[str, ...] | None:
+        d = self.__dict__
+        if "_memo_format_names" not in d:
+            names: list[str] | None = []
+            for attr, plain in _PLAIN.items():  # citeproc-py's order of application
+                value = self.get(attr, plain)
+                if value != plain:
+                    name = _FORMATS.get((attr, value))
+                    if name is None:  # let citeproc-py deal with odd values
+                        names = None
+                        break
+                    names.append(name)  # type: ignore[union-attr]
+            d["_memo_format_names"] = None if names is None else tuple(names)
+        return d["_memo_format_names"]
+
+    def format(self, string):
+        names = self._formats()
+        if names is None:
+            return super().format(string)  # type: ignore[misc]
+        if isinstance(string, int | float):
+            string = str(string)
+        if names:
+            formatter = self.get_formatter()
+            for name in names:
+                string = getattr(formatter, name)(string)
+        return string
+
+    def wrap(self, string):
+        d = self.__dict__
+        affixes = d.get("_memo_affixes")
+        if affixes is None:
+            affixes = d["_memo_affixes"] = (self.get("prefix", ""), self.get("suffix", ""))
+        if string is not None and not affixes[0] and not affixes[1]:
+            return string  # what model.Affixed.wrap gives with empty affixes
+        return super().wrap(string)  # type: ignore[misc]
 
 
 class CachedTerm(CachedLookups):
@@ -88,16 +189,16 @@ class CachedTerm(CachedLookups):
     @property
     def single(self):
         d = self.__dict__
-        if "_single" not in d:
-            d["_single"] = model.Term.single.fget(self)  # type: ignore[attr-defined]
-        return d["_single"]
+        if "_memo_single" not in d:
+            d["_memo_single"] = model.Term.single.fget(self)  # type: ignore[attr-defined]
+        return d["_memo_single"]
 
     @property
     def multiple(self):
         d = self.__dict__
-        if "_multiple" not in d:
-            d["_multiple"] = model.Term.multiple.fget(self)  # type: ignore[attr-defined]
-        return d["_multiple"]
+        if "_memo_multiple" not in d:
+            d["_memo_multiple"] = model.Term.multiple.fget(self)  # type: ignore[attr-defined]
+        return d["_memo_multiple"]
 
 
 class CachedName(CachedLookups):
@@ -106,7 +207,7 @@ class CachedName(CachedLookups):
     def get_option(self, name, context=None, sort_options=None):
         if sort_options:
             return super().get_option(name, context, sort_options)  # type: ignore[misc]
-        cache = _slot(self, "_options")
+        cache = _slot(self, "_memo_options")
         key = (name, context)
         value = cache.get(key, _MISSING)
         if value is _MISSING:
@@ -115,25 +216,62 @@ class CachedName(CachedLookups):
 
     def et_al(self):
         d = self.__dict__
-        if "_et_al" not in d:
-            d["_et_al"] = super().et_al()  # type: ignore[misc]
-        return d["_et_al"]
+        if "_memo_et_al" not in d:
+            d["_memo_et_al"] = super().et_al()  # type: ignore[misc]
+        return d["_memo_et_al"]
+
+
+_TESTS = (
+    ("type", "_type"),
+    ("variable", "_variable"),
+    ("is-numeric", "_is_numeric"),
+    ("is-uncertain-date", "_is_uncertain_date"),
+    ("locator", "_locator"),
+)
 
 
 class CachedCondition(CachedLookups):
-    """cs:if / cs:else-if with the ``type`` list split once."""
+    """cs:if / cs:else-if with its tests and the ``type`` list read once."""
+
+    def render(self, item, context=None, delimiter="", **kwargs):
+        # model.If.render with the attribute checks done once
+        d = self.__dict__
+        tests = d.get("_memo_tests")
+        if tests is None:
+            attrib = self.attrib
+            tests = d["_memo_tests"] = tuple(m for a, m in _TESTS if a in attrib)
+            d["_memo_has_position"] = "position" in attrib
+            d["_memo_match"] = self.get("match")
+        results: list = []
+        for method in tests:
+            results += getattr(self, method)(item)
+        if d["_memo_has_position"]:
+            results += self._position(item, context)
+        match = d["_memo_match"]
+        if match == "any":
+            result = any(results)
+        elif match == "none":
+            result = not any(results)
+        else:
+            result = all(results)
+        if not result:
+            raise model.ConditionFailed
+        return self.render_children(item, context=context, delimiter=delimiter, **kwargs)
 
     def _type(self, item):
         d = self.__dict__
-        types = d.get("_types")
+        types = d.get("_memo_types")
         if types is None:
-            types = d["_types"] = tuple(t.lower() for t in self.get("type").split())
+            types = d["_memo_types"] = tuple(t.lower() for t in self.get("type").split())
         ref_type = item.reference.type
         return [t == ref_type for t in types]
 
 
 def _cached(cls: type, mixin: type = CachedLookups) -> type:
-    return type(cls.__name__, (mixin, cls), {"__module__": __name__})
+    bases: tuple[type, ...] = (mixin,)
+    if issubclass(cls, model.Formatted | model.Affixed) and not issubclass(mixin, CachedFormatting):
+        bases = (mixin, CachedFormatting) if mixin is not CachedLookups else (CachedFormatting,)
+    return type(cls.__name__, (*bases, cls), {"__module__": __name__})
 
 
 Style = _cached(model.Style)
@@ -170,14 +308,16 @@ DEFAULT = _cached(model.CitationStylesElement)
 
 
 class BoundCitationItem(CitationItem):
-    """A citation item that holds its reference instead of looking it up on each access.
+    """A citation item that holds its reference and number instead of looking them up.
 
     citeproc-py's ``CitationItem.reference`` goes item → citation → bibliography → source
-    every time a variable is read; biblio registers each item once, so the reference is
-    bound at creation.
+    every time a variable is read, and ``number`` searches the list of every key; biblio
+    binds the reference at creation and sets the number once the order is known.
     """
 
-    reference: Any = None  # shadows the property; the instance attribute wins
+    # these shadow citeproc-py's properties; the instance attributes win
+    reference: Any = None
+    number: int | None = None  # position in the bibliography, set by the pipeline
 
     def __init__(self, key: str, reference: Any, **args: Any) -> None:
         super().__init__(key, **args)

@@ -53,7 +53,7 @@ class BiblioGroup(compiled.Group):
         output = []
         delimiter = self.get("delimiter", "")
         try:
-            for child in self.iterchildren():
+            for child in self.children():
                 try:
                     if isinstance(child, model.Choose):
                         text = child.render(item, context=context, delimiter=delimiter, **kwargs)

@@ -106,32 +106,61 @@ def _compare(a: list, b: list, directions: list[bool]) -> int:
     return 0
 
 
-def sort_items(style, items: list) -> tuple[list, dict[str, str]]:
-    """Return ``items`` in the style's bibliography order and a printable key per item."""
+def sort_keys(style) -> list[Key]:
+    """The ``cs:key`` elements of the style's bibliography sort (empty: input order)."""
     bib = style.root.bibliography
     sort = bib.find(f"{{{CSL_NS}}}sort") if bib is not None else None
-    if sort is None:
-        return list(items), {it.key: f"{n:06d}" for n, it in enumerate(items)}
-    layout = bib.layout
-    key_els = sort.findall(f"{{{CSL_NS}}}key")
-    rows: list[tuple[int, Any, list[tuple]]] = []
-    for n, item in enumerate(items):
-        keys = []
-        for key_el in key_els:
-            state.reset("sort")
-            try:
-                keys.append(_value_key(_item_key(key_el, item, layout)))
-            except Exception:  # one bad item must not break the list: sort it by nothing
-                log.debug("sort key failed for %s", item.key, exc_info=True)
-                keys.append(())
-        rows.append((n, item, keys))
+    return [] if sort is None else sort.findall(f"{{{CSL_NS}}}key")
+
+
+def is_number_key(key_el: Key) -> bool:
+    """A key on ``citation-number``: its value is the item's position, known only to the
+    whole set (see :func:`number_key`)."""
+    return key_el.get("variable") == "citation-number"
+
+
+def number_key(number: int) -> tuple:
+    return _value_key(number)
+
+
+def item_keys(style, key_els: list[Key], item) -> list[tuple]:
+    """The collation key of each ``cs:key`` for one item; ``()`` for a missing value.
+
+    A key is rendered from the item alone, so keys can be computed for any subset of a
+    bibliography (in another process, say) and compared later. ``citation-number`` keys
+    come back empty: the caller puts :func:`number_key` in their place.
+    """
+    layout = style.root.bibliography.layout
+    keys = []
+    for key_el in key_els:
+        if is_number_key(key_el):
+            keys.append(())
+            continue
+        state.reset("sort")
+        try:
+            keys.append(_value_key(_item_key(key_el, item, layout)))
+        except Exception:  # one bad item must not break the list: sort it by nothing
+            log.debug("sort key failed for %s", item.key, exc_info=True)
+            keys.append(())
     state.reset()
+    return keys
+
+
+def order(rows: list[tuple[int, list[tuple]]], key_els: list[Key]) -> list[int]:
+    """Positions of ``rows`` (input position, keys) in bibliography order.
+
+    citeproc-js numbers items in input order before sorting and breaks ties with it.
+    """
     directions = [k.get("sort", "ascending") == "descending" for k in key_els]
+    if not key_els:
+        return [n for n, _ in rows]
 
-    # citeproc-js numbers items in input order before sorting and breaks ties with it
     def compare(a: tuple, b: tuple) -> int:
-        return _compare(a[2], b[2], directions)
+        return _compare(a[1], b[1], directions)
 
-    order = sorted(rows, key=cmp_to_key(compare))
-    printable = {item.key: "\x1f".join(map(_readable, keys)) for _, item, keys in order}
-    return [r[1] for r in order], printable
+    return [n for n, _ in sorted(rows, key=cmp_to_key(compare))]
+
+
+def printable(keys: list[tuple]) -> str:
+    """The ``Entry.sort_key`` form of an item's keys."""
+    return "\x1f".join(map(_readable, keys))

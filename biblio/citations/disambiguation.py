@@ -1,0 +1,181 @@
+"""Disambiguation of citations that look alike, as citeproc-js's disambiguator does it.
+
+Every item's citation is rendered once on its own (:meth:`Disambiguation.cite`, a per-item
+job of the pipeline's first phase). Items whose citations are identical form a clash
+group; only those are worked on further (:meth:`Disambiguation.plan`, on the whole set):
+``disambiguate-add-names`` shows one more name at a time until a citation is unique, the
+``disambiguate="true"`` branches of the style are tried, and what is still ambiguous gets
+a year suffix in bibliography order (citeproc-js disNames, disYears).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .compiled import BoundCitationItem
+from .engine import CSL_NS, state
+from .markup import strip_markers
+
+if TYPE_CHECKING:
+    from .pipeline import Renderer
+
+log = logging.getLogger(__name__)
+
+
+def suffix_letters(n: int) -> str:
+    """The ``n``-th year suffix: a, b, ..., z, aa, ab, ..."""
+    letters = ""
+    n += 1
+    while n:
+        n, r = divmod(n - 1, 26)
+        letters = chr(97 + r) + letters
+    return letters
+
+
+@dataclass
+class Plan:
+    """Year suffixes and names shown, by input position."""
+
+    suffixes: dict[int, str] = field(default_factory=dict)
+    shown: dict[int, int] = field(default_factory=dict)
+
+
+class Disambiguation:
+    def __init__(self, renderer: Renderer) -> None:
+        self.renderer = renderer
+        cite_el, bib_el = renderer.cite_el, renderer.bib_el
+        self.cite_el = cite_el
+        self.add_names = self.add_year = False
+        if cite_el is not None and bib_el is not None:
+            self.add_names = cite_el.get("disambiguate-add-names", "false").lower() == "true"
+            self.add_year = cite_el.get("disambiguate-add-year-suffix", "false").lower() == "true"
+        self.enabled = self.add_names or self.add_year
+        # citeproc-js carries add-names results into the bibliography only when the
+        # citation also adds given names (citeStart, "weird and delicate")
+        self.names_in_bibliography = (
+            cite_el is not None
+            and cite_el.get("disambiguate-add-givenname", "false").lower() == "true"
+        )
+        self.test = bool(
+            renderer.style.root.xpath(
+                "//cs:if[@disambiguate] | //cs:else-if[@disambiguate]", namespaces={"cs": CSL_NS}
+            )
+        )
+
+    def cite(
+        self, item: BoundCitationItem, add_names: int | None = None, disambiguate: bool = False
+    ) -> tuple[str, tuple] | None:
+        """The item's citation text at a disambiguation level, and the names it printed."""
+        try:
+            state.reset("cite")
+            state.add_names = add_names
+            state.disambiguate = disambiguate
+            # what Layout.render_citation does for one registered item, without its
+            # list scans of every key in the bibliography
+            layout = self.cite_el.layout
+            self.cite_el.cites = []
+            layout.repressed = {}
+            out = layout.render_children(item)
+            text = layout.format(layout.wrap(out)) if out is not None else None
+            names = state.cite_names or ()
+        except Exception:
+            log.debug("citation render failed for %s", item.key, exc_info=True)
+            return None
+        finally:
+            state.reset()
+        return (strip_markers(str(text)), names) if text else None
+
+    def plan(self, rows: list[tuple[int, Any, int, tuple[str, tuple] | None]]) -> Plan:
+        """Suffixes and names shown for ``rows`` (input position, CSL item, number, cite)
+        given in bibliography order."""
+        plan = Plan()
+        if not self.enabled:
+            return plan
+        renderer = self.renderer
+
+        def item(row) -> BoundCitationItem:
+            cite = renderer.item(row[0], row[1])
+            cite.__dict__["number"] = row[2]
+            return cite
+
+        if renderer.numbered_cites:
+            rows = [(i, csl, n, self.cite(item((i, csl, n)))) for i, csl, n, _ in rows]
+        cites = {row[0]: row[3] for row in rows if row[3] is not None}
+        clashes: dict[str, list] = {}
+        for row in rows:
+            if row[3] is not None:
+                clashes.setdefault(row[3][0], []).append(row)
+        resolved: set[int] = set()
+        if self.add_names:
+            for members in clashes.values():
+                if len(members) > 1:
+                    shown, done = self._add_names([item(r) for r in members])
+                    plan.shown.update(shown)
+                    resolved |= done
+        if self.add_year:
+            # items whose citations look alike but whose name lists differ are told apart
+            # by names (add-names, add-givenname); then by the style's disambiguate="true"
+            # branches; the rest by a suffix in bibliography order (citeproc-js disYears)
+            groups: dict[tuple, list] = {}
+            for row in rows:
+                if row[0] in cites and row[0] not in resolved:
+                    groups.setdefault(cites[row[0]], []).append(row)
+            for members in groups.values():
+                if len(members) < 2:
+                    continue
+                if self.test:
+                    extra = [self.cite(item(r), disambiguate=True) for r in members]
+                    texts = [c[0] if c else None for c in extra]
+                    if len(set(texts)) == len(texts):
+                        continue
+                for n, row in enumerate(members):
+                    plan.suffixes[row[0]] = suffix_letters(n)
+        if not self.names_in_bibliography:
+            plan.shown = {}
+        return plan
+
+    def _add_names(self, members: list[BoundCitationItem]) -> tuple[dict[int, int], set[int]]:
+        """citeproc-js disNames: show one more name at a time until a citation is unique.
+
+        Every still-ambiguous item is rendered with ``n`` names; those whose citation then
+        differs from the others' keep ``n`` and are resolved; the rest go on to ``n + 1``
+        until their name lists run out. Those keep the last count that resolved anything
+        (citeproc-js's "betterbase") and are left to the year suffix.
+        """
+        shown: dict[int, int] = {}
+        pending = list(members)
+        longest = max(len(names) for names in _name_lists(members))
+        best = None
+        n = 2
+        while len(pending) > 1 and n <= longest:
+            rendered = {item.key: self.cite(item, n) for item in pending}
+            texts = [r[0] for r in rendered.values() if r is not None]
+            still = []
+            for item in pending:
+                r = rendered[item.key]
+                if r is not None and texts.count(r[0]) == 1:
+                    shown[_index(item)] = best = n
+                else:
+                    still.append(item)
+            pending = still
+            n += 1
+        resolved = set(shown)
+        if best is not None:
+            for item in pending:
+                shown[_index(item)] = best
+        return shown, resolved
+
+
+def _index(item: BoundCitationItem) -> int:
+    return int(item.key[1:])  # items are keyed "k<input position>"
+
+
+def _name_lists(members: list) -> list[list]:
+    lists = []
+    for item in members:
+        ref = item.reference
+        found = [v for k, v in ref.items() if isinstance(v, list) and v and hasattr(v[0], "parts")]
+        lists.append(max(found, key=len) if found else [])
+    return lists
