@@ -22,7 +22,7 @@ from typing import Any
 
 from citeproc import model
 from citeproc.source import CitationItem
-from citeproc.string import join
+from citeproc.string import String, join
 
 _MISSING = object()
 
@@ -94,6 +94,16 @@ class CachedLookups:
         if not name.startswith("_"):
             self.__dict__[name] = found
         return found
+
+    def attr(self, name: str, default: Any = None) -> Any:
+        """``self.get(name, default)`` read once: only for attributes nothing changes
+        while rendering (not a cs:date-part's, which citeproc-py overwrites, nor the
+        ``variable`` list biblio narrows on cs:names)."""
+        cache = _slot(self, "_memo_attrs")
+        key = (name, default)
+        if key not in cache:
+            cache[key] = self.get(name, default)
+        return cache[key]
 
     def children(self) -> list:
         d = self.__dict__
@@ -221,6 +231,36 @@ class CachedName(CachedLookups):
         return d["_memo_et_al"]
 
 
+class CachedText(CachedLookups):
+    """cs:text deciding once whether it prints a variable, a macro, a term or a value."""
+
+    def process(self, item, context=None, **kwargs):
+        # model.Text.process with the attribute checks done once
+        if context is None:
+            context = self
+        d = self.__dict__
+        kind = d.get("_memo_kind")
+        if kind is None:
+            attrib = self.attrib
+            kind = next((k for k in ("variable", "macro", "term", "value") if k in attrib), "")
+            d["_memo_kind"] = kind
+        if not kind:
+            return super().process(item, context=context, **kwargs)  # type: ignore[misc]
+        language = item.reference.get("language")
+        if language is None:
+            language = self.get_root().attr("default-locale", "en")
+        language = language[:2]
+        if kind == "variable":
+            text = self._variable(item, context)
+        elif kind == "macro":
+            text = self.get_macro(self.attr("macro")).render(item, context)
+        elif kind == "term":
+            text = self._term(item)
+        else:
+            text = String(self.preformat(self.attr("value")))
+        return text, language
+
+
 _TESTS = (
     ("type", "_type"),
     ("variable", "_variable"),
@@ -277,7 +317,7 @@ def _cached(cls: type, mixin: type = CachedLookups) -> type:
 Style = _cached(model.Style)
 Locale = _cached(model.Locale)
 Term = _cached(model.Term, CachedTerm)
-Text = _cached(model.Text)
+Text = _cached(model.Text, CachedText)
 Number = _cached(model.Number)
 Name = _cached(model.Name, CachedName)
 Names = _cached(model.Names)

@@ -24,7 +24,7 @@ class AttemptMixin:
     """Report a variable-calling element to the enclosing cs:group (see :class:`BiblioGroup`)."""
 
     def render(self, *args, **kwargs):
-        variable = self.get("variable")
+        variable = self.attr("variable")
         if not variable:
             return super().render(*args, **kwargs)
         text = None
@@ -51,7 +51,7 @@ class BiblioGroup(compiled.Group):
         frame = [False, False]
         state.groups.append(frame)
         output = []
-        delimiter = self.get("delimiter", "")
+        delimiter = self.attr("delimiter", "")
         try:
             for child in self.children():
                 try:
@@ -100,7 +100,7 @@ class DisambiguateTestMixin:
     tell apart; citeproc-py ignores the test, so such branches always rendered."""
 
     def render(self, item, context=None, delimiter="", **kwargs):
-        if "disambiguate" not in self.attrib:
+        if self.attr("disambiguate") is None:
             return super().render(item, context=context, delimiter=delimiter, **kwargs)
         wanted = self.get("disambiguate").lower() == "true"
         result = wanted == state.disambiguate
