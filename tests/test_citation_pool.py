@@ -63,7 +63,8 @@ def test_parallel_render_equals_serial_render(items, style):
         assert texts["same-2"].startswith("———")
     if style == "ieee":
         assert [e.text.split("]")[0] for e in serial[:2]] == [
-            '<div class="csl-left-margin">[1', '<div class="csl-left-margin">[2'
+            '<div class="csl-left-margin">[1',
+            '<div class="csl-left-margin">[2',
         ]
     assert serial[-1].error is not None  # the unreadable item, by the fallback, last
 

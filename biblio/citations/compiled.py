@@ -24,6 +24,9 @@ from citeproc import model
 from citeproc.source import CitationItem
 from citeproc.string import String, join
 
+from .markup import strip_markers
+from .names import ROMANESQUE
+
 _MISSING = object()
 
 
@@ -171,6 +174,9 @@ class CachedFormatting(CachedLookups):
             d["_memo_format_names"] = None if names is None else tuple(names)
         return d["_memo_format_names"]
 
+    #: elements whose output is one string (a citeproc-js text "blob")
+    leaf = False
+
     def format(self, string):
         names = self._formats()
         if names is None:
@@ -178,6 +184,10 @@ class CachedFormatting(CachedLookups):
         if isinstance(string, int | float):
             string = str(string)
         if names:
+            if self.leaf and not ROMANESQUE.search(strip_markers(str(string))):
+                # citeproc-js sets no italics on text without Latin, Greek, Cyrillic...
+                # letters or digits (Chinese, Japanese, Korean titles)
+                names = tuple(n for n in names if n not in ("Italic", "Oblique"))
             formatter = self.get_formatter()
             for name in names:
                 string = getattr(formatter, name)(string)
@@ -271,7 +281,8 @@ _TESTS = (
 
 
 class CachedCondition(CachedLookups):
-    """cs:if / cs:else-if with its tests and the ``type`` list read once."""
+    """cs:if / cs:else-if with its tests and the ``type`` list read once, the ``type``
+    test done as citeproc-js does it."""
 
     def render(self, item, context=None, delimiter="", **kwargs):
         # model.If.render with the attribute checks done once
@@ -303,15 +314,21 @@ class CachedCondition(CachedLookups):
         types = d.get("_memo_types")
         if types is None:
             types = d["_memo_types"] = tuple(t.lower() for t in self.get("type").split())
-        ref_type = item.reference.type
-        return [t == ref_type for t in types]
+        # one test, true for any of the types, whatever ``match`` says (citeproc-js
+        # composes type="a b" as an "any" match: with match="all" citeproc-py asked
+        # for an item of every type at once)
+        return [item.reference.type in types]
+
+
+_LEAVES = (model.Text, model.Number, model.Label, model.Date_Part, model.Name_Part, model.Et_Al)
 
 
 def _cached(cls: type, mixin: type = CachedLookups) -> type:
     bases: tuple[type, ...] = (mixin,)
     if issubclass(cls, model.Formatted | model.Affixed) and not issubclass(mixin, CachedFormatting):
         bases = (mixin, CachedFormatting) if mixin is not CachedLookups else (CachedFormatting,)
-    return type(cls.__name__, (*bases, cls), {"__module__": __name__})
+    namespace = {"__module__": __name__, "leaf": issubclass(cls, _LEAVES)}
+    return type(cls.__name__, (*bases, cls), namespace)
 
 
 Style = _cached(model.Style)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from .compiled import BoundCitationItem
 from .engine import CSL_NS, state
 from .markup import strip_markers
+from .names import initialize
 
 if TYPE_CHECKING:
     from .pipeline import Renderer
@@ -36,10 +37,11 @@ def suffix_letters(n: int) -> str:
 
 @dataclass
 class Plan:
-    """Year suffixes and names shown, by input position."""
+    """Year suffixes, names shown and given names printed in full, by input position."""
 
     suffixes: dict[int, str] = field(default_factory=dict)
     shown: dict[int, int] = field(default_factory=dict)
+    full_given: set[int] = field(default_factory=set)
 
 
 class Disambiguation:
@@ -51,6 +53,14 @@ class Disambiguation:
         if cite_el is not None and bib_el is not None:
             self.add_names = cite_el.get("disambiguate-add-names", "false").lower() == "true"
             self.add_year = cite_el.get("disambiguate-add-year-suffix", "false").lower() == "true"
+        self.add_given = (
+            cite_el is not None
+            and bib_el is not None
+            and cite_el.get("disambiguate-add-givenname", "false").lower() == "true"
+        )
+        self.rule = (
+            cite_el.get("givenname-disambiguation-rule", "by-cite") if cite_el is not None else ""
+        )
         self.enabled = self.add_names or self.add_year
         # citeproc-js carries add-names results into the bibliography only when the
         # citation also adds given names (citeStart, "weird and delicate")
@@ -66,8 +76,9 @@ class Disambiguation:
 
     def cite(
         self, item: BoundCitationItem, add_names: int | None = None, disambiguate: bool = False
-    ) -> tuple[str, tuple] | None:
-        """The item's citation text at a disambiguation level, and the names it printed."""
+    ) -> tuple[str, tuple, tuple] | None:
+        """The item's citation text at a disambiguation level, the names of its first
+        name variable and the names it showed."""
         try:
             state.reset("cite")
             state.add_names = add_names
@@ -80,14 +91,15 @@ class Disambiguation:
             out = layout.render_children(item)
             text = layout.format(layout.wrap(out)) if out is not None else None
             names = state.cite_names or ()
+            shown = state.cite_shown
         except Exception:
             log.debug("citation render failed for %s", item.key, exc_info=True)
             return None
         finally:
             state.reset()
-        return (strip_markers(str(text)), names) if text else None
+        return (strip_markers(str(text)), names, shown) if text else None
 
-    def plan(self, rows: list[tuple[int, Any, int, tuple[str, tuple] | None]]) -> Plan:
+    def plan(self, rows: list[tuple[int, Any, int, tuple | None]]) -> Plan:
         """Suffixes and names shown for ``rows`` (input position, CSL item, number, cite)
         given in bibliography order."""
         plan = Plan()
@@ -102,12 +114,15 @@ class Disambiguation:
 
         if renderer.numbered_cites:
             rows = [(i, csl, n, self.cite(item((i, csl, n)))) for i, csl, n, _ in rows]
-        cites = {row[0]: row[3] for row in rows if row[3] is not None}
+        cites = {row[0]: self._identity(row[3]) for row in rows if row[3] is not None}
         clashes: dict[str, list] = {}
         for row in rows:
             if row[3] is not None:
                 clashes.setdefault(row[3][0], []).append(row)
         resolved: set[int] = set()
+        if self.add_given and self.names_in_bibliography:
+            for members in clashes.values():
+                plan.full_given |= self._full_given(members)
         if self.add_names:
             for members in clashes.values():
                 if len(members) > 1:
@@ -135,6 +150,35 @@ class Disambiguation:
         if not self.names_in_bibliography:
             plan.shown = {}
         return plan
+
+    def _givens(self, cite: tuple, initials: bool) -> tuple:
+        """The given names givenname disambiguation can show (first name only for the
+        primary-name rules), as initials or in full."""
+        shown = cite[2][:1] if self.rule.startswith("primary-name") else cite[2]
+        return tuple(
+            initialize(str(parts[0] or ""), ".") if initials else str(parts[0] or "")
+            for parts in shown
+        )
+
+    def _identity(self, cite: tuple) -> tuple:
+        """What tells two look-alike citations apart once names are disambiguated:
+        the citation text; the family names, when names can be added; the given names
+        (as far as the rule lets them show), when given names can be added."""
+        families = tuple(n[1] for n in cite[1]) if self.add_names else ()
+        givens = self._givens(cite, self.rule.endswith("-with-initials")) if self.add_given else ()
+        return (cite[0], families, givens)
+
+    def _full_given(self, members: list) -> set[int]:
+        """Members whose given names must print in full to tell them apart (citeproc-js
+        raises them to level 2: initials are the same, the names differ)."""
+        if len(members) < 2 or self.rule.endswith("-with-initials"):
+            return set()
+        keys = {r[0]: (self._givens(r[3], True), self._givens(r[3], False)) for r in members}
+        return {
+            i
+            for i, (ini, full) in keys.items()
+            if any(o != i and k[0] == ini and k[1] != full for o, k in keys.items())
+        }
 
     def _add_names(self, members: list[BoundCitationItem]) -> tuple[dict[int, int], set[int]]:
         """citeproc-js disNames: show one more name at a time until a citation is unique.

@@ -34,6 +34,7 @@ from .groups import (
     BiblioSubstitute,
 )
 from .markup import QUOTE, MarkerFormatter
+from .names import LATIN, NON_LATIN, initialize, script_class
 from .numbers import NUMBER_VARS, RANGE_VARS, dash_ranges, is_plural
 from .state import RenderState, state
 
@@ -52,16 +53,7 @@ class PageRangeMixin:
         if len(last) < len(first):  # "321-28" means 321-328
             last = first[: len(first) - len(last)] + last
         if fmt in ("chicago", "chicago-15", "chicago-16"):
-            n = int(first)
-            if n < 100 or n % 100 == 0:
-                fmt = "expanded"
-            elif n % 100 < 10:
-                fmt = "minimal"
-            else:
-                fmt = "minimal-two"
-            if fmt != "expanded" and len(first) == 4 and fmt == "minimal-two":
-                # four-digit ranges keep all changed digits (chicago-16: 1496–1504)
-                fmt = "minimal-two"
+            return _chicago_last_page(int(first), int(last), fmt)
         if fmt not in ("minimal", "minimal-two"):
             return last
         common = 0
@@ -72,6 +64,21 @@ class PageRangeMixin:
             keep = max(keep, 2)
         keep = min(max(keep, 1), len(last))
         return last[len(last) - keep :]
+
+
+def _chicago_last_page(begin: int, end: int, fmt: str) -> str:
+    """citeproc-js chicago15 ("chicago") and chicago16 page-range rules."""
+    if fmt == "chicago-16":
+        if begin > 100 and begin % 100:
+            for i in range(2, len(str(end))):
+                if begin // 10**i == end // 10**i:
+                    return str(end % 10**i)
+        return str(end)
+    if begin > 100 and begin % 100 and begin // 100 == end // 100:
+        return str(end % 100)
+    if begin >= 10000:
+        return str(end % 1000)
+    return str(end)
 
 
 _TERM_FALLBACK = {"verb-short": "verb", "verb": None, "symbol": "short", "short": None}
@@ -123,9 +130,6 @@ class BiblioNumber(AttemptMixin, CaseMixin, PageRangeMixin, compiled.Number):
         return self._process(value, variable)
 
 
-_INITIAL = re.compile(r"^(\w)\.?$", re.U)
-
-
 _ET_AL_MARK = "\x1e"
 
 
@@ -139,6 +143,11 @@ class BiblioName(compiled.Name):
             # sort keys hold every name in sort order and no "and" (citeproc-js)
             opts["name-as-sort-order"] = "all"
             opts["and"] = None
+        if names and state.full_given and state.phase == "bib":
+            # given names disambiguation needed in full are printed in full in the
+            # bibliography too (citeproc-js givens level 2), in the first name list
+            state.full_given = False
+            opts["initialize-with"] = None
         if names and all("literal" in n for n in names):
             # citeproc-js joins institutions with its own implicit cs:institution, whose
             # delimiter-precedes-last is the default "contextual": "A and B", "A, B, and C"
@@ -158,6 +167,10 @@ class BiblioName(compiled.Name):
                 Name(literal=state.substitute) if offset + i in state.substitute_positions else n
                 for i, n in enumerate(names)
             ]
+        scripted = self._by_script(item.reference.get(variable) or [], item, context, sort_options)
+        if scripted is not None:
+            swapped = names if swapped is None else swapped
+            item.reference[variable] = scripted
         try:
             et_min = self.get_option("et-al-min", context, sort_options)
             use_first = self.get_option("et-al-use-first", context, sort_options)
@@ -197,23 +210,63 @@ class BiblioName(compiled.Name):
     def get_option(self, name, context=None, sort_options=None):
         if name in state.name_options:
             return state.name_options[name]
-        return super().get_option(name, context, sort_options)
+        value = super().get_option(name, context, sort_options)
+        if name == "demote-non-dropping-particle" and value == "sort-only":
+            # "van der Maaten" prints as it is but sorts under M (citeproc-js)
+            return "display-and-sort" if state.phase == "sort" else "never"
+        return value
+
+    def _by_script(self, names, item, context, sort_options) -> list | None:
+        """Names in scripts without a given/family order of their own, written the
+        citeproc-js way (:func:`.names.script_class`); None when there are none."""
+        if self.get_option("form", context, sort_options) != "long":
+            return None
+        language = item.reference.get("language")
+        out, changed = [], False
+        for name in names:
+            family = name.get("family")
+            if "literal" in name or not family:
+                out.append(name)
+                continue
+            given = name.get("given")
+            kind = script_class(family, given, language)
+            if kind == LATIN:
+                out.append(name)
+                continue
+            ndp = name.get("non-dropping-particle")
+            if kind == NON_LATIN:
+                text = "".join(p for p in (ndp, family, given) if p)
+            else:
+                mark = self.get_option("initialize-with", context, sort_options)
+                if given and mark is not None and self.get("initialize", "true") != "false":
+                    hyphen = self.get_option("initialize-with-hyphen", context, sort_options)
+                    given = initialize(given, mark, hyphen)
+                text = " ".join(p for p in (ndp, family, given) if p)
+            out.append(Name(family=text))
+            changed = True
+        return out if changed else None
 
     def initialize(self, given, mark, context):
-        if self.get("initialize", "true").lower() != "false":
-            return super().initialize(given, mark, context)
-        # CSL 1.0.2 initialize="false": keep full names, only punctuate existing initials
-        words = str(given).replace(".", ". ").split()
-        text = ""
-        prev_initial = False
-        for w in words:
-            m = _INITIAL.match(w)
-            initial = bool(m and m.group(1).isupper())
-            if text and not (prev_initial and initial) and not text.endswith(" "):
-                text += " "
-            text += m.group(1) + mark if initial else w
-            prev_initial = initial
-        return " ".join(text.split())
+        # citeproc-js initials: "Jung-ran" is "J.", "K-Lee" is "K.-L."; with
+        # initialize="false" names stay whole and only initials get the mark ("K.-Lee")
+        hyphen = self.get_option("initialize-with-hyphen", context)
+        whole = self.get("initialize", "true").lower() == "false"
+        return initialize(str(given), mark, hyphen, normalize=whole)
+
+
+def _implicit_name(names) -> None:
+    """Give a cs:names without a cs:name the default one, once.
+
+    citeproc-py inserts a plain ``model.Name`` outside the CSL namespace instead, on
+    every render: it never finds it again (the tree grew by one element per entry) and
+    biblio's name rules did not apply to it.
+    """
+    if names.name is not None:
+        return
+    name = names.makeelement(f"{{{CSL_NS}}}name", {})
+    names.insert(0, name)
+    names.__dict__["name"] = name  # keeps the proxy (and its caches) alive
+    names.__dict__.pop("_memo_children", None)
 
 
 class BiblioNames(AttemptMixin, compiled.Names):
@@ -229,6 +282,7 @@ class BiblioNames(AttemptMixin, compiled.Names):
             outer = self.xpath_search("./ancestor::cs:substitute[1]/parent::cs:names[1]")
             if outer:
                 names_context = outer[0]
+        _implicit_name(names_context if names_context is not None else self)
         variables = self.get("variable", "").split()
         wanted = [v for v in variables if v not in state.suppressed]
         for v in wanted:
@@ -253,6 +307,7 @@ class BiblioNames(AttemptMixin, compiled.Names):
             # the cs:names that printed the names (the innermost, in a cs:substitute)
             state.names_var = self.get("variable", "")
         if state.phase == "cite" and text and state.cite_names is None:
+            state.cite_shown = tuple(state.rendered_names)
             state.cite_names = tuple(
                 tuple(n.parts()) for v in wanted if v in item.reference for n in item.reference[v]
             )
@@ -331,6 +386,55 @@ class BiblioDate(AttemptMixin, compiled.Date):
             )
         finally:
             state.date_var = outer
+
+    def render_single_date(self, date, show_parts=None, context=None):
+        if context is None or context is self or not self.is_locale_date():
+            return super().render_single_date(date, show_parts, context)
+        # a localized date joins its parts with the locale's delimiter (NLM's "2011 Aug
+        # 5"); citeproc-py took the delimiter of the style's cs:date, which has none
+        parts = self.parts(date, show_parts, context)
+        if not parts:
+            return None
+        joiner = self if self.get("delimiter") is not None else context
+        return joiner.join(parts)
+
+    def render_date_range(self, date_range, show_parts=None, context=None):
+        # citeproc-py's range, joined as render_single_date joins a localized date, with
+        # the range-delimiter of the largest date part that differs (CSL 1.0.2)
+        if context is None or context is self or not self.is_locale_date():
+            joiner = context if context is not None else self
+        else:
+            joiner = self if self.get("delimiter") is not None else context
+        show_parts = list(show_parts or ["year", "month", "day"])
+        begin, end = date_range.begin, date_range.get("end")
+        if end is None or end.is_nil():
+            first = self.render_single_date(begin, show_parts, context)
+            return first.rstrip() + self._range_delimiter(show_parts) if first else None
+        same = []
+        for part in ("year", "month", "day"):
+            if begin.get(part) != end.get(part):
+                break
+            if part in show_parts:
+                same.append(part)
+        differ = [p for p in show_parts if p not in same]
+        if not differ:
+            return self.render_single_date(begin, show_parts, context)
+        first = self.render_single_date(begin, differ, context)
+        last = self.render_single_date(end, differ, context)
+        if not first:
+            return None
+        text = first.rstrip() + self._range_delimiter(differ) + (last or "")
+        shared = self.render_single_date(end, same, context) if same else None
+        return joiner.join([text, shared.rstrip()]) if shared else text
+
+    def _range_delimiter(self, parts: list[str]) -> str:
+        for name in ("year", "month", "day"):
+            if name in parts:
+                for part in self.findall(f"{{{CSL_NS}}}date-part"):
+                    if part.get("name") == name:
+                        return part.get("range-delimiter", "\u2013")
+                break
+        return "\u2013"
 
     def _sort_key(self, value) -> str:
         """citeproc-js's date sort key: only the parts this cs:date renders count.

@@ -45,7 +45,7 @@ class Prepared:
     index: int
     error: str | None = None
     keys: list[tuple] = field(default_factory=list)
-    cite: tuple[str, tuple] | None = None
+    cite: tuple[str, tuple, tuple] | None = None
 
 
 @dataclass
@@ -60,6 +60,7 @@ class Job:
     shown: int | None = None
     substitute: bool = False
     positions: tuple[int, ...] | None = None
+    full_given: bool = False
 
 
 @dataclass
@@ -172,6 +173,8 @@ class Renderer:
                     item.reference["year_suffix"] = String(job.suffix)
                 positions = set(job.positions) if job.positions else None
                 substitute = self.substitute if job.substitute else None
+                state.reset("bib")
+                state.full_given = job.full_given
                 text, names = self._render_item(item, job.suffix, substitute, job.shown, positions)
                 if not strip_markers(text).strip():
                     out.append(Rendered(job.index, None, names, empty=True, error=EMPTY))
@@ -185,7 +188,9 @@ class Renderer:
         return out
 
     def _render_item(self, item, suffix, substitute=None, shown=None, positions=None):
+        full_given = state.full_given
         state.reset("bib")
+        state.full_given = full_given
         state.substitute_positions = positions
         state.add_names = shown
         state.language = item.reference.get("language")
@@ -278,7 +283,15 @@ def run(renderer: Renderer, csl_items: list[Any], prepare: PrepareMap, render: R
         [(i, csl_items[i], numbers[i], by_index[i].cite) for i in order]
     )
     jobs = [
-        Job(i, csl_items[i], numbers[i], plan.suffixes.get(i), plan.shown.get(i)) for i in order
+        Job(
+            i,
+            csl_items[i],
+            numbers[i],
+            plan.suffixes.get(i),
+            plan.shown.get(i),
+            full_given=i in plan.full_given,
+        )
+        for i in order
     ]
     first = {r.index: r for r in render(jobs)}
     second: dict[tuple[int, tuple[int, ...]], Rendered] = {}
@@ -303,7 +316,16 @@ def run(renderer: Renderer, csl_items: list[Any], prepare: PrepareMap, render: R
                 if key not in second:
                     # rendered in the next round; until then assume it succeeds
                     wanted.append(
-                        Job(job.index, job.item, job.number, job.suffix, job.shown, True, key[1])
+                        Job(
+                            job.index,
+                            job.item,
+                            job.number,
+                            job.suffix,
+                            job.shown,
+                            True,
+                            key[1],
+                            job.full_given,
+                        )
                     )
                     if r.names:
                         prev = r.names

@@ -130,6 +130,8 @@ def item_keys(style, key_els: list[Key], item) -> list[tuple]:
     bibliography (in another process, say) and compared later. ``citation-number`` keys
     come back empty: the caller puts :func:`number_key` in their place.
     """
+    if not key_els:
+        return []
     layout = style.root.bibliography.layout
     keys = []
     for key_el in key_els:

@@ -28,6 +28,8 @@ from citeproc.string import MixedString, NoCase, String
 
 from ..csljson import CSL_DATE_VARS, CSL_NAME_VARS, SEASONS, parse_date
 from .markup import BOLD, ITALIC, QUOTE, SMALLCAPS, SUB, SUP, scrub_input
+from .names import parse_particles
+from .notefields import apply_note_fields
 
 NAME_PARTS = ("family", "given", "dropping-particle", "non-dropping-particle", "suffix")
 DATE_VARS = CSL_DATE_VARS | {"container", "event-date"}
@@ -180,6 +182,8 @@ def normalise_name(raw: Any) -> Name | None:
     if not parts.get("family") and parts.get("given"):
         # a lone given name is a mononym; citeproc-js prints it as such
         parts = {"family": parts["given"]}
+    # "van der Maaten", "Ludwig van": particles read out as citeproc-js reads them
+    parts = parse_particles(parts)
     if not parts:
         return None
     return Name(**parts)
@@ -249,6 +253,7 @@ def normalise_item(item: dict[str, Any], key: str) -> BiblioReference:
     """One CSL-JSON item to a citeproc-py reference under the internal ``key``."""
     if not isinstance(item, dict):
         raise TypeError("item is not a CSL-JSON object")
+    item = apply_note_fields(item)
     ref_type = str(item.get("type") or "document").strip()
     data: dict[str, Any] = {}
     for var, value in item.items():

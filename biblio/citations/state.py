@@ -33,6 +33,10 @@ class RenderState(threading.local):
         self.first_names: tuple | None = None
         # the name lists behind the first cs:names a citation rendered (disambiguation)
         self.cite_names: tuple | None = None
+        # the names that citation showed (after et-al), as name parts
+        self.cite_shown: tuple = ()
+        # print the given names of the first name list in full (givenname disambiguation)
+        self.full_given = False
         self.names_depth = 0
         self.language: str | None = None
         # variables already used by cs:substitute, suppressed for the rest of the entry
