@@ -19,7 +19,8 @@ from typing import Any
 from citeproc import NAMES, NUMBERS
 from citeproc.model import Key
 
-from .engine import CSL_NS, date_sort_key, state
+from .dates import date_sort_key
+from .engine import CSL_NS, state
 from .markup import strip_markers
 
 log = logging.getLogger(__name__)
