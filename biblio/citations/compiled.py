@@ -285,7 +285,12 @@ class CachedCondition(CachedLookups):
     test done as citeproc-js does it."""
 
     def render(self, item, context=None, delimiter="", **kwargs):
-        # model.If.render with the attribute checks done once
+        if not self.matches(item, context):
+            raise model.ConditionFailed
+        return self.render_children(item, context=context, delimiter=delimiter, **kwargs)
+
+    def matches(self, item, context=None) -> bool:
+        """model.If.render's test, without rendering, with its attributes read once."""
         d = self.__dict__
         tests = d.get("_memo_tests")
         if tests is None:
@@ -300,14 +305,20 @@ class CachedCondition(CachedLookups):
             results += self._position(item, context)
         match = d["_memo_match"]
         if match == "any":
-            result = any(results)
-        elif match == "none":
-            result = not any(results)
-        else:
-            result = all(results)
-        if not result:
-            raise model.ConditionFailed
-        return self.render_children(item, context=context, delimiter=delimiter, **kwargs)
+            return any(results)
+        if match == "none":
+            return not any(results)
+        return all(results)
+
+    def _variable(self, item):
+        d = self.__dict__
+        names = d.get("_memo_variables")
+        if names is None:
+            names = d["_memo_variables"] = tuple(
+                v.replace("-", "_") for v in self.get("variable").split()
+            )
+        reference = item.reference
+        return [("locator" in item) if v == "locator" else (v in reference) for v in names]
 
     def _type(self, item):
         d = self.__dict__
@@ -318,6 +329,25 @@ class CachedCondition(CachedLookups):
         # composes type="a b" as an "any" match: with match="all" citeproc-py asked
         # for an item of every type at once)
         return [item.reference.type in types]
+
+
+class CachedChoose(CachedLookups):
+    """cs:choose asking each branch whether it matches, instead of rendering branches
+    that raise ConditionFailed until one does not (an exception per failed branch)."""
+
+    def render(self, item, context=None, delimiter="", **kwargs):
+        for branch in self.children():
+            matches = getattr(branch, "matches", None)
+            if matches is None:  # cs:else (or a stray element): model.Choose's way
+                try:
+                    return branch.render(item, context=context, delimiter=delimiter, **kwargs)
+                except model.ConditionFailed:
+                    continue
+            if matches(item, context):
+                return branch.render_children(
+                    item, context=context, delimiter=delimiter, **kwargs
+                )
+        return None
 
 
 _LEAVES = (model.Text, model.Number, model.Label, model.Date_Part, model.Name_Part, model.Et_Al)
@@ -344,6 +374,7 @@ Key = _cached(model.Key)
 Date = _cached(model.Date)
 Date_Part = _cached(model.Date_Part)
 Group = _cached(model.Group)
+Choose = _cached(model.Choose, CachedChoose)
 If = _cached(model.If, CachedCondition)
 Else_If = _cached(model.Else_If, CachedCondition)
 Substitute = _cached(model.Substitute)
@@ -358,7 +389,7 @@ ELEMENTS.update(
     {
         cls.__name__.replace("_", "-").lower(): cls
         for cls in (Style, Locale, Term, Text, Number, Name, Names, Label, Name_Part, Key)
-        + (Date, Date_Part, Group, If, Else_If, Substitute)
+        + (Date, Date_Part, Group, Choose, If, Else_If, Substitute)
     }
 )
 DEFAULT = _cached(model.CitationStylesElement)

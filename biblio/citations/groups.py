@@ -99,20 +99,19 @@ class DisambiguateTestMixin:
     """``disambiguate="true"`` holds only for items disambiguation could not otherwise
     tell apart; citeproc-py ignores the test, so such branches always rendered."""
 
-    def render(self, item, context=None, delimiter="", **kwargs):
+    def matches(self, item, context=None) -> bool:
         if self.attr("disambiguate") is None:
-            return super().render(item, context=context, delimiter=delimiter, **kwargs)
+            return super().matches(item, context)
         wanted = self.get("disambiguate").lower() == "true"
         result = wanted == state.disambiguate
         attrs = {k: v for k, v in self.attrib.items() if k != "disambiguate"}
         match = attrs.get("match", "all")
         if any(k != "match" for k in attrs):
-            probe = self.makeelement(self.tag, attrs)
-            try:
-                model.If.render(probe, item, context=context)
-                others = True
-            except model.ConditionFailed:
-                others = False
+            # the other tests of this element, on an element of their own
+            probe = self.__dict__.get("_memo_probe")
+            if probe is None:
+                probe = self.__dict__["_memo_probe"] = self.makeelement(self.tag, attrs)
+            others = probe.matches(item, context)
             if match == "any":
                 result = result or others
             elif match == "none":
@@ -121,9 +120,7 @@ class DisambiguateTestMixin:
                 result = result and others
         elif match == "none":
             result = not result
-        if not result:
-            raise model.ConditionFailed
-        return self.render_children(item, context=context, delimiter=delimiter, **kwargs)
+        return result
 
 
 class BiblioIf(DisambiguateTestMixin, NumericTestMixin, compiled.If):
@@ -136,14 +133,8 @@ class BiblioElseIf(DisambiguateTestMixin, NumericTestMixin, compiled.Else_If):
 
 def _branch_matches(branch, item, context) -> bool:
     """Evaluate a cs:if / cs:else-if condition without rendering its children."""
-    if isinstance(branch, model.Else):
-        return True
-    probe = branch.makeelement(branch.tag, dict(branch.attrib))
-    try:
-        model.If.render(probe, item, context=context)
-    except model.ConditionFailed:
-        return False
-    return True
+    matches = getattr(branch, "matches", None)
+    return True if matches is None else matches(item, context)
 
 
 class BiblioSubstitute(compiled.Substitute):
