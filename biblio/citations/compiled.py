@@ -298,6 +298,12 @@ class CachedCondition(CachedLookups):
             tests = d["_memo_tests"] = tuple(m for a, m in _TESTS if a in attrib)
             d["_memo_has_position"] = "position" in attrib
             d["_memo_match"] = self.get("match")
+            # a type test alone (most branches of the big styles): one set lookup
+            only_type = tests == ("_type",) and not d["_memo_has_position"]
+            d["_memo_only_types"] = self._types() if only_type else None
+        only_types = d["_memo_only_types"]
+        if only_types is not None:
+            return (item.reference.type in only_types) != (d["_memo_match"] == "none")
         results: list = []
         for method in tests:
             results += getattr(self, method)(item)
@@ -320,15 +326,18 @@ class CachedCondition(CachedLookups):
         reference = item.reference
         return [("locator" in item) if v == "locator" else (v in reference) for v in names]
 
-    def _type(self, item):
+    def _types(self) -> frozenset[str]:
         d = self.__dict__
         types = d.get("_memo_types")
         if types is None:
-            types = d["_memo_types"] = tuple(t.lower() for t in self.get("type").split())
+            types = d["_memo_types"] = frozenset(t.lower() for t in self.get("type").split())
+        return types
+
+    def _type(self, item):
         # one test, true for any of the types, whatever ``match`` says (citeproc-js
         # composes type="a b" as an "any" match: with match="all" citeproc-py asked
         # for an item of every type at once)
-        return [item.reference.type in types]
+        return [item.reference.type in self._types()]
 
 
 class CachedChoose(CachedLookups):
