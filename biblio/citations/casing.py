@@ -163,6 +163,9 @@ class CaseMixin:
     """Replaces citeproc-py's ``TextCased.case`` on the element classes we register."""
 
     def case(self, text, language=None):
+        text_case = self.get("text-case") if self.mutable_attributes else self.attr("text-case")
+        if not text_case:
+            return text
         lang = language if language is not None else state.language
         english = not lang or str(lang).lower().startswith("en")
-        return apply_case(text, self.get("text-case"), english)
+        return apply_case(text, text_case, english)

@@ -98,6 +98,9 @@ class CachedLookups:
             self.__dict__[name] = found
         return found
 
+    #: citeproc-py rewrites the attributes of a locale's cs:date-part while rendering
+    mutable_attributes = False
+
     def attr(self, name: str, default: Any = None) -> Any:
         """``self.get(name, default)`` read once: only for attributes nothing changes
         while rendering (not a cs:date-part's, which citeproc-py overwrites, nor the
@@ -178,7 +181,7 @@ class CachedFormatting(CachedLookups):
     leaf = False
 
     def format(self, string):
-        names = self._formats()
+        names = None if self.mutable_attributes else self._formats()
         if names is None:
             return super().format(string)  # type: ignore[misc]
         if isinstance(string, int | float):
@@ -193,7 +196,25 @@ class CachedFormatting(CachedLookups):
                 string = getattr(formatter, name)(string)
         return string
 
+    def strip_periods(self, string):
+        value = (
+            self.get("strip-periods", "false")
+            if self.mutable_attributes
+            else (self.attr("strip-periods", "false"))
+        )
+        return string.replace(".", "") if value.lower() == "true" else string
+
+    def join(self, strings, default_delimiter=""):
+        # model.Delimited.join with the delimiter read once
+        delimiter = self.attr("delimiter", default_delimiter)
+        try:
+            return join((s for s in strings if s is not None), delimiter)
+        except Exception:  # what citeproc-py does with strings it cannot join
+            return String("")
+
     def wrap(self, string):
+        if self.mutable_attributes:
+            return super().wrap(string)  # type: ignore[misc]
         d = self.__dict__
         affixes = d.get("_memo_affixes")
         if affixes is None:
@@ -353,9 +374,7 @@ class CachedChoose(CachedLookups):
                 except model.ConditionFailed:
                     continue
             if matches(item, context):
-                return branch.render_children(
-                    item, context=context, delimiter=delimiter, **kwargs
-                )
+                return branch.render_children(item, context=context, delimiter=delimiter, **kwargs)
         return None
 
 
@@ -366,7 +385,11 @@ def _cached(cls: type, mixin: type = CachedLookups) -> type:
     bases: tuple[type, ...] = (mixin,)
     if issubclass(cls, model.Formatted | model.Affixed) and not issubclass(mixin, CachedFormatting):
         bases = (mixin, CachedFormatting) if mixin is not CachedLookups else (CachedFormatting,)
-    namespace = {"__module__": __name__, "leaf": issubclass(cls, _LEAVES)}
+    namespace = {
+        "__module__": __name__,
+        "leaf": issubclass(cls, _LEAVES),
+        "mutable_attributes": cls is model.Date_Part,
+    }
     return type(cls.__name__, (*bases, cls), namespace)
 
 

@@ -11,6 +11,7 @@ a year suffix in bibliography order (citeproc-js disNames, disYears).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,13 @@ def suffix_letters(n: int) -> str:
         n, r = divmod(n - 1, 26)
         letters = chr(97 + r) + letters
     return letters
+
+
+#: (input position, CSL item, citation number, cite of :meth:`Disambiguation.cite`)
+Row = tuple[int, Any, int, tuple | None]
+#: names shown, year suffixes and full given names of one clash group, by input position
+Settled = tuple[dict[int, int], dict[int, str], set[int]]
+SettleMap = Callable[[list[list[Row]]], list[Settled]]
 
 
 @dataclass
@@ -99,57 +107,69 @@ class Disambiguation:
             state.reset()
         return (strip_markers(str(text)), names, shown) if text else None
 
-    def plan(self, rows: list[tuple[int, Any, int, tuple | None]]) -> Plan:
-        """Suffixes and names shown for ``rows`` (input position, CSL item, number, cite)
-        given in bibliography order."""
+    def plan(self, rows: list[Row], settle: SettleMap | None = None) -> Plan:
+        """Suffixes, names shown and full given names for ``rows`` (input position, CSL
+        item, number, cite) given in bibliography order.
+
+        Only items whose citations are identical can affect each other, so each such
+        clash group is settled on its own, by ``settle`` (a map over lists of groups;
+        :meth:`settle_groups` by default, a process pool in :mod:`.pool`).
+        """
         plan = Plan()
         if not self.enabled:
             return plan
-        renderer = self.renderer
-
-        def item(row) -> BoundCitationItem:
-            cite = renderer.item(row[0], row[1])
-            cite.__dict__["number"] = row[2]
-            return cite
-
-        if renderer.numbered_cites:
-            rows = [(i, csl, n, self.cite(item((i, csl, n)))) for i, csl, n, _ in rows]
-        cites = {row[0]: self._identity(row[3]) for row in rows if row[3] is not None}
-        clashes: dict[str, list] = {}
+        if self.renderer.numbered_cites:
+            rows = [(i, csl, n, self.cite(self._item((i, csl, n, None)))) for i, csl, n, _ in rows]
+        clashes: dict[str, list[Row]] = {}
         for row in rows:
             if row[3] is not None:
                 clashes.setdefault(row[3][0], []).append(row)
-        resolved: set[int] = set()
+        groups = [members for members in clashes.values() if len(members) > 1]
+        for shown, suffixes, full_given in (settle or self.settle_groups)(groups):
+            plan.shown.update(shown)
+            plan.suffixes.update(suffixes)
+            plan.full_given |= full_given
+        if not self.names_in_bibliography:
+            plan.shown = {}
+        return plan
+
+    def settle_groups(self, groups: list[list[Row]]) -> list[Settled]:
+        return [self.settle(members) for members in groups]
+
+    def settle(self, members: list[Row]) -> Settled:
+        """Names shown, year suffixes and full given names for one clash group."""
+        full_given: set[int] = set()
         if self.add_given and self.names_in_bibliography:
-            for members in clashes.values():
-                plan.full_given |= self._full_given(members)
+            full_given = self._full_given(members)
+        shown: dict[int, int] = {}
+        resolved: set[int] = set()
         if self.add_names:
-            for members in clashes.values():
-                if len(members) > 1:
-                    shown, done = self._add_names([item(r) for r in members])
-                    plan.shown.update(shown)
-                    resolved |= done
+            shown, resolved = self._add_names([self._item(r) for r in members])
+        suffixes: dict[int, str] = {}
         if self.add_year:
             # items whose citations look alike but whose name lists differ are told apart
             # by names (add-names, add-givenname); then by the style's disambiguate="true"
             # branches; the rest by a suffix in bibliography order (citeproc-js disYears)
-            groups: dict[tuple, list] = {}
-            for row in rows:
-                if row[0] in cites and row[0] not in resolved:
-                    groups.setdefault(cites[row[0]], []).append(row)
-            for members in groups.values():
-                if len(members) < 2:
+            alike: dict[tuple, list[Row]] = {}
+            for row in members:
+                if row[0] not in resolved and row[3] is not None:
+                    alike.setdefault(self._identity(row[3]), []).append(row)
+            for same in alike.values():
+                if len(same) < 2:
                     continue
                 if self.test:
-                    extra = [self.cite(item(r), disambiguate=True) for r in members]
+                    extra = [self.cite(self._item(r), disambiguate=True) for r in same]
                     texts = [c[0] if c else None for c in extra]
                     if len(set(texts)) == len(texts):
                         continue
-                for n, row in enumerate(members):
-                    plan.suffixes[row[0]] = suffix_letters(n)
-        if not self.names_in_bibliography:
-            plan.shown = {}
-        return plan
+                for n, row in enumerate(same):
+                    suffixes[row[0]] = suffix_letters(n)
+        return shown, suffixes, full_given
+
+    def _item(self, row: Row) -> BoundCitationItem:
+        cite = self.renderer.item(row[0], row[1])
+        cite.__dict__["number"] = row[2]
+        return cite
 
     def _givens(self, cite: tuple, initials: bool) -> tuple:
         """The given names givenname disambiguation can show (first name only for the

@@ -114,7 +114,7 @@ class BiblioText(AttemptMixin, TermFallbackMixin, CaseMixin, PageRangeMixin, com
         return text
 
     def quote(self, string):
-        if self.get("quotes", "false").lower() == "true":
+        if self.attr("quotes", "false").lower() == "true":
             return String(QUOTE[0]) + string + String(QUOTE[1])
         return string
 

@@ -99,7 +99,7 @@ class DisambiguateTestMixin:
     """``disambiguate="true"`` holds only for items disambiguation could not otherwise
     tell apart; citeproc-py ignores the test, so such branches always rendered."""
 
-    def matches(self, item, context=None) -> bool:
+    def matches(self, item, context=None):
         if self.attr("disambiguate") is None:
             return super().matches(item, context)
         wanted = self.get("disambiguate").lower() == "true"

@@ -29,6 +29,7 @@ from citeproc.string import String
 
 from . import disambiguation, sorting
 from .compiled import BoundCitationItem
+from .disambiguation import SettleMap
 from .engine import CSL_NS, BiblioStyle, state
 from .markup import MarkerFormatter, finish, strip_markers
 from .source import BiblioSource, normalise_item
@@ -263,8 +264,15 @@ class Result:
     sort_keys: dict[int, str]
 
 
-def run(renderer: Renderer, csl_items: list[Any], prepare: PrepareMap, render: RenderMap) -> Result:
-    """All four phases; ``prepare`` and ``render`` map phase-1 and phase-3 jobs."""
+def run(
+    renderer: Renderer,
+    csl_items: list[Any],
+    prepare: PrepareMap,
+    render: RenderMap,
+    settle: SettleMap | None = None,
+) -> Result:
+    """All four phases; ``prepare`` and ``render`` map phase-1 and phase-3 jobs, ``settle``
+    the clash groups of the plan (in this thread when None)."""
     prepared = prepare(list(enumerate(csl_items)))
     errors = {p.index: p.error for p in prepared if p.error is not None}
     good = [p for p in prepared if p.error is None]
@@ -280,7 +288,7 @@ def run(renderer: Renderer, csl_items: list[Any], prepare: PrepareMap, render: R
         sort_keys = {i: f"{n:06d}" for n, i in enumerate(order)}
     numbers = {i: n + 1 for n, i in enumerate(order)}
     plan = renderer.disambiguation.plan(
-        [(i, csl_items[i], numbers[i], by_index[i].cite) for i in order]
+        [(i, csl_items[i], numbers[i], by_index[i].cite) for i in order], settle
     )
     jobs = [
         Job(

@@ -24,6 +24,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .disambiguation import Row, Settled
 from .engine import state
 from .pipeline import Job, Prepared, Rendered, Renderer, run
 from .render import FORMATS, Entry, entries, render_bibliography
@@ -47,12 +48,22 @@ def _init_worker(style: str, locale: str, fmt: str, styles_dir: str | None) -> N
     """Load the style once per worker process."""
     global _worker
     _worker = Renderer(load_style(style, styles_dir, locale), fmt)
+    # keep the items normalised in one phase for the next (the pool lives for one call)
+    _worker.items = {}
 
 
 def _prepare(jobs: list[tuple[int, Any]]) -> list[Prepared]:
     assert _worker is not None
     try:
         return _worker.prepare(jobs)
+    finally:
+        state.reset()
+
+
+def _settle(groups: list[list[Row]]) -> list[Settled]:
+    assert _worker is not None
+    try:
+        return _worker.disambiguation.settle_groups(groups)
     finally:
         state.reset()
 
@@ -65,9 +76,23 @@ def _render(jobs: list[Job]) -> list[Rendered]:
         state.reset()
 
 
-def _chunked(pool: ProcessPoolExecutor, fn: Callable[[list[T]], list[R]], size: int):
+def _chunked(
+    pool: ProcessPoolExecutor,
+    fn: Callable[[list[T]], list[R]],
+    size: int,
+    weigh: Callable[[T], int] | None = None,
+) -> Callable[[list[T]], list[R]]:
+    """A map of ``fn`` over chunks of about ``size`` jobs (or weight), results in order."""
+
     def mapper(jobs: list[T]) -> list[R]:
-        chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
+        chunks: list[list[T]] = []
+        weight = size
+        for job in jobs:
+            if weight >= size:
+                chunks.append([])
+                weight = 0
+            chunks[-1].append(job)
+            weight += weigh(job) if weigh else 1
         return [r for part in pool.map(fn, chunks) for r in part]
 
     return mapper
@@ -117,6 +142,7 @@ def render_parallel(
                 items,
                 _chunked(pool, _prepare, chunk_size),
                 _chunked(pool, _render, chunk_size),
+                _chunked(pool, _settle, chunk_size, weigh=len),  # type: ignore[arg-type]
             )
         finally:
             state.reset()

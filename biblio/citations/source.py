@@ -68,8 +68,13 @@ _TAG_PAIRS = {
 }  # fmt: skip
 
 
+_QUOTE_CHARS = frozenset("\"'\u201c\u201d")
+
+
 def _quotes(text: str) -> str:
     """Straight quotes to markers / typographic apostrophes, as citeproc-js does."""
+    if _QUOTE_CHARS.isdisjoint(text):
+        return text
     out = []
     open_double = False
     for i, ch in enumerate(text):
