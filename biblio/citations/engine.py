@@ -38,6 +38,7 @@ from .markup import QUOTE, MarkerFormatter
 from .names import LATIN, NON_LATIN, initialize, script_class
 from .numbers import NUMBER_VARS, RANGE_VARS, dash_ranges, is_plural
 from .state import RenderState, state
+from .subtitles import uppercase_subtitles, wants_uppercase_subtitles
 
 __all__ = ["CSL_NS", "BiblioStyle", "RenderState", "state"]
 
@@ -97,6 +98,9 @@ class TermFallbackMixin:
             form = _TERM_FALLBACK[form]
 
 
+_TITLES = ("title", "container-title")
+
+
 class BiblioText(AttemptMixin, TermFallbackMixin, CaseMixin, PageRangeMixin, compiled.Text):
     def _variable(self, item, context):
         variable = self.get("variable")
@@ -104,6 +108,16 @@ class BiblioText(AttemptMixin, TermFallbackMixin, CaseMixin, PageRangeMixin, com
             return None
         state.used(variable)
         text = super()._variable(item, context)
+        if (
+            variable in _TITLES
+            and type(text) is String
+            and self.get_root().uppercase_subtitles
+            and self.attr("form") != "short"
+            and self.attr("text-case") in (None, "normal")
+        ):
+            # Zotero's capitalised subtitles for APA-family styles (see .subtitles)
+            short = item.reference.get("title_short") if variable == "title" else None
+            text = String(uppercase_subtitles(str(text), short, main_title=variable == "title"))
         if variable in RANGE_VARS and type(text) is String:
             # citeproc-js prints a numeric range in an issue or number with the range
             # delimiter, as it does for pages
@@ -459,6 +473,8 @@ class BiblioStyle(CitationStylesStyle):
         self.root.formatter = MarkerFormatter
         # keep every element proxy alive, so the caches of .compiled live with the style
         self._pinned = [el for tree in (self.root, *self.root.locales) for el in tree.iter()]
+        style_id = self.root.findtext(f"{{{CSL_NS}}}info/{{{CSL_NS}}}id")
+        self.root.uppercase_subtitles = wants_uppercase_subtitles(style_id)
         self.explicit_year_suffix = bool(
             self.root.xpath('//cs:text[@variable="year-suffix"]', namespaces={"cs": CSL_NS})
         )
