@@ -71,10 +71,15 @@ def synced_rows(n: int) -> tuple[object, list[dict]]:
     lib = StandinLibrary.synthetic(int(n * 1.25), seed=7)
     folder = Path(tempfile.mkdtemp(prefix="biblio-bench-render-"))
     with StandinServer(lib) as zotero:
-        settings = load_settings(None, environ={}, overrides={
-            "zotero": {"base_url": zotero.url, "library_id": lib.group_id},
-            "database": {"url": f"sqlite:///{folder / 'bench.sqlite3'}"},
-            "sync": {"lock_file": str(folder / "sync.lock"), "prerender": False}})
+        settings = load_settings(
+            None,
+            environ={},
+            overrides={
+                "zotero": {"base_url": zotero.url, "library_id": lib.group_id},
+                "database": {"url": f"sqlite:///{folder / 'bench.sqlite3'}"},
+                "sync": {"lock_file": str(folder / "sync.lock"), "prerender": False},
+            },
+        )
         engine = st.open_database(settings["database"]["url"])
         run_sync(engine, settings)
     return engine, list(iter_items(engine))[:n]
@@ -152,8 +157,10 @@ def bench_styles(engine, rows: list[dict], styles: tuple[str, ...], quick: bool)
     n = len(rows)
     items = [to_csl(r["data"], r["key"]) for r in rows]
     print(f"\n{n} items; milliseconds per entry (CPU), cold = nothing cached")
-    print(f"{'style':<24}{'biblio cold':>12}{'warm':>8}{'direct':>8}{'citeproc-py':>12}"
-          f"{'citeproc-js':>12}{'js wall':>9}{'biblio/js':>10}")
+    print(
+        f"{'style':<24}{'biblio cold':>12}{'warm':>8}{'direct':>8}{'citeproc-py':>12}"
+        f"{'citeproc-js':>12}{'js wall':>9}{'biblio/js':>10}"
+    )
     for style in styles:
         render_bibliography(items[:3], style)  # parse the style once, as a server has
         rendercache.clear(engine, style)
@@ -165,8 +172,9 @@ def bench_styles(engine, rows: list[dict], styles: tuple[str, ...], quick: bool)
         assert [(e.id, e.text) for e in warm] == [(e.id, e.text) for e in cold]
         render_bibliography(items, style)
         t3 = cpu()
-        cold_ms, warm_ms, direct_ms = (1000 * (b - a) / n for a, b in
-                                       ((t0, t1), (t1, t2), (t2, t3)))
+        cold_ms, warm_ms, direct_ms = (
+            1000 * (b - a) / n for a, b in ((t0, t1), (t1, t2), (t2, t3))
+        )
         py = js = ""
         ratio = ""
         if not quick:
@@ -180,23 +188,31 @@ def bench_styles(engine, rows: list[dict], styles: tuple[str, ...], quick: bool)
                 js_wall = f"{1000 * found['wall'] / n:.1f}"
             else:
                 js, js_wall = "failed", ""
-        print(f"{style:<24}{cold_ms:>12.1f}{warm_ms:>8.3f}{direct_ms:>8.1f}{py:>12}"
-              f"{js:>12}{js_wall if not quick else '':>9}{ratio:>10}", flush=True)
+        print(
+            f"{style:<24}{cold_ms:>12.1f}{warm_ms:>8.3f}{direct_ms:>8.1f}{py:>12}"
+            f"{js:>12}{js_wall if not quick else '':>9}{ratio:>10}",
+            flush=True,
+        )
     print("(citeproc-py: (n!) = items it could not render; biblio/js = cold ratio, goal <= 1)")
 
 
 def bench_prerender(m: int, style: str) -> None:
     lib = StandinLibrary.synthetic(int(m * 1.25), seed=11)
-    items = [to_csl(d, d["key"]) for d in lib.items.values()
-             if d.get("itemType") not in SKIP_TYPES and not d.get("parentItem")][:m]
+    items = [
+        to_csl(d, d["key"])
+        for d in lib.items.values()
+        if d.get("itemType") not in SKIP_TYPES and not d.get("parentItem")
+    ][:m]
     w0, c0, k0 = time.perf_counter(), cpu(), children_cpu()
     entries = render_parallel(items, style)
     w1, c1, k1 = time.perf_counter(), cpu(), children_cpu()
     failed = sum(1 for e in entries if e.error)
-    print(f"\nparallel pre-render of {len(items)} items in {style} (render_parallel, "
-          f"{len(entries)} entries, {failed} fallback): wall {w1 - w0:.1f} s, "
-          f"CPU parent {c1 - c0:.1f} s + workers {k1 - k0:.1f} s; "
-          f"goal < 30 s wall: {'met' if w1 - w0 < 30 else 'NOT met'}")
+    print(
+        f"\nparallel pre-render of {len(items)} items in {style} (render_parallel, "
+        f"{len(entries)} entries, {failed} fallback): wall {w1 - w0:.1f} s, "
+        f"CPU parent {c1 - c0:.1f} s + workers {k1 - k0:.1f} s; "
+        f"goal < 30 s wall: {'met' if w1 - w0 < 30 else 'NOT met'}"
+    )
 
 
 def main() -> int:

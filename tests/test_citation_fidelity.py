@@ -240,3 +240,22 @@ def test_apa_capitalises_the_first_word_of_a_subtitle_as_zotero_has_citeproc_js_
     assert "Vocational awe: Librarianship and the lies we tell ourselves." in text([item], "apa")[0]
     # other styles print the title as entered
     assert "“Vocational awe: librarianship and the lies" in text([item], "ieee")[0]
+
+
+def test_a_sort_macro_with_a_date_sorts_by_the_date_alone_and_undated_items_last():
+    # elsevier-harvard sorts by author, then by its "issued" macro descending; that macro
+    # prints "n.d." for an undated item, which citeproc-js does not use as a key
+    def report(id_, year=None):
+        item = {
+            "id": id_,
+            "type": "webpage",
+            "title": f"Page {id_}",
+            "author": [{"literal": "American Library Association"}],
+        }
+        if year:
+            item["issued"] = {"date-parts": [[year]]}
+        return item
+
+    items = [report("undated"), report("old", 2002), report("new", 2021)]
+    entries = render_bibliography(items, "elsevier-harvard", fmt="text")
+    assert [e.id for e in entries] == ["new", "old", "undated"]

@@ -20,7 +20,10 @@ from .state import state
 
 CSL_NS = "http://purl.org/net/xbiblio/csl"
 
-__all__ = ["BiblioDate", "BiblioDatePart", "date_sort_key"]
+__all__ = ["DATE_MARK", "BiblioDate", "BiblioDatePart", "date_sort_key"]
+
+#: brackets a date's sort key inside a date macro's sort key
+DATE_MARK = "\x1d"
 
 
 class BiblioDate(AttemptMixin, compiled.Date):
@@ -31,7 +34,11 @@ class BiblioDate(AttemptMixin, compiled.Date):
         state.used(var)
         if state.phase == "sort" and not self.is_locale_date():
             value = item.reference[var.replace("-", "_")]
-            return String(self._sort_key(value)) if value else None
+            if not value:
+                return None
+            key = self._sort_key(value)
+            # in a sort macro with a date only the dates count (see sorting._item_key)
+            return String(DATE_MARK + key + DATE_MARK if state.date_macro else key)
         outer = state.date_var
         state.date_var = var
         try:

@@ -19,7 +19,7 @@ from typing import Any
 from citeproc import NAMES, NUMBERS
 from citeproc.model import Key
 
-from .dates import date_sort_key
+from .dates import DATE_MARK, date_sort_key
 from .engine import CSL_NS, state
 from .markup import strip_markers
 
@@ -86,7 +86,31 @@ def _item_key(key_el: Key, item, layout) -> Any:
                 )
             return str(value)
     layout.repressed = {}
-    return key_el.sort_keys([item], layout)[0]
+    if not _has_date(key_el):
+        return key_el.sort_keys([item], layout)[0]
+    # citeproc-js keeps only the dates of a sort macro that has a cs:date: "n.d." (or
+    # anything else the macro prints) is no key, and the item sorts last either way
+    state.date_macro = True
+    try:
+        text = key_el.sort_keys([item], layout)[0]
+    finally:
+        state.date_macro = False
+    dates = _DATES.findall(str(text)) if text is not None else []
+    return "".join(dates) or None
+
+
+_DATES = re.compile(f"{DATE_MARK}(.*?){DATE_MARK}")
+
+
+def _has_date(key_el: Key) -> bool:
+    """Whether a key's macro holds a cs:date (citeproc-js macro-has-date: the macro's
+    own elements, not the macros it calls)."""
+    d = key_el.__dict__
+    if "_memo_has_date" not in d:
+        macro = key_el.get("macro")
+        found = macro and key_el.get_macro(macro).find(f".//{{{CSL_NS}}}date") is not None
+        d["_memo_has_date"] = bool(found)
+    return d["_memo_has_date"]
 
 
 def _readable(key: tuple) -> str:

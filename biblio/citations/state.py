@@ -22,6 +22,8 @@ class RenderState(threading.local):
         self.year_suffix: str | None = None
         self.suffix_done = False
         self.date_var: str | None = None
+        # rendering the sort key of a macro with a cs:date: only its dates count
+        self.date_macro = False
         self.substitute: str | None = None
         # positions in the first name list to replace by ``substitute`` (complete-each,
         # partial-each, partial-first); None replaces the whole list (complete-all)
