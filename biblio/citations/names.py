@@ -17,6 +17,7 @@ form, and a Latin name on a Chinese or Japanese item prints family first ("Yamad
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _LETTERS = (
     "a-zA-Z\u0e01-\u0e5b\u00c0-\u017f\u0370-\u03ff\u0400-\u052f\u0590-\u05d4\u05d6-\u05ff"
@@ -38,6 +39,7 @@ _TRAILING = re.compile("[\t\n\v\f\r \ufeff\u00a0]+$")
 NON_LATIN, MIXED, LATIN = 0, 1, 2
 
 
+@lru_cache(maxsize=1 << 14)  # the same given names come back entry after entry
 def initialize(given: str, terminator: str, hyphen: bool = True, normalize: bool = False) -> str:
     """A given name reduced to initials, each followed by ``terminator`` (". ").
 

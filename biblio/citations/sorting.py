@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from functools import cmp_to_key
+from functools import cmp_to_key, lru_cache
 from typing import Any
 
 from citeproc import NAMES, NUMBERS
@@ -35,6 +35,7 @@ _IGNORABLE = re.compile(r"[\u2018\u2019\u201c\u201d\"'`\u00ab\u00bb\[\]()]")
 _RUN = re.compile(r"(\d+)|(\s+)|([^\d\s]+)")
 
 
+@lru_cache(maxsize=1 << 16)  # names, years and titles recur across a library
 def collation_key(text: str) -> tuple:
     """Compare as citeproc-js does: ``localeCompare`` with base sensitivity, punctuation
     ignored and numeric ordering, on keys whose words are separated by ``|``.
