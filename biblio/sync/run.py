@@ -53,6 +53,11 @@ class SyncResult:
     restarts: int
     seconds: float
     note: str | None = None
+    #: Where the time went: fetching into staging, and the final transaction (which
+    #: holds the write lock), and within it the subscribers (prongs, search, …).
+    fetch_seconds: float = 0.0
+    save_seconds: float = 0.0
+    subscribers_seconds: float = 0.0
 
     def summary(self) -> str:
         c = self.counts
@@ -101,6 +106,7 @@ class _Run:
         self.writer = Writer(engine, int(settings["sync"]["save_attempts"]))
         self.started = time.monotonic()
         self.restarts = 0
+        self.timings = {"fetch": 0.0, "save": 0.0, "subscribers": 0.0}
 
     def run(self) -> SyncResult:
         run_id, state = self.writer.write(self._open, "start of the run")
@@ -117,10 +123,12 @@ class _Run:
             stage.reset()  # whatever a killed run left behind
             fetched = self._fetch(client, stage, since, full, state if same_library else None)
             stage.flush()
+            self.timings["fetch"] = time.monotonic() - self.started
             counts = self.writer.write(
                 lambda conn: self._apply(conn, run_id, fetched, same_library, client),
                 "save of the run",
             )
+            self.timings["save"] = time.monotonic() - self.started - self.timings["fetch"]
         except Exception as exc:
             self._fail(run_id, exc, client)
             if isinstance(exc, SyncError):
@@ -142,6 +150,9 @@ class _Run:
             restarts=self.restarts,
             seconds=time.monotonic() - self.started,
             note=self._note(client),
+            fetch_seconds=self.timings["fetch"],
+            save_seconds=self.timings["save"],
+            subscribers_seconds=self.timings["subscribers"],
         )
         log.info("%s (%s)", result.summary(), self.library)
         for receiver in list(events.sync_committed.receivers_for(self.settings)):
@@ -218,9 +229,11 @@ class _Run:
         counts = apply_stage(conn, full=fetched.full)
         group = fetched.group
         save_group(conn, group, st.utcnow())
+        started = time.monotonic()
         events.sync_saved.send(
             self.settings, conn=conn, changed=counts.changed_item_keys, full=fetched.full
         )
+        self.timings["subscribers"] = time.monotonic() - started
         values: dict[str, Any] = {
             "library": self.library,
             "library_version": fetched.version,
