@@ -270,5 +270,9 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
+    # A child imports biblio from PYTHONPATH (this checkout, or the one --code names).
+    if sys.argv[1:2] != ["--child"]:
+        sys.path.insert(0, str(ROOT))
+    else:
+        sys.path[0:0] = os.environ.get("PYTHONPATH", str(ROOT)).split(os.pathsep)
     main(sys.argv[1:])
