@@ -418,11 +418,10 @@ class StandinApi:
         record = self.library.get_fulltext(key)
         if record is None:
             raise ApiError(404, "Not found")
-        return Response(
-            200,
-            dumps(fulltext_body(record)),
-            headers={"Last-Modified-Version": str(record["version"])},
-        )
+        # ASCII with escapes: text extracted from PDFs can hold lone surrogates, which
+        # JSON can carry escaped but UTF-8 cannot.
+        body = json.dumps(fulltext_body(record), ensure_ascii=True).encode()
+        return Response(200, body, headers={"Last-Modified-Version": str(record["version"])})
 
     # --------------------------------------------------------------- plumbing
     def _list_response(

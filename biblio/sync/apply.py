@@ -145,17 +145,18 @@ def _apply_collections(conn: Connection, full: bool, counts: Counts) -> None:
             ).rowcount
             or 0
         )
-    conn.execute(delete(c).where(c.c.key.in_(fresh)))
+    # Counted before, not from rowcount: drivers need not report it for INSERT … SELECT.
     counts.collections_changed += (
-        conn.execute(
-            insert(c).from_select(
-                names,
-                select(*[s.c[n] for n in names]).where(
-                    ~select(cached.c.key).where(cached.c.key == s.c.key).exists()
-                ),
-            )
-        ).rowcount
-        or 0
+        conn.execute(select(func.count()).select_from(fresh.subquery())).scalar() or 0
+    )
+    conn.execute(delete(c).where(c.c.key.in_(fresh)))
+    conn.execute(
+        insert(c).from_select(
+            names,
+            select(*[s.c[n] for n in names]).where(
+                ~select(cached.c.key).where(cached.c.key == s.c.key).exists()
+            ),
+        )
     )
 
 
@@ -185,11 +186,9 @@ def _apply_fulltext(conn: Connection, counts: Counts) -> None:
     names = [c.name for c in ft.columns]
     source = [i.c.parent_key if n == "parent_key" else s.c[n] for n in names]
     counts.texts_changed = (
-        conn.execute(
-            insert(ft).from_select(names, select(*source).join(i, i.c.key == s.c.item_key))
-        ).rowcount
-        or 0
+        conn.execute(select(func.count()).select_from(arrived.subquery())).scalar() or 0
     )
+    conn.execute(insert(ft).from_select(names, select(*source).join(i, i.c.key == s.c.item_key)))
     counts.changed_item_keys.update(
         conn.execute(
             select(i.c.parent_key)
