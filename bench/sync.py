@@ -80,6 +80,13 @@ def child(args: dict) -> dict:
 
 
 def rss_mb() -> float:
+    """Peak RSS of this process. VmHWM, not getrusage's ru_maxrss: Linux carries
+    ru_maxrss over fork and exec, so a child would report its parent's peak (here, the
+    parent holds the stand-in's whole library)."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
