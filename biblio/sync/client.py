@@ -81,12 +81,18 @@ class _ServerBusy(Exception):  # noqa: N818 - internal signal
 class _Zotero(zotero.Zotero):
     """A pyzotero object of one worker: per-request headers, a shared HTTP client."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, throttle: Throttle, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.extra_headers: dict[str, str] = {}
+        self.throttle = throttle
 
     def default_headers(self) -> dict[str, str]:
         return {**super().default_headers(), **self.extra_headers}
+
+    def _check_backoff(self) -> None:
+        # pyzotero calls this right before each request: the shared deadline, not a
+        # per-object one, so a Backoff another worker just saw holds this one too.
+        self.throttle.wait_deadline()
 
     def __del__(self) -> None:
         # pyzotero closes its client when collected; ours is shared by every worker
@@ -126,7 +132,11 @@ class ZoteroClient:
         self._zots: queue.LifoQueue[_Zotero] = queue.LifoQueue()
         for _ in range(self.concurrency):
             zot = _Zotero(
-                self.library_id, self.library_type, api_key=conf.get("api_key"), client=self._http
+                self.library_id,
+                self.library_type,
+                api_key=conf.get("api_key"),
+                client=self._http,
+                throttle=self.throttle,
             )
             zot.endpoint = self.base_url
             self._zots.put(zot)
@@ -279,6 +289,7 @@ class ZoteroClient:
 
     def _get_json(self, zot: _Zotero, path: str, params: dict[str, Any] | None = None) -> Any:
         """A GET pyzotero has no (thread-safe, header-keeping) method for."""
+        zot._check_backoff()
         response = zot._send("GET", f"{self.base_url}{path}", params=params or {})
         zot.request = response
         zot._post_check(response)

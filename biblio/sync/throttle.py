@@ -68,6 +68,17 @@ class Throttle:
                     return
                 self._cond.wait(0.5)
 
+    def wait_deadline(self) -> None:
+        """Just before a request leaves: wait out a deadline set since :meth:`acquire`
+        (another worker's answer said Backoff while this one was getting ready)."""
+        with self._cond:
+            while not self._cancelled.is_set():
+                remaining = self.until - time.time()
+                if remaining <= 0:
+                    return
+                self._cond.wait(remaining)
+            raise Cancelled("the run stopped")
+
     def release(self) -> None:
         with self._cond:
             self.active -= 1

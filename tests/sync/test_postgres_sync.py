@@ -115,7 +115,7 @@ def test_two_schedulers_on_two_machines_never_sync_at_once(tmp_path, zotero, lib
     # The first run stops at its full-text listing until the test lets it go: it holds
     # the lock for as long as the test needs, however slowly processes start here.
     gate = threading.Event()
-    zotero.hook(lambda lib: gate.wait(120), match="/fulltext?")
+    zotero.hook(lambda lib: gate.wait(120), times=1000, match="/fulltext?")  # retries too
     logs = {m: tmp_path / f"{m}.log" for m in ("a", "b")}
     procs = []
     engine = st.open_database(pg_url)
