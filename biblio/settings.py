@@ -59,6 +59,13 @@ DECLARED: tuple[Setting, ...] = (
         float,
         "Longest single wait honoured for Backoff/Retry-After before giving up.",
     ),
+    _S(
+        "zotero",
+        "backoff_cap_seconds",
+        3600.0,
+        float,
+        "Longest Backoff/Retry-After biblio accepts; a longer one is cut to this.",
+    ),
     _S("zotero", "retry_base_seconds", 1.0, float, "First retry delay; doubles each retry."),
     _S(
         "database",
@@ -83,6 +90,21 @@ DECLARED: tuple[Setting, ...] = (
         "Lock file shared by every sync (default: next to the SQLite file, or instance/).",
     ),
     _S("sync", "prerender", True, bool, "Pre-render the default citation style after a sync."),
+    _S(
+        "sync",
+        "concurrency",
+        4,
+        int,
+        "Requests to Zotero in flight at once (one after a Backoff, Retry-After or 429).",
+    ),
+    _S("sync", "fulltext", True, bool, "Sync the indexed full text of attachments."),
+    _S(
+        "sync",
+        "save_attempts",
+        5,
+        int,
+        "Attempts at saving a run when the database stays busy past its timeout.",
+    ),
     _S(
         "web",
         "env",
