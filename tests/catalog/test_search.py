@@ -22,11 +22,6 @@ from biblio.storage import ddl
 from biblio.storage.migrations import MIGRATIONS
 from biblio.sync.run import run_sync
 
-FULLTEXT_DDL = (
-    "CREATE TABLE IF NOT EXISTS item_fulltext (item_key VARCHAR(16) PRIMARY KEY, "
-    "parent_key VARCHAR(16), version INTEGER NOT NULL, content TEXT NOT NULL)"
-)
-
 
 def found(client, q: str, **args) -> list[dict]:
     r = client.get("/items.json?" + urlencode({"q": q, "_size": 1000, **args}))
@@ -163,17 +158,6 @@ def test_no_input_causes_a_server_error(client, q):
         assert r.status_code in (200, 400), (path, q, r.status_code)
 
 
-def _fulltext(engine, rows: list[tuple[str, str, int, str]]) -> None:
-    with storage.transaction(engine) as conn:
-        conn.exec_driver_sql(FULLTEXT_DDL)
-        conn.exec_driver_sql("DELETE FROM item_fulltext")
-        for key, parent, version, content in rows:
-            conn.execute(
-                text("INSERT INTO item_fulltext VALUES (:k, :p, :v, :c)"),
-                {"k": key, "p": parent, "v": version, "c": content},
-            )
-
-
 def test_attachment_full_text_is_found_on_its_parent_and_marked_as_such(
     library, settings, synced, client
 ):
@@ -189,9 +173,8 @@ def test_attachment_full_text_is_found_on_its_parent_and_marked_as_such(
     )
     run_sync(synced, settings)
     assert keys(client, "quixotically") == []
-    # The sync saved the attachment's text and announced the attachment as changed.
-    _fulltext(synced, [(attachment, parent, 1, "Workers quixotically defend the institution.")])
-    library.update_item(attachment, title="Full text PDF (indexed)")
+    # Zotero indexes the PDF; the sync fetches its text and re-indexes the parent.
+    library.set_fulltext(attachment, "Workers quixotically defend the institution.")
     run_sync(synced, settings)
     [row] = found(client, "quixotic")  # word forms reach the full text too
     assert row["key"] == parent
@@ -205,13 +188,10 @@ def test_attachment_full_text_is_found_on_its_parent_and_marked_as_such(
     library.add_item({"itemType": "book", "title": "Quixotically Yours"})
     run_sync(synced, settings)
     assert found(client, "quixotically")[0]["title"] == "Quixotically Yours"
-    # The attachment goes with its text, and the full-text sync names its parent as
-    # changed (the cache no longer says whose child it was): the index forgets the text.
+    # The attachment goes with its text; the sync names its parent as changed and the
+    # index forgets the text.
     library.delete_item(attachment)
     run_sync(synced, settings)
-    _fulltext(synced, [])
-    with storage.transaction(synced) as conn:
-        search.on_sync_saved(settings, conn=conn, changed={parent}, full=False)
     assert parent not in keys(client, "quixotically")
 
 
