@@ -7,28 +7,33 @@ first removing the filter), counted from the in-memory index of
 collection facet is hierarchical: a collection's count includes its sub-collections'
 items (counted once), and the tree shows the roots, the selected collection's
 ancestors and its children, at most ``TOP`` per level. Year values are shown within
-the selected decade, or the most recent years otherwise. URLs are made by a ``toggle``
-callable the web layer passes in, so this module stays free of Flask.
+the selected decade, or the most recent years otherwise (``_facet_size=max`` shows
+them all). A decade counts the items of that decade matching the other filters but the
+year, and choosing it clears the year, so the count is what the link gives. URLs are
+made by a ``toggle`` callable the web layer passes in, so this module stays free of Flask.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
-from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from biblio import storage as st
 from biblio.catalog.filters import Filters
 from biblio.catalog.index import Index
 from biblio.zotero.schema import type_label
 
-Toggle = Callable[[str, object], str]
 TOP = 15
+
+
+class Toggle(Protocol):
+    """The URL selecting ``param=value`` (or removing it when it is the current value),
+    with the parameters named in ``clear`` removed too."""
+
+    def __call__(self, param: str, value: object, clear: tuple[str, ...] = ()) -> str: ...
 
 
 @dataclass
@@ -66,6 +71,7 @@ def _values(
     current: object,
     toggle: Toggle,
     labels: dict[str, str] | None = None,
+    clear: tuple[str, ...] = (),
 ) -> list[FacetValue]:
     out = []
     for value, count in pairs:
@@ -78,7 +84,7 @@ def _values(
                 (labels or {}).get(text, text),
                 int(count),
                 current is not None and str(current) == text,
-                toggle(param, text),
+                toggle(param, text, clear),
             )
         )
     return out
@@ -162,10 +168,11 @@ def creator_facet(counter: _Counter, toggle: Toggle) -> Facet:
     return facet
 
 
-def _keep_selected(facet: Facet, current: str | None, toggle: Toggle) -> None:
+def _keep_selected(facet: Facet, current: object, toggle: Toggle) -> None:
     # A selected value outside the top list still shows, so it can be removed.
     if current is not None and not any(v.selected for v in facet.values):
-        facet.values.insert(0, FacetValue(current, current, 0, True, toggle(facet.name, current)))
+        text = str(current)
+        facet.values.insert(0, FacetValue(text, text, 0, True, toggle(facet.name, text)))
 
 
 def _years(counter: _Counter, *without: str) -> tuple[list[int], np.ndarray]:
@@ -182,17 +189,23 @@ def decade_facet(counter: _Counter, toggle: Toggle) -> Facet:
         per[year // 10 * 10] = per.get(year // 10 * 10, 0) + int(n)
     pairs = sorted(per.items(), reverse=True)
     labels = {str(d): f"{d}s" for d, _ in pairs}
-    return Facet(
-        "decade", "Decade", _values("decade", pairs, counter.filters.decade, toggle, labels)
-    )
+    # Counted without the year, so choosing a decade must clear the year too.
+    values = _values("decade", pairs, counter.filters.decade, toggle, labels, clear=("year",))
+    return Facet("decade", "Decade", values)
 
 
 def year_facet(counter: _Counter, toggle: Toggle) -> Facet:
     years, counts = _years(counter, "year")
     pairs = sorted(((y, int(n)) for y, n in zip(years, counts, strict=True)), reverse=True)
-    if counter.filters.decade is None:
-        pairs = pairs[:12]
-    return Facet("year", "Year", _values("year", pairs, counter.filters.year, toggle))
+    truncated = counter.filters.decade is None and len(pairs) > counter.limit
+    if truncated:
+        selected = [p for p in pairs[counter.limit :] if p[0] == counter.filters.year]
+        pairs = pairs[: counter.limit] + selected  # a chosen year stays, to be removed
+    facet = Facet(
+        "year", "Year", _values("year", pairs, counter.filters.year, toggle), truncated=truncated
+    )
+    _keep_selected(facet, counter.filters.year, toggle)
+    return facet
 
 
 def collection_facet(counter: _Counter, toggle: Toggle) -> Facet:
@@ -247,10 +260,6 @@ def collection_facet(counter: _Counter, toggle: Toggle) -> Facet:
     return Facet("collection", "Collection", values, truncated=cut[0])
 
 
-def collection_names(conn: Connection) -> dict[str, str]:
-    return dict(conn.execute(select(st.collections.c.key, st.collections.c.name)).all())
-
-
 def all_facets(
     index: Index,
     conn: Connection,
@@ -273,4 +282,4 @@ def all_facets(
     ]
 
 
-__all__ = ["Facet", "FacetValue", "all_facets", "collection_names"]
+__all__ = ["Facet", "FacetValue", "Toggle", "all_facets"]

@@ -4,10 +4,11 @@ A :class:`Filter` knows everything about one way of narrowing the library: its
 query parameter (also the ``biblio export`` option), how a raw value parses (or why
 it is refused, :class:`BadParameter`), its SQL clause, its boolean mask over the
 in-memory index of :mod:`biblio.catalog.index`, and the words that describe it
-("decade is 1990s"). :data:`FILTERS` lists them in display order and
-:class:`Filters` holds one value per filter: its :meth:`Filters.where` is one
-parameterised WHERE clause and its :meth:`Filters.phrase` the English beside it, so
-a page can say "213 items where prong is pathways". The list page, its JSON twin,
+("decade is 1990s", with labels for values: "prong is MLIS access", "type is Journal
+Article"). :data:`FILTERS` lists them in display order and :class:`Filters` holds one
+value per filter: its :meth:`Filters.where` is one parameterised WHERE clause and its
+:meth:`Filters.phrase` the English beside it, so a page can say "213 items where
+prong is Pathways" (:func:`sentence` adds the count and the order). The list page, its JSON twin,
 the Atom feed, every export and the command line all parse and describe filters
 here; adding a filter touches this module (and :mod:`.facets` if it has a facet).
 """
@@ -27,7 +28,9 @@ from sqlalchemy.sql import ColumnElement
 
 from biblio import controlchars
 from biblio import storage as st
-from biblio.catalog import search
+from biblio.catalog import query, search
+from biblio.catalog.sorts import SORTS
+from biblio.zotero.schema import type_label
 
 #: Zotero item types that are not works of their own: never listed.
 NON_REGULAR = ("note", "attachment", "annotation")
@@ -43,6 +46,19 @@ class BadParameter(ValueError):
     """
 
     status = 400
+
+
+class SearchError(BadParameter):
+    """The search text cannot be run; ``message`` says how to fix it, ``q`` keeps it, so
+    the list page can show both (the JSON twin answers the usual 400)."""
+
+    def __init__(self, message: str, q: str) -> None:
+        super().__init__(f"q: {message}")
+        self.message, self.q = message, q
+
+
+#: Labels of filter values, by parameter: ``{"prong": {"pathways": "Pathways"}}``.
+Labels = Mapping[str, Mapping[str, str]]
 
 
 def text_value(name: str, raw: str | None) -> str | None:
@@ -114,7 +130,16 @@ class Filter:
         raise NotImplementedError
 
     def value_text(self, value: Any) -> str:
+        """The value as it reads in a file name ("1990s" for a decade)."""
         return str(value)
+
+    def value_label(self, value: Any, labels: Labels) -> str:
+        """The value as people read it: its label where ``labels`` has one."""
+        return labels.get(self.param, {}).get(str(value)) or self.value_text(value)
+
+    def describe(self, value: Any, labels: Labels) -> str:
+        """This filter in words: "type is Journal Article"."""
+        return f"{self.label} is {self.value_label(value, labels)}"
 
 
 class ProngFilter(Filter):
@@ -157,6 +182,9 @@ class CollectionFilter(Filter):
 
 
 class TypeFilter(Filter):
+    def value_label(self, value: Any, labels: Labels) -> str:
+        return labels.get(self.param, {}).get(str(value)) or type_label(str(value))
+
     def clause(self, value: Any) -> ColumnElement[bool]:
         return st.items.c.item_type == value
 
@@ -204,15 +232,22 @@ class CreatorFilter(Filter):
 
 
 class SearchFilter(Filter):
-    """Full-text search: FTS5 on SQLite (prefix and phrase queries), ILIKE elsewhere."""
+    """Full-text search in the query language of :mod:`.query`: FTS5 on SQLite (ranked,
+    with word forms), ILIKE elsewhere. Bad search text is a :class:`SearchError`."""
 
     def parse(self, raw: str | None, prong_ids: tuple[str, ...]) -> Any:
-        q = text_value(self.param, raw)
-        if q is not None:
-            try:
-                search.fts_query(q)
-            except search.SearchSyntaxError as exc:
-                raise BadParameter(f"q: {exc}") from None
+        if raw is None or raw.strip() == "":
+            return None
+        q = raw.strip()
+        if controlchars.has_control(raw, allow_breaks=True):
+            raise SearchError(
+                "The search contains a control character (perhaps pasted in): retype it.",
+                controlchars.strip(q),
+            )
+        try:
+            query.parse(q)
+        except query.SearchSyntaxError as exc:
+            raise SearchError(str(exc), q) from None
         return q
 
     def clause(self, value: Any) -> ColumnElement[bool]:
@@ -220,6 +255,11 @@ class SearchFilter(Filter):
 
     def mask(self, index: Any, conn: Connection, value: Any) -> np.ndarray:
         return np.asarray(index.search_mask(conn, value))
+
+    def describe(self, value: Any, labels: Labels) -> str:
+        # A search with its own quotation marks reads as typed, without doubling them.
+        text = str(value)
+        return f"{self.label} {text}" if '"' in text else f'{self.label} "{text}"'
 
 
 #: Every filter, in the order pages list them and phrases read.
@@ -286,14 +326,14 @@ class Filters:
         """The set values as they read ("1990s" for a decade), e.g. for a file name."""
         return [f.value_text(v) for f, v in self.active()]
 
-    def phrase(self, labels: Mapping[str, str] | None = None) -> str:
-        """English for the filters; ``labels`` maps values (collection keys) to names."""
-        labels = labels or {}
-        parts = []
-        for f, value in self.active():
-            if f.param == "q":
-                parts.append(f'matching "{value}"')
-            else:
-                text = labels.get(value, value) if f.param == "collection" else value
-                parts.append(f"{f.label} is {f.value_text(text)}")
-        return " and ".join(parts)
+    def phrase(self, labels: Labels | None = None) -> str:
+        """English for the filters ("prong is Pathways and matching "tenure""), values
+        read through ``labels`` (prong and collection names, by parameter)."""
+        return " and ".join(f.describe(value, labels or {}) for f, value in self.active())
+
+
+def sentence(count: int, filters: Filters, sort: str, labels: Labels | None = None) -> str:
+    """What a list shows, in one sentence: "1 item where type is Book, sorted by title"."""
+    phrase = filters.phrase(labels)
+    noun = "item" if count == 1 else "items"
+    return f"{count} {noun}{' where ' + phrase if phrase else ''}, sorted by {SORTS[sort]}"

@@ -9,8 +9,9 @@ prongs) once per data stamp (:func:`biblio.catalog.listing.data_stamp`, which ev
 retag and override changes) into numpy arrays, so a filter is a boolean mask, a count
 is a sum and a facet is one ``bincount``. Sort orders are read from SQL (so they
 match the database's collation exactly) the first time each is asked for.
-Search text is matched by the database (FTS5 or ``ILIKE``); the matching keys are
-kept per stamp for repeated searches. Rows themselves are still read from SQL.
+Search text is matched and ranked by the database (FTS5's bm25, or ``ILIKE``); the
+matches, in relevance order, are kept per stamp for repeated searches, so a search's
+facets, count and page all come from one query. Rows themselves are still read from SQL.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from sqlalchemy.engine import Connection
 from biblio import storage as st
 from biblio.catalog import search
 from biblio.catalog.filters import Filters, live_items
-from biblio.catalog.sorts import SORT_ORDER
+from biblio.catalog.sorts import DEFAULT, RELEVANCE, SORT_ORDER
 
 _SEARCH_CACHE = 256
 
@@ -115,7 +116,7 @@ class Index:
     fts: np.ndarray | None  # FTS5 rowids (sorted) over their item indexes (-1: none)
     prongs: _Pairs  # effective prongs (computed, plus owners' overrides)
     _orders: dict[str, np.ndarray] = field(default_factory=dict)
-    _searches: OrderedDict[str, np.ndarray] = field(default_factory=OrderedDict)
+    _searches: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     _shelf_maps: (
@@ -143,30 +144,44 @@ class Index:
         mask[items] = True
         return mask
 
-    def search_mask(self, conn: Connection, q: str) -> np.ndarray:
+    def search(self, conn: Connection, q: str) -> tuple[np.ndarray, np.ndarray]:
+        """The items matching search text ``q``: a mask, and their indexes most relevant
+        first (ties: newest additions first); kept per search text."""
         with self._lock:
             found = self._searches.get(q)
             if found is not None:
                 self._searches.move_to_end(q)
                 return found
-        rowids = search.matching_rowids(conn, q) if self.fts is not None else None
-        if self.fts is not None and rowids is not None:
+        ranked = search.ranked_rowids(conn, q) if self.fts is not None else None
+        if self.fts is not None and ranked is not None:
             positions = np.empty(0, dtype=np.int64)
-            if self.fts.shape[1] and rowids:
-                found = np.asarray(rowids, dtype=np.int64)
-                at = np.minimum(np.searchsorted(self.fts[0], found), self.fts.shape[1] - 1)
-                positions = self.fts[1][at[self.fts[0][at] == found]]
-            mask = self.mask_of(positions[positions >= 0])
+            if self.fts.shape[1] and ranked:
+                table = np.asarray(ranked, dtype=np.float64).reshape(-1, 3)
+                rowids = table[:, 0].astype(np.int64)
+                at = np.minimum(np.searchsorted(self.fts[0], rowids), self.fts.shape[1] - 1)
+                hit = self.fts[0][at] == rowids
+                positions, table = self.fts[1][at[hit]], table[hit]
+                live = positions >= 0
+                positions, table = positions[live], table[live]
+                # bm25 is lower for better matches: by the metadata's score, then the
+                # whole row's, then the newest additions first.
+                newest = self.rank(conn, DEFAULT)[positions]
+                positions = positions[np.lexsort((newest, table[:, 2], table[:, 1]))]
         else:
-            keys = search.matching_keys(conn, q)
-            mask = self.mask_of(
-                np.fromiter((self.position[k] for k in keys if k in self.position), dtype=np.int32)
+            keys = search.ranked_keys(conn, q)
+            positions = np.fromiter(
+                (self.position[k] for k in keys if k in self.position), dtype=np.int64
             )
+        found = (self.mask_of(positions), positions)
         with self._lock:
-            self._searches[q] = mask
+            self._searches[q] = found
             while len(self._searches) > _SEARCH_CACHE:
                 self._searches.popitem(last=False)
-        return mask
+        return found
+
+    def search_mask(self, conn: Connection, q: str) -> np.ndarray:
+        """The items matching search text ``q``."""
+        return self.search(conn, q)[0]
 
     def mask(self, conn: Connection, filters: Filters) -> np.ndarray:
         """The live items matching ``filters`` (each filter knows its own mask)."""
@@ -196,11 +211,28 @@ class Index:
             self._orders[sort] = found
         return found
 
-    def page(
-        self, conn: Connection, mask: np.ndarray, sort: str, offset: int, size: int
-    ) -> list[str]:
-        """Keys of up to ``size`` matching items from ``offset`` in ``sort`` order."""
+    def rank(self, conn: Connection, sort: str) -> np.ndarray:
+        """Each item's place in ``sort`` order (the inverse of :meth:`order`)."""
         order = self.order(conn, sort)
+        ranks = np.empty(self.size, dtype=np.int64)
+        ranks[order] = np.arange(len(order))
+        return ranks
+
+    def page(
+        self,
+        conn: Connection,
+        mask: np.ndarray,
+        sort: str,
+        offset: int,
+        size: int,
+        q: str | None = None,
+    ) -> list[str]:
+        """Keys of up to ``size`` matching items from ``offset`` in ``sort`` order (by
+        relevance to search text ``q`` when ``sort`` is relevance)."""
+        if sort == RELEVANCE and q:
+            order = self.search(conn, q)[1]
+        else:
+            order = self.order(conn, DEFAULT if sort == RELEVANCE else sort)
         chosen = order[mask[order]][offset : offset + size]
         return [self.keys[i] for i in chosen]
 

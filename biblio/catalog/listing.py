@@ -24,7 +24,8 @@ from biblio import storage as st
 from biblio.catalog import facets as fc
 from biblio.catalog import index as facetindex
 from biblio.catalog import items as catalog
-from biblio.catalog.filters import Filters, live_items, prong_clause
+from biblio.catalog import search
+from biblio.catalog.filters import Filters, Labels, live_items, prong_clause
 from biblio.catalog.sorts import SORT_ORDER
 from biblio.prongs import load_rules
 from biblio.sync.state import read_state
@@ -51,7 +52,7 @@ class Page:
     offset: int
     next_offset: int | None
     facets: list[fc.Facet]
-    labels: dict[str, str]  # collection key -> name, for the phrase
+    labels: Labels  # labels of the filters' values, for the phrase
     stamp: tuple[Any, ...] = ()  # the data stamp the page was read at
 
 
@@ -80,6 +81,26 @@ def prong_labels(settings: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     }
     _LABELS[id(settings)] = (settings, labels)
     return labels
+
+
+def value_labels(conn: Any, filters: Filters, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Labels of the values ``filters`` may name, by parameter (prongs by their names,
+    the chosen collection by its name), for :meth:`Filters.phrase`."""
+    labels: dict[str, Any] = {
+        "prong": {k: v["label"] for k, v in prong_labels(settings).items()},
+    }
+    if filters.collection:
+        c = st.collections.c
+        name = conn.execute(select(c.name).where(c.key == filters.collection)).scalar()
+        labels["collection"] = {filters.collection: name} if name else {}
+    return labels
+
+
+def describe(engine: Engine, filters: Filters, settings: Mapping[str, Any]) -> str:
+    """:meth:`Filters.phrase` with the values' labels: what feeds, exports and the
+    command line say a selection is."""
+    with st.connect(engine) as conn:
+        return filters.phrase(value_labels(conn, filters, settings))
 
 
 def _rows(conn: Any, stmt: Any) -> list[dict[str, Any]]:
@@ -162,11 +183,15 @@ def list_page(
         now = data_stamp(conn)
         index = facetindex.index_for(conn, str(engine.url), now)
         mask = index.mask(conn, filters)
-        rows = _rows_of(conn, index.page(conn, mask, sort, offset, size + 1))
+        rows = _rows_of(conn, index.page(conn, mask, sort, offset, size + 1, filters.q))
         more = len(rows) > size
         rows = rows[:size]
         count = int(mask.sum())
-        labels = fc.collection_names(conn) if filters.collection else {}
+        if filters.q:
+            found = search.snippets(conn, filters.q, [r["key"] for r in rows])
+            for row in rows:
+                row["snippet"] = found.get(row["key"])
+        labels = value_labels(conn, filters, settings)
         facets: list[fc.Facet] = []
         if toggle is not None:
             prongs = {k: v["label"] for k, v in prong_labels(settings).items()}

@@ -173,6 +173,7 @@ def item_record(
         "year": row["year"],
         "date_added": row["date_added"],
         "date_modified": row["date_modified"],
+        "parsed_date": row.get("parsed_date"),
         "abstract": data.get("abstractNote") or "",
         "fields": fields,
         "creators": creators,

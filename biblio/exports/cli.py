@@ -22,6 +22,7 @@ import click
 from biblio import exports
 from biblio.catalog.filters import FILTERS, BadParameter, Filters
 from biblio.catalog.items import iter_items
+from biblio.catalog.listing import describe
 from biblio.citations import StyleError
 from biblio.cli import context
 from biblio.reading_lists import get_list
@@ -120,7 +121,7 @@ def export_command(
         options.removed = [e.label or e.key for e in found.removed]
     else:
         rows = iter_items(engine, filters)
-        phrase = filters.phrase()
+        phrase = describe(engine, filters, settings)
         options.description = f"Items {'where ' + phrase if phrase else 'in the library'}"
         options.title = "Bibliography" + (f": items where {phrase}" if phrase else "")
     if fmt == "json":

@@ -22,7 +22,7 @@ from biblio.membership import messages as join_messages
 from biblio.membership import owners
 from biblio.membership import requests as join_requests
 from biblio.membership.reconcile import unrequested_members
-from biblio.settings import Settings, public_url
+from biblio.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,10 @@ def digest(
     if not rows or not owner_emails:
         return 0
     subject, body = join_messages.digest(
-        rows, days, f"{public_url(settings)}/-/admin/?status=pending", unrequested_members(engine)
+        rows,
+        days,
+        join_messages.admin_link(settings, "/-/admin/?status=pending"),
+        unrequested_members(engine),
     )
     with st.transaction(engine) as conn:
         for email in owner_emails:

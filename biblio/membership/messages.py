@@ -3,7 +3,9 @@
 Each function returns ``(subject, body)``; :mod:`biblio.membership.requests` queues
 them in the outbox in the same transaction as the change they announce. Bodies
 are plain text (never HTML), so applicant-supplied values cannot inject markup;
-subjects are reduced to one line by :mod:`biblio.mail`.
+subjects are reduced to one line by :mod:`biblio.mail`. Links are full URLs built
+from configuration alone (``[web] public_url``, :func:`admin_link`), never from a
+request's ``Host`` header.
 """
 
 from __future__ import annotations
@@ -11,8 +13,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from biblio.settings import Settings, public_url
+
 ZOTERO_GROUP_URL = "https://www.zotero.org/groups/{group_id}"
 ZOTERO_MEMBERS_URL = "https://www.zotero.org/groups/{group_id}/settings/members"
+
+
+def admin_link(settings: Settings, path: str) -> str:
+    """The full link to an owners' page for an email: :func:`biblio.settings.public_url`
+    + ``path``, never a request's ``Host`` header (which any client can set)."""
+    return public_url(settings) + path
 
 
 def group_url(group_id: int | None) -> str:

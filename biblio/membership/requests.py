@@ -30,7 +30,7 @@ from biblio import storage as st
 from biblio.membership import messages as join_messages
 from biblio.membership.group import MAX_USER_ID, group_summary, resolve_user_id
 from biblio.membership.owners import valid_email
-from biblio.settings import Settings, public_url
+from biblio.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +160,10 @@ def validate(
 
 
 def submit(
-    engine: Engine, settings: Settings, values: Mapping[str, Any], status_url: Callable[[str], str]
+    engine: Engine,
+    settings: Settings,
+    values: Mapping[str, Any],
+    status_url: Callable[[str], str],
 ) -> Submitted:
     """Store a validated request and queue its confirmation.
 
@@ -201,7 +204,16 @@ def submit(
         key = conn.execute(insert(jr).values(**row)).inserted_primary_key
         assert key is not None
         new_id = int(key[0])
-        audit.record(conn, values["email"], "request.submit", f"request:{new_id}", new="pending")
+        audit.record(
+            conn,
+            values["email"],
+            "request.submit",
+            f"request:{new_id}",
+            new="pending",
+            detail="Zotero user ID confirmed by Sign in with Zotero"
+            if values.get("zotero_verified")
+            else None,
+        )
         notes = []
         if earlier is not None:
             notes.append(join_messages.EARLIER_REQUEST.format(date=f"{earlier:%Y-%m-%d}"))
@@ -213,9 +225,8 @@ def submit(
             *join_messages.confirmation(row, group["name"], status_url(token), notes),
         )
         if settings["join"]["notify_owners"]:
-            note = join_messages.new_request(
-                row, new_id, group["name"], f"{public_url(settings)}/-/admin/requests/{new_id}"
-            )
+            link = join_messages.admin_link(settings, f"/-/admin/requests/{new_id}")
+            note = join_messages.new_request(row, new_id, group["name"], link)
             for owner in conn.execute(select(st.owners.c.email)).scalars():
                 mail.enqueue(conn, owner, *note)
     log.info("join request %d submitted", new_id)

@@ -9,13 +9,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from sqlalchemy import select, update
+from sqlalchemy import Column, inspect, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from biblio.storage import ddl
 from biblio.storage.engine import transaction
 from biblio.storage.schema import (
     data_changes,
+    item_fulltext,
     items,
     login_throttle,
     metadata,
@@ -23,6 +24,14 @@ from biblio.storage.schema import (
     owner_sessions,
     prong_doubts,
     rate_limits,
+    stage_collections,
+    stage_deleted,
+    stage_fulltext,
+    stage_item_collections,
+    stage_item_creators,
+    stage_item_tags,
+    stage_items,
+    sync_runs,
     sync_state,
     utcnow,
 )
@@ -67,6 +76,46 @@ def _m0004_prong_doubts(conn: Connection) -> None:
     prong_doubts.create(conn, checkfirst=True)
 
 
+def _m0005_item_fulltext(conn: Connection) -> None:
+    item_fulltext.create(conn, checkfirst=True)
+    _add_column(conn, sync_state.name, sync_state.c.fulltext_version)
+
+
+def _m0006_sync_staging(conn: Connection) -> None:
+    # A sync streams what it fetches into these tables in short transactions, then
+    # applies them in one; the run row says when the save had to wait for the database.
+    for table in (
+        stage_items,
+        stage_item_creators,
+        stage_item_tags,
+        stage_item_collections,
+        stage_collections,
+        stage_fulltext,
+        stage_deleted,
+    ):
+        table.create(conn, checkfirst=True)
+    _add_column(conn, sync_runs.name, sync_runs.c.save_retries)
+    _add_column(conn, sync_runs.name, sync_runs.c.note)
+
+
+def _add_column(conn: Connection, table: str, column: Column) -> None:  # type: ignore[type-arg]
+    """Add ``column`` to an existing table unless 0001's create_all already made it."""
+    if column.name in {c["name"] for c in inspect(conn).get_columns(table)}:
+        return
+    kind = column.type.compile(dialect=conn.dialect)
+    default = ""
+    if not column.nullable:
+        default = f" NOT NULL DEFAULT {int(column.default.arg) if column.default else 0}"  # type: ignore[attr-defined]
+    conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column.name} {kind}{default}")
+
+
+def _m0007_search_v2(conn: Connection) -> None:
+    # Word forms (Porter stemming) and a column for attachments' full text change the
+    # FTS5 table's shape: rebuilt from its own rows, so no re-sync is needed. (On a new
+    # database 0002 already made today's shape and this does nothing.)
+    ddl.upgrade_fts(conn)
+
+
 def _m0009_web_security(conn: Connection) -> None:
     # Server-side owner sessions (logout ends them), per-address login throttling and
     # rate-limit counters every worker shares.
@@ -80,6 +129,9 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0002_items_fts", _m0002_items_fts),
     ("0003_data_changes", _m0003_data_changes),
     ("0004_prong_doubts", _m0004_prong_doubts),
+    ("0005_item_fulltext", _m0005_item_fulltext),
+    ("0006_sync_staging", _m0006_sync_staging),
+    ("0007_search_v2", _m0007_search_v2),
     ("0009_web_security", _m0009_web_security),
 ]
 

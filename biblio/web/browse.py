@@ -25,19 +25,21 @@ from flask import (
     url_for,
 )
 from markupsafe import Markup
+from werkzeug.datastructures import MultiDict
 
 from biblio.catalog import charts, listing
 from biblio.catalog import record as records
-from biblio.catalog.filters import FILTERS, BadParameter
+from biblio.catalog.filters import FILTERS, BadParameter, SearchError
+from biblio.catalog.filters import sentence as filters_sentence
 from biblio.catalog.items import group
-from biblio.catalog.sorts import SORTS
+from biblio.catalog.sorts import RELEVANCE, SORTS
 from biblio.citations import list_styles
 from biblio.exports import FORMATS
 from biblio.storage import app as db
 from biblio.web import pagecache, responses, urls
 from biblio.web.params import decode_next, encode_next, parse_list_args
 from biblio.zotero import connector as coins
-from biblio.zotero import richtext
+from biblio.zotero import richtext, schemaorg
 from biblio.zotero.keys import is_key
 
 bp = Blueprint("browse", __name__)
@@ -57,7 +59,7 @@ EXPORTS = tuple((f"export.items_{f.name}", f.label) for f in FORMATS.values() if
 
 
 def _row_json(row: dict[str, Any]) -> dict[str, Any]:
-    return {
+    out = {
         "key": row["key"],
         "version": row["version"],
         "item_type": row["item_type"],
@@ -71,12 +73,17 @@ def _row_json(row: dict[str, Any]) -> dict[str, Any]:
         "url": urls.absolute(url_for("browse.item", key=row["key"])),
         "data": row["data"],
     }
+    if "snippet" in row:  # a search: where the item matched, None if title or creators
+        out["snippet"] = row["snippet"].to_dict() if row["snippet"] else None
+    return out
 
 
-def _list_args() -> Any:
+def _list_args(args: MultiDict[str, str] | None = None) -> Any:
     conf = db.settings()["web"]
     return parse_list_args(
-        request.args, default_size=conf["page_size"], max_size=conf["max_page_size"]
+        request.args if args is None else args,
+        default_size=conf["page_size"],
+        max_size=conf["max_page_size"],
     )
 
 
@@ -99,9 +106,20 @@ def items():  # type: ignore[no-untyped-def]
 
 
 def _items() -> Response:
-    args = _list_args()
-    offset = decode_next(args.next) if args.next else 0
     as_json = request.path.endswith(".json")
+    search_error: SearchError | None = None
+    try:
+        args = _list_args()
+    except SearchError as exc:
+        if as_json:
+            raise
+        # The page itself, with the search kept in its box and what to change said
+        # above the list (the other filters still apply), answered as a 400.
+        search_error = exc
+        rest = request.args.copy()
+        rest.poplist("q")
+        args = _list_args(rest)
+    offset = decode_next(args.next) if args.next else 0
     page = listing.list_page(
         db.engine(),
         args.filters,
@@ -116,10 +134,7 @@ def _items() -> Response:
     next_url = urls.page_url(
         encode_next(page.next_offset) if page.next_offset is not None else None
     )
-    phrase = args.filters.phrase(page.labels)
-    noun = "item" if page.count == 1 else "items"
-    where = f" where {phrase}" if phrase else ""
-    sentence = f"{page.count} {noun}{where}, sorted by {SORTS[args.sort]}"
+    sentence = filters_sentence(page.count, args.filters, args.sort, page.labels)
     if as_json:
         return responses.envelope(
             [_row_json(r) for r in page.rows],
@@ -134,23 +149,29 @@ def _items() -> Response:
         prev_url = urls.with_args(_next=encode_next(prev) if prev else None)
     active = [(f, v) for f in page.facets for v in f.values if v.selected]
     labels = _prong_labels()
+    q = search_error.q if search_error else args.filters.q
     return make_response(
         render_template(
             "browse/items.html",
             page=page,
             args=args,
+            search_error=search_error,
+            q=q,
             sentence=sentence,
             next_url=next_url,
             prev_url=prev_url,
             active=active,
-            sorts=SORTS,
+            sorts={k: v for k, v in SORTS.items() if k != RELEVANCE or q},
+            # A search to fix is still a search: its box offers (and keeps) relevance.
+            selected_sort=RELEVANCE if search_error and "_sort" not in request.args else args.sort,
             exports=EXPORTS,
             styles=_cite_styles(),
             filter_params=[f.param for f in FILTERS],
             lines=[_line(row, labels) for row in page.rows],
             first=offset + 1,
             last=offset + len(page.rows),
-        )
+        ),
+        400 if search_error else 200,
     )
 
 
@@ -163,12 +184,14 @@ def _prong_thresholds() -> dict[str, float]:
 
 
 def _line(row: dict[str, Any], labels: dict[str, str]) -> Markup:
+    snippet = row.get("snippet")
     key = (
         id(current_app),
         str(db.engine().url),
         row["key"],
         row["version"],
         tuple(p["prong"] for p in row["prongs"]),
+        snippet,
     )
     found = pagecache.lines.get(key)
     if found is not None:
@@ -215,9 +238,12 @@ def item(key: str):  # type: ignore[no-untyped-def]
         row["url"] = urls.absolute(url_for("browse.item", key=key))
         return responses.envelope([row], 1, None)
     page_url = urls.absolute(url_for("browse.item", key=key))
+    described = schemaorg.json_ld(record["data"], page_url, record["parsed_date"])
     return render_template(
         "browse/item.html",
         item=record,
+        canonical=page_url,
+        json_ld=Markup(schemaorg.script_json(described)),  # noqa: S704 (escaped JSON)
         meta=coins.highwire_meta(record["data"], page_url),
         coins_title=coins.coins_title(record["data"]),
         styles=_cite_styles(),

@@ -18,6 +18,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, render_template, request, stream_with_context
 
 from biblio import exports
+from biblio.catalog import listing
 from biblio.catalog.filters import BadParameter
 from biblio.catalog.items import Filters, iter_items
 from biblio.citations import ATTRIBUTION, StyleError, list_locales
@@ -86,7 +87,7 @@ def send(fmt: str, chunks: Iterator[str | bytes], name: str) -> Response:
 
 
 def _title(filters: Filters) -> tuple[str, str]:
-    phrase = filters.phrase()
+    phrase = listing.describe(db.engine(), filters, db.settings())
     name = "Bibliography" + (f": items where {phrase}" if phrase else "")
     return name, f"Items {'where ' + phrase if phrase else 'in the library'}"
 
@@ -149,7 +150,7 @@ def bibliography():  # type: ignore[no-untyped-def]
         locales=list_locales(),
         attribution=ATTRIBUTION,
         entry_html=exports.documents.page_html,
-        phrase=filters.phrase(),
+        phrase=listing.describe(db.engine(), filters, db.settings()),
         back=urls.with_args("/items", _style=None, _locale=None),
     )
 

@@ -38,7 +38,7 @@ def _atom_time(value: str | None) -> str:
 def items_atom() -> Response:
     filters = parse_filters(request.args)
     rows = listing.recent_changes(db.engine(), filters, FEED_SIZE)
-    phrase = filters.phrase()
+    phrase = listing.describe(db.engine(), filters, db.settings())
     with db.engine().connect() as conn:
         info = group(conn) or {}
     name = info.get("name") or "biblio"

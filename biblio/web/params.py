@@ -15,7 +15,7 @@ from typing import Any
 from werkzeug.datastructures import MultiDict
 
 from biblio.catalog.filters import BadParameter, Filters, int_value, text_value
-from biblio.catalog.sorts import SORTS
+from biblio.catalog.sorts import SORTS, resolve
 
 PRONG_IDS = ("mlis-access", "pathways", "worker-equity")
 FACET_SIZE = 15
@@ -36,13 +36,12 @@ def parse_filters(args: MultiDict[str, str], prong_ids: tuple[str, ...] = PRONG_
     return Filters.parse(args, prong_ids)
 
 
-def parse_list_args(
-    args: MultiDict[str, str], *, default_size: int, max_size: int, default_sort: str = "added"
-) -> ListArgs:
-    """Filters plus the control parameters of a list page."""
-    sort = text_value("_sort", args.get("_sort")) or default_sort
-    if sort not in SORTS:
-        raise BadParameter(f"unknown _sort {sort!r}; use one of {', '.join(SORTS)}")
+def parse_list_args(args: MultiDict[str, str], *, default_size: int, max_size: int) -> ListArgs:
+    """Filters plus the control parameters of a list page (a search is sorted by
+    relevance unless ``_sort`` says otherwise)."""
+    asked = text_value("_sort", args.get("_sort"))
+    if asked is not None and asked not in SORTS:
+        raise BadParameter(f"unknown _sort {asked!r}; use one of {', '.join(SORTS)}")
     size = int_value("_size", args.get("_size"), 1, max_size)
     nxt = text_value("_next", args.get("_next"))
     if nxt is not None:
@@ -52,9 +51,10 @@ def parse_list_args(
         facet_size = MAX_FACET_SIZE
     else:
         facet_size = int_value("_facet_size", raw_facet_size, 1, MAX_FACET_SIZE) or FACET_SIZE
+    filters = parse_filters(args)
     return ListArgs(
-        filters=parse_filters(args),
-        sort=sort,
+        filters=filters,
+        sort=resolve(asked, bool(filters.q)),
         size=size or default_size,
         next=nxt,
         facet_size=facet_size,

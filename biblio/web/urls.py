@@ -49,20 +49,22 @@ def toggle(name: str, value: object) -> str:
     return with_args(**changes)
 
 
-def toggler() -> Callable[[str, object], str]:
+def toggler() -> Callable[..., str]:
     """A fast :func:`toggle` for many links on one page (the facets): the current
-    arguments are read once, not once per link."""
+    arguments are read once, not once per link. ``make(name, value, clear)`` also
+    removes the arguments named in ``clear`` (a decade link clears the year)."""
     path = request.path
     pairs = [(k, v) for k, v in request.args.items(multi=True) if v != "" and k not in _PAGE_ONLY]
     current = {k: v for k, v in reversed(pairs)}  # the first value, like args.get
 
-    others: dict[str, str] = {}  # per argument name: the other arguments, encoded once
+    others: dict[tuple[str, ...], str] = {}  # per names left out: the rest, encoded once
 
-    def make(name: str, value: object) -> str:
+    def make(name: str, value: object, clear: tuple[str, ...] = ()) -> str:
         text = str(value)
-        rest = others.get(name)
+        dropped = (name, *clear)
+        rest = others.get(dropped)
         if rest is None:
-            rest = others[name] = urlencode([(k, v) for k, v in pairs if k != name])
+            rest = others[dropped] = urlencode([(k, v) for k, v in pairs if k not in dropped])
         if current.get(name) != text:
             rest = (rest + "&" if rest else "") + urlencode([(name, text)])
         return path + ("?" + rest if rest else "")

@@ -27,7 +27,7 @@ _GENRES = {
 }
 
 
-def _names(data: dict[str, Any]) -> list[tuple[str, str, str]]:
+def author_names(data: dict[str, Any]) -> list[tuple[str, str, str]]:
     """(last, first, single) per author-like creator."""
     out = []
     for cr in data.get("creators") or []:
@@ -38,7 +38,7 @@ def _names(data: dict[str, Any]) -> list[tuple[str, str, str]]:
     return out
 
 
-def _pages(data: dict[str, Any]) -> tuple[str, str]:
+def page_range(data: dict[str, Any]) -> tuple[str, str]:
     pages = plain(data.get("pages"))
     first, _, last = pages.replace("–", "-").partition("-")
     return first.strip(), last.strip()
@@ -82,7 +82,7 @@ def coins_title(data: dict[str, Any]) -> str:
         kev += [("rft.title", title), ("rft.inst", plain(data.get("university")))]
     else:
         kev += [("rft.type", item_type), ("rft.title", title)]
-    spage, epage = _pages(data)
+    spage, epage = page_range(data)
     kev += [
         ("rft.spage", spage),
         ("rft.epage", epage),
@@ -90,7 +90,7 @@ def coins_title(data: dict[str, Any]) -> str:
         ("rft.date", plain(data.get("date"))),
         ("rft.language", plain(data.get("language"))),
     ]
-    for i, (last, first, single) in enumerate(_names(data)):
+    for i, (last, first, single) in enumerate(author_names(data)):
         if fmt == "dc":
             kev.append(("rft.creator", single or ", ".join(p for p in (last, first) if p)))
         elif single:
@@ -105,7 +105,7 @@ def coins_title(data: dict[str, Any]) -> str:
 def highwire_meta(data: dict[str, Any], page_url: str) -> list[tuple[str, str]]:
     """``(name, content)`` pairs for ``<meta>`` tags on an item page."""
     meta: list[tuple[str, str]] = [("citation_title", plain(data.get("title")))]
-    for last, first, single in _names(data):
+    for last, first, single in author_names(data):
         meta.append(("citation_author", single or ", ".join(p for p in (last, first) if p)))
     date = plain(data.get("date"))
     item_type = str(data.get("itemType") or "")
@@ -117,7 +117,7 @@ def highwire_meta(data: dict[str, Any], page_url: str) -> list[tuple[str, str]]:
     source = plain(
         data.get("publicationTitle") or data.get("proceedingsTitle") or data.get("bookTitle")
     )
-    spage, epage = _pages(data)
+    spage, epage = page_range(data)
     meta += [
         ("citation_publication_date", date),
         ("citation_doi", plain(data.get("DOI"))),

@@ -139,7 +139,7 @@ def test_browse_facet_search_item_feed(server, browser, axe_script):
     facet.click()
     page.wait_for_url("**/items?prong=pathways")
     sentence = page.locator(".sentence").inner_text()
-    assert sentence.startswith(f"{expected} items where prong is pathways"), sentence
+    assert sentence.startswith(f"{expected} items where prong is Pathways"), sentence
     assert sentence != total
     _accessible(page, axe_script)
     _shot(page, "facet")
@@ -256,3 +256,55 @@ def test_owner_reviews_borderline_prongs(server, browser, axe_script, synced):
     assert [a["action"] for a in actions] == ["add"]
     assert actions[0]["note"].startswith("prong review:")
     assert not [p for p in problems if "Content Security Policy" in p], problems
+
+
+@pytest.mark.parametrize("width", [1280, 375])
+def test_search_finds_word_forms_best_first_with_snippets(server, browser, axe_script, width):
+    """A researcher types a plural into the header's search box: the singular's items are
+    found, the best match first, each hit with its matched words marked; a search with
+    bad syntax is explained on the same page with the search kept."""
+    from playwright.sync_api import expect
+
+    page, problems = _page(browser, server, viewport={"width": width, "height": 900})
+    page.goto("/items?q=paraprofessional")
+    singular = page.locator(".sentence").inner_text()
+    page.goto("/")
+    page.get_by_label("Search the library").fill("paraprofessionals")
+    page.get_by_label("Search the library").press("Enter")
+    page.wait_for_url("**/items?q=paraprofessionals")
+    sentence = page.locator(".sentence").inner_text()
+    assert sentence.split()[0] == singular.split()[0], (sentence, singular)  # same count
+    assert sentence.endswith("sorted by relevance")
+    expect(page.locator("#sort")).to_have_value("relevance")
+    assert "paraprofessional" in page.locator("a.item-title").first.inner_text().lower()
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    _accessible(page, axe_script)
+    _shot(page, f"search-{width}")
+
+    page.fill("#q", "abstract:phenomenological")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**q=abstract*")
+    snippet = page.locator("p.snippet").first
+    expect(snippet).to_be_visible()
+    expect(snippet.locator(".snippet-source")).to_have_text("In the abstract:")
+    assert snippet.locator("mark").first.inner_text().lower() == "phenomenological"
+    _shot(page, f"search-snippets-{width}")
+
+    page.fill("#q", "(tenure OR promotion")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("alert")).to_contain_text("parenthesis is never closed")
+    expect(page.locator("#q")).to_have_value("(tenure OR promotion")
+    assert page.locator("ol.items > li").count() > 0  # still a list to browse
+    _accessible(page, axe_script)
+    _shot(page, f"search-error-{width}")
+
+    page.goto("/items?q=vocational+awe")
+    page.locator("a.item-title").first.click()
+    page.wait_for_selector("#item-title")
+    node = page.evaluate(
+        "JSON.parse(document.querySelector('script[type=\"application/ld+json\"]').textContent)"
+    )
+    assert node["@context"] == "https://schema.org" and node["name"]
+    assert page.locator('link[rel="search"]').get_attribute("href") == "/opensearch.xml"
+    # (The 400 of the bad search and a missing favicon are logged as failed loads.)
+    assert not [p for p in problems if "Failed to load resource" not in p], problems

@@ -201,6 +201,8 @@ READS_SETTINGS = [
     ["owners", "list"],
     ["owners", "digest"],
     ["mail", "flush"],
+    ["mail", "list"],
+    ["mail", "show", "1"],
 ]
 #: The commands that read the prong rules too (they tag, filter or show by prong).
 READS_RULES = [args for args in READS_SETTINGS if args[0] not in ("owners", "mail")]
