@@ -114,6 +114,9 @@ def _demo(lib: StandinLibrary, folder: Path, port: int, *, serve: bool) -> None:
             "zotero": {"library_type": "group", "library_id": lib.group_id},
             "database": {"url": f"sqlite:///{folder / 'biblio.sqlite3'}"},
             "sync": {"lock_file": str(folder / "sync.lock")},
+            # The demo serves plain HTTP on loopback: its own links, never production's
+            # (Secure cookies and HSTS would lock a browser out of http://127.0.0.1).
+            "web": {"env": "development", "public_url": f"http://127.0.0.1:{port}"},
         }
     )
     context.load_rules(settings)  # settings and rules are checked before anything starts
