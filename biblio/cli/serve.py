@@ -20,6 +20,7 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 from werkzeug.serving import make_server
 
+from biblio import storage
 from biblio.cli import context
 from biblio.standin.library import StandinLibrary
 from biblio.standin.server import StandinServer
@@ -28,6 +29,12 @@ from biblio.sync.run import run_sync
 from biblio.sync.schedule import build_scheduler
 
 SAMPLE_LIBRARY = Path(__file__).resolve().parent.parent / "data" / "sample_library.json"
+
+
+def _post_fork(_server: object, _worker: object) -> None:
+    """gunicorn's hook in each new worker: the app was built (and the database migrated)
+    in the master, so the worker forgets any connection it inherited and opens its own."""
+    storage.after_fork()
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
@@ -44,6 +51,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         self.cfg.set("accesslog", "-")
         # gunicorn's control socket would live in the user's home; biblio has no use for it.
         self.cfg.set("control_socket_disable", True)
+        self.cfg.set("post_fork", _post_fork)
 
     def load(self) -> Flask:
         return self._app
