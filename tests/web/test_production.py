@@ -48,7 +48,7 @@ def test_production_sends_hsts_and_development_does_not(client, tmp_path, zotero
 
 def test_feeds_link_to_the_public_url_whatever_the_host_header(tmp_path, zotero, synced):
     client = create_app(production(tmp_path, zotero)).test_client()
-    links = feed_links(client, Host=EVIL, X_Forwarded_Host=EVIL)
+    links = feed_links(client, **{"Host": EVIL, "X-Forwarded-Host": EVIL})
     assert links and all(link.startswith(PUBLIC + "/") for link in links), links
 
 
