@@ -1,15 +1,20 @@
 """``biblio run`` as a real server for tests: gunicorn in a child process, on loopback, in
-production (``[web] public_url`` :data:`PUBLIC`), over a test's database.
+production (``[web] public_url`` :data:`PUBLIC`), over a test's database; and the
+shipped nginx site in front of it.
 
 :func:`serve_biblio` writes a settings file from the test's settings, starts
 ``python -m biblio run``, waits until ``/-/health`` answers 200 and every worker is up,
-and stops it with SIGTERM afterwards. :func:`children` and :func:`get` help look at it.
+and stops it with SIGTERM afterwards. :func:`serve_nginx` runs ``deploy/nginx/biblio.conf``
+in front of it, moved onto loopback ports and into the test's folder with a self-signed
+certificate. :func:`children` and :func:`get` help look at them.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -27,6 +32,10 @@ from biblio.settings import Settings
 from tests.smtp_server import free_port
 
 PUBLIC = "https://biblio.example.org"
+ROOT = Path(__file__).resolve().parent.parent
+SITE = ROOT / "deploy" / "nginx" / "biblio.conf"
+STATIC = ROOT / "biblio" / "web" / "static"
+HAVE_NGINX = bool(shutil.which("nginx") and shutil.which("openssl"))
 
 
 @dataclass
@@ -63,8 +72,16 @@ def get(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
 
 
 @contextmanager
-def serve_biblio(settings: Settings, folder: Path, *, workers: int = 2) -> Iterator[Served]:
-    """``biblio run --workers N`` over ``settings``' database, in production."""
+def serve_biblio(
+    settings: Settings,
+    folder: Path,
+    *,
+    workers: int = 2,
+    public_url: str = PUBLIC,
+    mail_port: int | None = None,
+) -> Iterator[Served]:
+    """``biblio run --workers N`` over ``settings``' database, in production; email to an
+    SMTP server on loopback ``mail_port``, or none."""
     port = free_port()
     st.dispose_all()  # the test process keeps no connection open either
     path = folder / "served.toml"
@@ -73,8 +90,12 @@ def serve_biblio(settings: Settings, folder: Path, *, workers: int = 2) -> Itera
         f'base_url = "{settings["zotero"]["base_url"]}"\n'
         f'[database]\nurl = "{settings["database"]["url"]}"\n'
         f'[sync]\nlock_file = "{settings["sync"]["lock_file"]}"\n'
-        f'[web]\nenv = "production"\npublic_url = "{PUBLIC}"\nport = {port}\n'
-        "[mail]\nenabled = false\n",
+        f'[web]\nenv = "production"\npublic_url = "{public_url}"\nport = {port}\n'
+        + (
+            f'[mail]\nhost = "127.0.0.1"\nport = {mail_port}\n'
+            if mail_port
+            else "[mail]\nenabled = false\n"
+        ),
         encoding="utf-8",
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("BIBLIO_")}
@@ -110,3 +131,70 @@ def serve_biblio(settings: Settings, folder: Path, *, workers: int = 2) -> Itera
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def site_for_test(folder: Path, app_port: int, http_port: int, https_port: int) -> str:
+    """The shipped site, moved into ``folder`` and onto free loopback ports."""
+    text = SITE.read_text(encoding="utf-8")
+    moved = {
+        "server 127.0.0.1:5000;": f"server 127.0.0.1:{app_port};",
+        "listen 80;": f"listen 127.0.0.1:{http_port};",
+        "listen 443 ssl http2;": f"listen 127.0.0.1:{https_port} ssl http2;",
+        "/etc/letsencrypt/live/biblio.example.org/": f"{folder}/",
+        "/var/log/nginx/": f"{folder}/",
+        "alias /opt/biblio/static/;": f"alias {STATIC}/;",
+    }
+    for old, new in moved.items():
+        assert old in text, f"the site no longer has {old!r}; update tests/served.py"
+        text = text.replace(old, new)
+    return "\n".join(line for line in text.splitlines() if "listen [::]" not in line)
+
+
+@dataclass
+class Proxy:
+    http_port: int
+    https_port: int
+    folder: Path  # its access log is biblio.access.log here
+
+
+@contextmanager
+def serve_nginx(app: Served, folder: Path) -> Iterator[Proxy]:
+    """nginx with the shipped site in front of ``app``."""
+    folder.mkdir()
+    folder.chmod(0o755)  # nginx's workers may run as another user
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"]
+        + ["-subj", "/CN=biblio.example.org"]
+        + ["-keyout", str(folder / "privkey.pem"), "-out", str(folder / "fullchain.pem")],
+        check=True,
+        capture_output=True,
+    )
+    proxy = Proxy(free_port(), free_port(), folder)
+    (folder / "site.conf").write_text(
+        site_for_test(folder, app.port, proxy.http_port, proxy.https_port), encoding="utf-8"
+    )
+    (folder / "nginx.conf").write_text(
+        f"pid {folder}/nginx.pid;\nerror_log {folder}/error.log;\n"
+        "daemon off;\nevents {}\nhttp {\n"
+        "    include /etc/nginx/mime.types;\n"
+        f"    client_body_temp_path {folder}/body;\n    proxy_temp_path {folder}/proxy;\n"
+        f"    include {folder}/site.conf;\n}}\n",
+        encoding="utf-8",
+    )
+    proc = subprocess.Popen(
+        ["nginx", "-c", str(folder / "nginx.conf"), "-p", str(folder)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", proxy.https_port), timeout=1).close()
+                break
+            except OSError:
+                assert proc.poll() is None, (folder / "error.log").read_text()
+                time.sleep(0.1)
+        yield proxy
+    finally:
+        proc.terminate()
+        proc.wait(30)

@@ -13,92 +13,30 @@ from __future__ import annotations
 
 import http.client
 import re
-import shutil
-import socket
 import ssl
-import subprocess
-import time
 import tomllib
-from pathlib import Path
 
 import click
 import pytest
 
 from biblio.cli import cli
 from biblio.settings import DECLARED, load_settings
-from tests.served import PUBLIC, serve_biblio
-from tests.smtp_server import free_port
+from tests.served import HAVE_NGINX, PUBLIC, ROOT, SITE, STATIC, serve_biblio, serve_nginx
 
-ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
-SITE = DEPLOY / "nginx" / "biblio.conf"
-STATIC = ROOT / "biblio" / "web" / "static"
 needs_nginx = pytest.mark.skipif(
-    not (shutil.which("nginx") and shutil.which("openssl")),
-    reason="nginx and openssl are not installed (apt-get install nginx openssl)",
+    not HAVE_NGINX, reason="nginx and openssl are not installed (apt-get install nginx openssl)"
 )
-
-
-def site_for_test(folder: Path, app_port: int, http_port: int, https_port: int) -> str:
-    """The shipped site, moved into ``folder`` and onto free loopback ports."""
-    text = SITE.read_text(encoding="utf-8")
-    moved = {
-        "server 127.0.0.1:5000;": f"server 127.0.0.1:{app_port};",
-        "listen 80;": f"listen 127.0.0.1:{http_port};",
-        "listen 443 ssl http2;": f"listen 127.0.0.1:{https_port} ssl http2;",
-        "/etc/letsencrypt/live/biblio.example.org/": f"{folder}/",
-        "/var/log/nginx/": f"{folder}/",
-        "alias /opt/biblio/static/;": f"alias {STATIC}/;",
-    }
-    for old, new in moved.items():
-        assert old in text, f"the site no longer has {old!r}; update this test"
-        text = text.replace(old, new)
-    return "\n".join(line for line in text.splitlines() if "listen [::]" not in line)
 
 
 @pytest.fixture
 def nginx(synced, settings, tmp_path):
-    """nginx with the shipped site in front of ``biblio run``: (http port, https port)."""
-    folder = tmp_path / "nginx"
-    folder.mkdir()
-    folder.chmod(0o755)  # nginx's workers may run as another user
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"]
-        + ["-subj", "/CN=biblio.example.org"]
-        + ["-keyout", str(folder / "privkey.pem"), "-out", str(folder / "fullchain.pem")],
-        check=True,
-        capture_output=True,
-    )
-    with serve_biblio(settings, tmp_path, workers=1) as app:
-        http_port, https_port = free_port(), free_port()
-        (folder / "site.conf").write_text(
-            site_for_test(folder, app.port, http_port, https_port), encoding="utf-8"
-        )
-        (folder / "nginx.conf").write_text(
-            f"pid {folder}/nginx.pid;\nerror_log {folder}/error.log;\n"
-            "daemon off;\nevents {}\nhttp {\n"
-            "    include /etc/nginx/mime.types;\n"
-            f"    client_body_temp_path {folder}/body;\n    proxy_temp_path {folder}/proxy;\n"
-            f"    include {folder}/site.conf;\n}}\n",
-            encoding="utf-8",
-        )
-        proc = subprocess.Popen(
-            ["nginx", "-c", str(folder / "nginx.conf"), "-p", str(folder)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            for _ in range(100):
-                try:
-                    socket.create_connection(("127.0.0.1", https_port), timeout=1).close()
-                    break
-                except OSError:
-                    assert proc.poll() is None, (folder / "error.log").read_text()
-                    time.sleep(0.1)
-            yield http_port, https_port, folder
-        finally:
-            proc.terminate()
-            proc.wait(30)
+    """nginx with the shipped site in front of ``biblio run``."""
+    with (
+        serve_biblio(settings, tmp_path, workers=1) as app,
+        serve_nginx(app, tmp_path / "nginx") as proxy,
+    ):
+        yield proxy.http_port, proxy.https_port, proxy.folder
 
 
 def request(port: int, method: str, path: str, *, tls: bool = True, body: bytes | None = None):
