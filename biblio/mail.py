@@ -18,6 +18,7 @@ import logging
 import smtplib
 import ssl
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -240,11 +241,13 @@ def send_soon(engine: Engine, settings: Settings) -> None:
 
 
 def wait_for_background(timeout: float = 30.0) -> None:
-    """Join the background senders (tests and shutdown)."""
+    """Join the background senders, for at most ``timeout`` seconds in all (tests,
+    shutdown, and a new join request waiting a moment for its confirmation)."""
+    deadline = time.monotonic() + timeout
     with _threads_lock:
         threads = list(_threads)
     for thread in threads:
-        thread.join(timeout)
+        thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def outbox_counts(engine: Engine) -> dict[str, int]:
@@ -267,3 +270,34 @@ def messages(
         query = query.where(or_(st.outbox.c.status == status))
     with st.connect(engine) as conn:
         return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def delivery_state(engine: Engine, settings: Settings, to_addr: str, since: datetime) -> str:
+    """What became of the first message to ``to_addr`` queued at or after ``since``:
+    ``sent``, ``sending`` (queued, no failed attempt yet), ``failing`` (an attempt failed;
+    it is retried), ``failed`` (parked after every attempt), ``off`` (mail is disabled)
+    or ``none`` (no such message)."""
+    query = (
+        select(st.outbox.c.status, st.outbox.c.last_error)
+        .where(st.outbox.c.to_addr == _header(to_addr, 320), st.outbox.c.created_at >= since)
+        .order_by(st.outbox.c.id)
+        .limit(1)
+    )
+    with st.connect(engine) as conn:
+        row = conn.execute(query).first()
+    if row is None:
+        return "none"
+    if row.status == "sent":
+        return "sent"
+    if not settings["mail"]["enabled"]:
+        return "off"
+    if row.status == "failed":
+        return "failed"
+    return "failing" if row.last_error else "sending"
+
+
+def message(engine: Engine, message_id: int) -> dict[str, Any] | None:
+    """One outbox row, body included (``biblio mail show``)."""
+    with st.connect(engine) as conn:
+        row = conn.execute(select(st.outbox).where(st.outbox.c.id == message_id)).mappings().first()
+    return dict(row) if row else None

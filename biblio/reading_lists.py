@@ -5,13 +5,17 @@ stable, shareable URL) and a secret edit token; only a SHA-256 hash of the token
 stored, so the database alone never grants editing. Lists reference items by key
 without a foreign key, so they survive re-syncs; an item that Zotero deleted (or
 that sits in Zotero's trash) stays in the list, shown as "removed from the library"
-under the label kept when it was added. Every change bumps ``updated_at``.
+under the label kept when it was added. Every change bumps ``updated_at``. A list
+can be deleted with its edit token; an owner's deletion is audited. Pasted keys are
+read forgivingly (:func:`parse_keys`), and :func:`add_items` adds the keys it can and
+reports the others, so one bad key never loses the rest.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,16 +23,20 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from biblio import controlchars
+from biblio import audit, controlchars
 from biblio import storage as st
 from biblio.catalog.filters import NON_REGULAR
 from biblio.catalog.items import effective_prongs
-from biblio.zotero.keys import keys_in_text
+from biblio.zotero.keys import read_keys
 
 MAX_TITLE = 200
 MAX_INTRO = 4000
 MAX_NOTE = 2000
 MAX_ITEMS = 500
+# An edit link as the edit page shows it; slugs and tokens are URL-safe base64.
+_EDIT_LINK = re.compile(
+    r"/lists/([A-Za-z0-9_-]{1,40})/edit\?(?:[^#\s]*&)?token=([A-Za-z0-9_-]{1,100})"
+)
 
 
 class ListError(ValueError):
@@ -184,6 +192,28 @@ def _label(item: dict[str, Any]) -> str:
     return " ".join(bits)[:500]
 
 
+def item_labels(engine: Engine, keys: list[str]) -> dict[str, str]:
+    """``{key: "Title (Creator, Year)"}`` of the live items among ``keys``."""
+    i = st.items.c
+    with st.connect(engine) as conn:
+        rows = conn.execute(
+            select(i.key, i.data, i.meta).where(
+                i.key.in_(keys),
+                i.deleted.is_(False),
+                i.parent_key.is_(None),
+                i.item_type.not_in(NON_REGULAR),
+            )
+        ).mappings()
+        found = {r["key"]: _label(dict(r)) for r in rows}
+    return {k: found[k] for k in keys if k in found}
+
+
+def edit_link_parts(link: str) -> tuple[str, str] | None:
+    """``(slug, token)`` of a pasted edit link (``…/lists/<slug>/edit?token=…``), or None."""
+    found = _EDIT_LINK.search(link or "")
+    return (found.group(1), found.group(2)) if found else None
+
+
 def _touch(conn: Connection, list_id: int) -> None:
     conn.execute(
         update(st.reading_lists)
@@ -211,18 +241,33 @@ def _keys(conn: Connection, list_id: int) -> list[str]:
     )
 
 
-def parse_keys(text: str) -> list[str]:
-    """Item keys from pasted text: bare keys or item URLs, separated by anything."""
-    return keys_in_text(text)
+def parse_keys(text: str) -> tuple[list[str], list[str]]:
+    """``(keys, not understood)`` from pasted text: bare keys in any case, this site's
+    item links or Zotero item URLs, separated by anything (:func:`biblio.zotero.keys.read_keys`)."""
+    return read_keys(text)
 
 
-def add_items(engine: Engine, slug: str, keys: list[str]) -> int:
-    """Append live items by key (already listed ones are skipped); returns how many."""
+@dataclass
+class Added:
+    """What :func:`add_items` did with each key it was given."""
+
+    added: list[str] = field(default_factory=list)
+    present: list[str] = field(default_factory=list)  # already in the list
+    missing: list[str] = field(default_factory=list)  # no such live item in the library
+
+
+def add_items(engine: Engine, slug: str, keys: list[str]) -> Added:
+    """Append the live items among ``keys`` (already listed ones are skipped); keys of no
+    live item are reported, not fatal, so one bad key never loses the others. Refuses
+    (adding nothing) only when the list would exceed :data:`MAX_ITEMS`."""
     i, li = st.items.c, st.reading_list_items.c
+    result = Added()
     with st.transaction(engine) as conn:
         row = _list_row(conn, slug)
         present = set(_keys(conn, row["id"]))
-        wanted = [k for k in dict.fromkeys(keys) if k not in present]
+        asked = list(dict.fromkeys(keys))
+        result.present = [k for k in asked if k in present]
+        wanted = [k for k in asked if k not in present]
         found = {
             r["key"]: dict(r)
             for r in conn.execute(
@@ -234,10 +279,9 @@ def add_items(engine: Engine, slug: str, keys: list[str]) -> int:
                 )
             ).mappings()
         }
-        missing = [k for k in wanted if k not in found]
-        if missing:
-            raise ListError(f"no item with key {', '.join(missing[:5])} in the library")
-        if len(present) + len(wanted) > MAX_ITEMS:
+        result.missing = [k for k in wanted if k not in found]
+        result.added = [k for k in wanted if k in found]
+        if len(present) + len(result.added) > MAX_ITEMS:
             raise ListError(f"a reading list holds at most {MAX_ITEMS} items")
         start = (
             conn.execute(
@@ -245,7 +289,7 @@ def add_items(engine: Engine, slug: str, keys: list[str]) -> int:
             ).scalar_one()
             + 1
         )
-        for n, key in enumerate(wanted):
+        for n, key in enumerate(result.added):
             conn.execute(
                 insert(st.reading_list_items).values(
                     list_id=row["id"],
@@ -255,9 +299,31 @@ def add_items(engine: Engine, slug: str, keys: list[str]) -> int:
                     label=_label(found[key]),
                 )
             )
-        if wanted:
+        if result.added:
             _touch(conn, row["id"])
-    return len(wanted)
+    return result
+
+
+def delete_list(engine: Engine, slug: str, actor: str | None = None) -> str:
+    """Delete a list and its entries; returns its title. An owner's deletion (``actor``)
+    is audited in the same transaction, with the title and the keys it held."""
+    with st.transaction(engine) as conn:
+        row = _list_row(conn, slug)
+        keys = _keys(conn, row["id"])
+        conn.execute(
+            delete(st.reading_list_items).where(st.reading_list_items.c.list_id == row["id"])
+        )
+        conn.execute(delete(st.reading_lists).where(st.reading_lists.c.id == row["id"]))
+        if actor is not None:
+            audit.record(
+                conn,
+                actor,
+                "list.delete",
+                f"list:{slug}",
+                old=row["title"],
+                detail=f"{len(keys)} item(s): {' '.join(keys)}",
+            )
+    return str(row["title"])
 
 
 def remove_item(engine: Engine, slug: str, key: str) -> None:
@@ -286,18 +352,32 @@ def move_item(engine: Engine, slug: str, key: str, offset: int) -> None:
 
 
 def set_note(engine: Engine, slug: str, key: str, note: str) -> None:
-    note = _text(note, MAX_NOTE, "note")
+    if save_notes(engine, slug, {key: note}):
+        raise ListError(f"{key} is not in this list")
+
+
+def save_notes(engine: Engine, slug: str, notes: dict[str, str]) -> list[str]:
+    """Set several entries' notes in one transaction; returns the keys no longer in the
+    list (a co-editor removed them), whose notes are skipped. A note that is too long
+    refuses the lot, with the reason."""
+    cleaned = {key: _text(note, MAX_NOTE, f"the note on {key}") for key, note in notes.items()}
+    if not cleaned:
+        return []
     li = st.reading_list_items.c
+    gone = []
     with st.transaction(engine) as conn:
         row = _list_row(conn, slug)
-        done = conn.execute(
-            update(st.reading_list_items)
-            .where(li.list_id == row["id"], li.item_key == key)
-            .values(note=note)
-        ).rowcount
-        if not done:
-            raise ListError(f"{key} is not in this list")
-        _touch(conn, row["id"])
+        for key, note in cleaned.items():
+            done = conn.execute(
+                update(st.reading_list_items)
+                .where(li.list_id == row["id"], li.item_key == key)
+                .values(note=note)
+            ).rowcount
+            if not done:
+                gone.append(key)
+        if len(gone) < len(cleaned):
+            _touch(conn, row["id"])
+    return gone
 
 
 def update_details(engine: Engine, slug: str, title: str, intro: str) -> None:

@@ -61,6 +61,13 @@ DECLARED: tuple[Setting, ...] = (
         float,
         "Longest single wait honoured for Backoff/Retry-After before giving up.",
     ),
+    _S(
+        "zotero",
+        "backoff_cap_seconds",
+        3600.0,
+        float,
+        "Longest Backoff/Retry-After biblio accepts; a longer one is cut to this.",
+    ),
     _S("zotero", "retry_base_seconds", 1.0, float, "First retry delay; doubles each retry."),
     _S(
         "database",
@@ -93,6 +100,21 @@ DECLARED: tuple[Setting, ...] = (
         "Lock file shared by every sync (default: next to the SQLite file, or instance/).",
     ),
     _S("sync", "prerender", True, bool, "Pre-render the default citation style after a sync."),
+    _S(
+        "sync",
+        "concurrency",
+        4,
+        int,
+        "Requests to Zotero in flight at once (one after a Backoff, Retry-After or 429).",
+    ),
+    _S("sync", "fulltext", True, bool, "Sync the indexed full text of attachments."),
+    _S(
+        "sync",
+        "save_attempts",
+        5,
+        int,
+        "Attempts at saving a run when the database stays busy past its timeout.",
+    ),
     _S(
         "web",
         "env",
@@ -132,6 +154,21 @@ DECLARED: tuple[Setting, ...] = (
     _S("join", "notify_owners", True, bool, "Email every owner when a new request arrives."),
     _S("join", "rate_limit", "5 per hour", str, "Join submissions allowed per IP."),
     _S("join", "email_rate_limit", "3 per day", str, "Join submissions allowed per email."),
+    _S(
+        "join",
+        "zotero_oauth_key",
+        "",
+        str,
+        "Client key of biblio's app at zotero.org/oauth/apps: offers “Sign in with Zotero” "
+        "on /join (secret: BIBLIO_ZOTERO_OAUTH_SECRET). Empty: the ID form only.",
+    ),
+    _S(
+        "join",
+        "zotero_oauth_url",
+        "https://www.zotero.org",
+        str,
+        "Where Zotero's OAuth endpoints are (/oauth/request, /oauth/authorize, /oauth/access).",
+    ),
     _S("auth", "login_rate_limit", "10 per minute", str, "Login attempts per IP."),
     _S("auth", "lockout_failures", 5, int, "Failed logins that lock an account."),
     _S("auth", "lockout_minutes", 15, int, "How long a locked account stays locked."),
@@ -156,6 +193,14 @@ DECLARED: tuple[Setting, ...] = (
         minimum=1,
     ),
     _S("demo", "zotero_port", 0, int, "Port of the demo's Zotero stand-in (0 = any free)."),
+    _S(
+        "demo",
+        "mailbox",
+        "",
+        str,
+        "Maildir of the demo's mail catcher (`biblio demo` sets it); owners read it at "
+        "/-/admin/mail. Empty: no catcher.",
+    ),
 )
 
 #: Sections whose contents are validated by their owning module, not here.
@@ -166,6 +211,7 @@ SECRETS = {
     ("zotero", "api_key"): ("ZOTERO_API_KEY",),
     ("web", "secret_key"): ("BIBLIO_SECRET_KEY", "SECRET_KEY"),
     ("mail", "password"): ("BIBLIO_MAIL_PASSWORD",),
+    ("join", "zotero_oauth_secret"): ("BIBLIO_ZOTERO_OAUTH_SECRET",),
 }
 
 _BY_KEY = {(s.section, s.key): s for s in DECLARED}

@@ -135,12 +135,15 @@ class SyncedSample:
     def _fresh_library(self) -> StandinLibrary:
         return StandinLibrary.from_dict(copy.deepcopy(self._data), copy=False)
 
+    def is_pristine(self, library: StandinLibrary) -> bool:
+        return _fingerprint(library) == self._pristine
+
     def copy_to(self, settings: Settings, library: StandinLibrary) -> bool:
         """Put a synced cache where ``settings`` keeps its database; False if a copy
         would not be what syncing ``library`` with ``settings`` writes (the caller
         syncs for real then): the library changed, or the cache is not a new SQLite file."""
         target = storage.sqlite_path(settings["database"]["url"])
-        if target is None or target.exists() or _fingerprint(library) != self._pristine:
+        if target is None or target.exists() or not self.is_pristine(library):
             return False
         shutil.copyfile(self._file_for(settings), target)
         return True
@@ -205,10 +208,12 @@ _COPIED = pytest.StashKey[bool]()
 
 
 @pytest.fixture
-def synced(request, engine, settings):
+def synced(request, engine, settings, library, synced_sample):
     """The engine after one full sync of the sample library (a copy of the session's)."""
     if not request.node.stash[_COPIED]:
         run_sync(engine, settings)
+    elif not synced_sample.is_pristine(library):
+        run_sync(engine, settings)  # a fixture changed the library after the copy
     return engine
 
 

@@ -8,9 +8,12 @@ reading list, a join request, an owner), a public client and a signed-in owner's
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from flask import Flask
@@ -18,8 +21,12 @@ from flask.testing import FlaskClient
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Rule
 
+from biblio import create_app, storage
 from biblio.catalog.items import iter_items
 from biblio.membership import owners
+from biblio.standin.library import StandinLibrary
+from biblio.standin.server import StandinServer
+from tests.conftest import make_settings
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 OWNER, PASSWORD = "owner@example.org", "a long owner passphrase"
@@ -36,7 +43,7 @@ UNKNOWN = {
 NOTHING = "tag=no-such-tag-anywhere"
 #: Filters that ``/items``, its twin and every format of it refuse with a 400.
 BAD_FILTERS = ["year=abc", "decade=1995", "prong=no-such-prong"]
-#: Bad control parameters: a route that reads one refuses it; others may ignore it.
+#: Bad parameters: a route that reads one refuses it; others may ignore it.
 BAD_PARAMETERS = [
     *BAD_FILTERS,
     "_size=0",
@@ -113,6 +120,8 @@ class Site:
             **self._join_request(),
             "slug": self._reading_list(key),
         }
+        #: The list's secret edit link travels as ``?token=``; routes without one ignore it.
+        self.secret = f"token={self.edit_token}"
 
     def _join_request(self) -> dict[str, object]:
         resp = self.client.post(
@@ -140,6 +149,7 @@ class Site:
         assert resp.status_code == 303, resp.get_data(as_text=True)[:300]
         parts = urlsplit(resp.headers["Location"])
         slug, edit_token = parts.path.split("/")[2], parse_qs(parts.query)["token"][0]
+        self.edit_token = edit_token
         edit = f"/lists/{slug}/edit?token={edit_token}"
         added = self.client.post(
             f"/lists/{slug}/edit",
@@ -169,3 +179,18 @@ class Site:
         except (NotFound, MethodNotAllowed):
             return False
         return True
+
+
+@contextmanager
+def open_site(folder: Path, sample_data: dict, synced_sample) -> Iterator[Site]:  # type: ignore[no-untyped-def]
+    """A :class:`Site` on a copy of the synced sample in ``folder`` (mail off), for a
+    module of sweeps that only read it (wrong methods and bad input change nothing)."""
+    library = StandinLibrary.from_dict(copy.deepcopy(sample_data), copy=False)
+    with StandinServer(library) as zotero:
+        settings = make_settings(folder, zotero, mail={"enabled": False})
+        assert synced_sample.copy_to(settings, library)
+        engine = storage.open_database(settings["database"]["url"])
+        try:
+            yield Site(create_app(settings), engine)
+        finally:
+            storage.dispose_all()

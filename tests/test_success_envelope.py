@@ -7,10 +7,11 @@ must be named in :data:`PAGES_WITHOUT_TWIN` with the reason.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
-from tests.conftest import make_settings
-from tests.routes import Site
+from tests.routes import Site, open_site
 
 #: ``{"ok": true, "rows": [...], "count": N, "next": url-or-null}`` (pages add keys).
 ENVELOPE = ("ok", "rows", "count", "next")
@@ -19,7 +20,11 @@ ENVELOPE = ("ok", "rows", "count", "next")
 PAGES_WITHOUT_TWIN = {
     "/": "the front page: a digest of /prongs.json, /items.json and /-/sync.json",
     "/join": "a form (its result has a twin: /join/status/<token>.json)",
+    "/join/zotero/callback": "the end of Sign in with Zotero: it redirects to /join",
     "/lists/new": "a form",
+    "/lists/add": "a form that picks a list for an item",
+    "/lists/mine": "drawn in the browser from the lists it remembers (each has /lists/<slug>.json)",
+    "/lists/<slug>/delete": "a confirmation form, behind the list's secret link",
     "/lists/<slug>/edit": "a form, behind the list's secret link",
     "/-/admin/": "the owners' queue; its twin is /-/admin/requests.json",
     "/-/admin/login": "a form",
@@ -31,14 +36,10 @@ PAGES_WITHOUT_TWIN = {
 JSON_ONLY = {"/-/versions.json"}
 
 
-@pytest.fixture
-def settings(tmp_path, zotero):
-    return make_settings(tmp_path, zotero, mail={"enabled": False})
-
-
-@pytest.fixture
-def site(app, synced) -> Site:
-    return Site(app, synced)
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, sample_data, synced_sample) -> Iterator[Site]:
+    with open_site(tmp_path_factory.mktemp("site"), sample_data, synced_sample) as site:
+        yield site
 
 
 def test_every_page_has_a_json_twin(site):

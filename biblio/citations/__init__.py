@@ -4,9 +4,12 @@ Public API used by the web and export code: :func:`list_styles`, :func:`load_sty
 :func:`list_locales`, :func:`render_bibliography` (a list of :class:`Entry`, one per item,
 never failing on a single bad item), :func:`render_citation` (a single entry for "cite as"),
 :class:`StyleError`, and :data:`ATTRIBUTION` for the CC BY-SA notice CSL styles and locales
-require. Modules: ``styles`` (discovery, cache), ``engine`` (citeproc-py subclasses),
-``source`` (input normalisation), ``sorting`` (collation), ``markup`` (output writers) and
-``render`` (the pipeline).
+require. Modules: ``styles`` (discovery, cache), ``compiled`` (citeproc-py's element classes
+with their lookups resolved once per style), ``engine``, ``groups``, ``dates`` and ``names``
+(biblio's element classes), ``source`` and ``notefields`` (input normalisation),
+``sorting`` (collation), ``disambiguation``, ``markup`` (output writers), ``pipeline`` (the
+phases of a bibliography), ``render`` (the public functions, in this thread) and ``pool``
+(:func:`~.pool.render_parallel`, the per-item phases in a process pool).
 """
 
 from .render import Entry, render_bibliography, render_citation

@@ -124,7 +124,9 @@ def capitalize_first(text):
     chars = _flatten(text)
     for start, end in _words(chars):
         idx = _first_letter(chars, start, end)
-        if idx is not None and chars[idx][0].islower():
+        # a word that already has capitals ("arXiv", "iPhone") stays as it is (citeproc-js)
+        word = _plain(chars, start, end)
+        if idx is not None and chars[idx][0].islower() and word == word.lower():
             _upper_at(chars, idx)
         break
     return _rebuild(chars)
@@ -134,7 +136,8 @@ def capitalize_all(text):
     chars = _flatten(text)
     for start, end in _words(chars):
         idx = _first_letter(chars, start, end)
-        if idx is not None:
+        word = _plain(chars, start, end)
+        if idx is not None and word == word.lower():
             _upper_at(chars, idx)
     return _rebuild(chars)
 
@@ -160,6 +163,9 @@ class CaseMixin:
     """Replaces citeproc-py's ``TextCased.case`` on the element classes we register."""
 
     def case(self, text, language=None):
+        text_case = self.get("text-case") if self.mutable_attributes else self.attr("text-case")
+        if not text_case:
+            return text
         lang = language if language is not None else state.language
         english = not lang or str(lang).lower().startswith("en")
-        return apply_case(text, self.get("text-case"), english)
+        return apply_case(text, text_case, english)

@@ -4,11 +4,11 @@ citeproc-py maps each CSL element to a Python class through an lxml class lookup
 styles *and* locales with our own lookup in which a few classes are replaced by subclasses
 that close gaps against citeproc-js: quotes become markers (so punctuation can move inside
 them later), ``initialize="false"`` keeps full given names, number variables with hyphens
-(``number-of-pages``) resolve, dates sort by their value, the year suffix is added after the
-first rendered year of ``issued``, and the first rendered names can be replaced for
+(``number-of-pages``) resolve, and the first rendered names can be replaced for
 ``subsequent-author-substitute``, names follow et-al, add-names and sort-order rules, number
 variables are read as citeproc-js reads them. Group, condition and substitute rules live in
-:mod:`.groups`; per-render switches in :mod:`.state`.
+:mod:`.groups`, dates in :mod:`.dates`, name initials and scripts in :mod:`.names`; the
+cached lookups all classes share in :mod:`.compiled`; per-render switches in :mod:`.state`.
 """
 
 from __future__ import annotations
@@ -20,11 +20,13 @@ import threading
 import citeproc
 from citeproc import model
 from citeproc.frontend import CitationStylesStyle
-from citeproc.source import DateRange, LiteralDate, Name
+from citeproc.source import Name
 from citeproc.string import String
 from lxml import etree
 
+from . import compiled
 from .casing import CaseMixin
+from .dates import BiblioDate, BiblioDatePart
 from .groups import (
     AttemptMixin,
     BiblioElseIf,
@@ -33,10 +35,12 @@ from .groups import (
     BiblioSubstitute,
 )
 from .markup import QUOTE, MarkerFormatter
+from .names import LATIN, NON_LATIN, initialize, script_class
 from .numbers import NUMBER_VARS, RANGE_VARS, dash_ranges, is_plural
 from .state import RenderState, state
+from .subtitles import uppercase_subtitles, wants_uppercase_subtitles
 
-__all__ = ["CSL_NS", "BiblioStyle", "RenderState", "date_sort_key", "state"]
+__all__ = ["CSL_NS", "BiblioStyle", "RenderState", "state"]
 
 CSL_NS = "http://purl.org/net/xbiblio/csl"
 
@@ -51,16 +55,7 @@ class PageRangeMixin:
         if len(last) < len(first):  # "321-28" means 321-328
             last = first[: len(first) - len(last)] + last
         if fmt in ("chicago", "chicago-15", "chicago-16"):
-            n = int(first)
-            if n < 100 or n % 100 == 0:
-                fmt = "expanded"
-            elif n % 100 < 10:
-                fmt = "minimal"
-            else:
-                fmt = "minimal-two"
-            if fmt != "expanded" and len(first) == 4 and fmt == "minimal-two":
-                # four-digit ranges keep all changed digits (chicago-16: 1496–1504)
-                fmt = "minimal-two"
+            return _chicago_last_page(int(first), int(last), fmt)
         if fmt not in ("minimal", "minimal-two"):
             return last
         common = 0
@@ -71,6 +66,21 @@ class PageRangeMixin:
             keep = max(keep, 2)
         keep = min(max(keep, 1), len(last))
         return last[len(last) - keep :]
+
+
+def _chicago_last_page(begin: int, end: int, fmt: str) -> str:
+    """citeproc-js chicago15 ("chicago") and chicago16 page-range rules."""
+    if fmt == "chicago-16":
+        if begin > 100 and begin % 100:
+            for i in range(2, len(str(end))):
+                if begin // 10**i == end // 10**i:
+                    return str(end % 10**i)
+        return str(end)
+    if begin > 100 and begin % 100 and begin // 100 == end // 100:
+        return str(end % 100)
+    if begin >= 10000:
+        return str(end % 1000)
+    return str(end)
 
 
 _TERM_FALLBACK = {"verb-short": "verb", "verb": None, "symbol": "short", "short": None}
@@ -88,13 +98,26 @@ class TermFallbackMixin:
             form = _TERM_FALLBACK[form]
 
 
-class BiblioText(AttemptMixin, TermFallbackMixin, CaseMixin, PageRangeMixin, model.Text):
+_TITLES = ("title", "container-title")
+
+
+class BiblioText(AttemptMixin, TermFallbackMixin, CaseMixin, PageRangeMixin, compiled.Text):
     def _variable(self, item, context):
         variable = self.get("variable")
         if variable in state.suppressed:
             return None
         state.used(variable)
         text = super()._variable(item, context)
+        if (
+            variable in _TITLES
+            and type(text) is String
+            and self.get_root().uppercase_subtitles
+            and self.attr("form") != "short"
+            and self.attr("text-case") in (None, "normal")
+        ):
+            # Zotero's capitalised subtitles for APA-family styles (see .subtitles)
+            short = item.reference.get("title_short") if variable == "title" else None
+            text = String(uppercase_subtitles(str(text), short, main_title=variable == "title"))
         if variable in RANGE_VARS and type(text) is String:
             # citeproc-js prints a numeric range in an issue or number with the range
             # delimiter, as it does for pages
@@ -105,12 +128,12 @@ class BiblioText(AttemptMixin, TermFallbackMixin, CaseMixin, PageRangeMixin, mod
         return text
 
     def quote(self, string):
-        if self.get("quotes", "false").lower() == "true":
+        if self.attr("quotes", "false").lower() == "true":
             return String(QUOTE[0]) + string + String(QUOTE[1])
         return string
 
 
-class BiblioNumber(AttemptMixin, CaseMixin, PageRangeMixin, model.Number):
+class BiblioNumber(AttemptMixin, CaseMixin, PageRangeMixin, compiled.Number):
     def process(self, item, context=None, **kwargs):
         variable = self.get("variable")
         if variable in state.suppressed:
@@ -122,13 +145,10 @@ class BiblioNumber(AttemptMixin, CaseMixin, PageRangeMixin, model.Number):
         return self._process(value, variable)
 
 
-_INITIAL = re.compile(r"^(\w)\.?$", re.U)
-
-
 _ET_AL_MARK = "\x1e"
 
 
-class BiblioName(model.Name):
+class BiblioName(compiled.Name):
     def process(self, item, variable, context=None, sort_options=None, **kwargs):
         names = item.reference.get(variable) or []
         saved = state.name_options
@@ -138,6 +158,11 @@ class BiblioName(model.Name):
             # sort keys hold every name in sort order and no "and" (citeproc-js)
             opts["name-as-sort-order"] = "all"
             opts["and"] = None
+        if names and state.full_given and state.phase == "bib":
+            # given names disambiguation needed in full are printed in full in the
+            # bibliography too (citeproc-js givens level 2), in the first name list
+            state.full_given = False
+            opts["initialize-with"] = None
         if names and all("literal" in n for n in names):
             # citeproc-js joins institutions with its own implicit cs:institution, whose
             # delimiter-precedes-last is the default "contextual": "A and B", "A, B, and C"
@@ -157,6 +182,10 @@ class BiblioName(model.Name):
                 Name(literal=state.substitute) if offset + i in state.substitute_positions else n
                 for i, n in enumerate(names)
             ]
+        scripted = self._by_script(item.reference.get(variable) or [], item, context, sort_options)
+        if scripted is not None:
+            swapped = names if swapped is None else swapped
+            item.reference[variable] = scripted
         try:
             et_min = self.get_option("et-al-min", context, sort_options)
             use_first = self.get_option("et-al-use-first", context, sort_options)
@@ -196,26 +225,66 @@ class BiblioName(model.Name):
     def get_option(self, name, context=None, sort_options=None):
         if name in state.name_options:
             return state.name_options[name]
-        return super().get_option(name, context, sort_options)
+        value = super().get_option(name, context, sort_options)
+        if name == "demote-non-dropping-particle" and value == "sort-only":
+            # "van der Maaten" prints as it is but sorts under M (citeproc-js)
+            return "display-and-sort" if state.phase == "sort" else "never"
+        return value
+
+    def _by_script(self, names, item, context, sort_options) -> list | None:
+        """Names in scripts without a given/family order of their own, written the
+        citeproc-js way (:func:`.names.script_class`); None when there are none."""
+        if self.get_option("form", context, sort_options) != "long":
+            return None
+        language = item.reference.get("language")
+        out, changed = [], False
+        for name in names:
+            family = name.get("family")
+            if "literal" in name or not family:
+                out.append(name)
+                continue
+            given = name.get("given")
+            kind = script_class(family, given, language)
+            if kind == LATIN:
+                out.append(name)
+                continue
+            ndp = name.get("non-dropping-particle")
+            if kind == NON_LATIN:
+                text = "".join(p for p in (ndp, family, given) if p)
+            else:
+                mark = self.get_option("initialize-with", context, sort_options)
+                if given and mark is not None and self.get("initialize", "true") != "false":
+                    hyphen = self.get_option("initialize-with-hyphen", context, sort_options)
+                    given = initialize(given, mark, hyphen)
+                text = " ".join(p for p in (ndp, family, given) if p)
+            out.append(Name(family=text))
+            changed = True
+        return out if changed else None
 
     def initialize(self, given, mark, context):
-        if self.get("initialize", "true").lower() != "false":
-            return super().initialize(given, mark, context)
-        # CSL 1.0.2 initialize="false": keep full names, only punctuate existing initials
-        words = str(given).replace(".", ". ").split()
-        text = ""
-        prev_initial = False
-        for w in words:
-            m = _INITIAL.match(w)
-            initial = bool(m and m.group(1).isupper())
-            if text and not (prev_initial and initial) and not text.endswith(" "):
-                text += " "
-            text += m.group(1) + mark if initial else w
-            prev_initial = initial
-        return " ".join(text.split())
+        # citeproc-js initials: "Jung-ran" is "J.", "K-Lee" is "K.-L."; with
+        # initialize="false" names stay whole and only initials get the mark ("K.-Lee")
+        hyphen = self.get_option("initialize-with-hyphen", context)
+        whole = self.get("initialize", "true").lower() == "false"
+        return initialize(str(given), mark, hyphen, normalize=whole)
 
 
-class BiblioNames(AttemptMixin, model.Names):
+def _implicit_name(names) -> None:
+    """Give a cs:names without a cs:name the default one, once.
+
+    citeproc-py inserts a plain ``model.Name`` outside the CSL namespace instead, on
+    every render: it never finds it again (the tree grew by one element per entry) and
+    biblio's name rules did not apply to it.
+    """
+    if names.name is not None:
+        return
+    name = names.makeelement(f"{{{CSL_NS}}}name", {})
+    names.insert(0, name)
+    names.__dict__["name"] = name  # keeps the proxy (and its caches) alive
+    names.__dict__.pop("_memo_children", None)
+
+
+class BiblioNames(AttemptMixin, compiled.Names):
     def get_parent_delimiter(self, context=None):
         # CSL 1.0.2: the delimiter of cs:names separates its name variables
         own = self.get("delimiter")
@@ -228,6 +297,7 @@ class BiblioNames(AttemptMixin, model.Names):
             outer = self.xpath_search("./ancestor::cs:substitute[1]/parent::cs:names[1]")
             if outer:
                 names_context = outer[0]
+        _implicit_name(names_context if names_context is not None else self)
         variables = self.get("variable", "").split()
         wanted = [v for v in variables if v not in state.suppressed]
         for v in wanted:
@@ -252,6 +322,7 @@ class BiblioNames(AttemptMixin, model.Names):
             # the cs:names that printed the names (the innermost, in a cs:substitute)
             state.names_var = self.get("variable", "")
         if state.phase == "cite" and text and state.cite_names is None:
+            state.cite_shown = tuple(state.rendered_names)
             state.cite_names = tuple(
                 tuple(n.parts()) for v in wanted if v in item.reference for n in item.reference[v]
             )
@@ -273,7 +344,7 @@ class BiblioNames(AttemptMixin, model.Names):
         return text
 
 
-class BiblioLabel(AttemptMixin, TermFallbackMixin, CaseMixin, model.Label):
+class BiblioLabel(AttemptMixin, TermFallbackMixin, CaseMixin, compiled.Label):
     def process(self, item, variable=None, plural=None, context=None, **kwargs):
         own = self.get("variable")
         # a label for an absent variable renders nothing (citeproc-js), so the
@@ -298,11 +369,11 @@ class BiblioLabel(AttemptMixin, TermFallbackMixin, CaseMixin, model.Label):
         return value is not None and is_plural(value, variable, item.reference.type)
 
 
-class BiblioNamePart(CaseMixin, model.Name_Part):
+class BiblioNamePart(CaseMixin, compiled.Name_Part):
     pass
 
 
-class BiblioKey(model.Key):
+class BiblioKey(compiled.Key):
     def sort_keys(self, items, context):
         # a sort key is rendered on its own: substitutions made while rendering it must
         # not suppress variables in the entry being rendered around it
@@ -311,80 +382,6 @@ class BiblioKey(model.Key):
             return super().sort_keys(items, context)
         finally:
             state.suppressed = saved
-
-
-class BiblioDate(AttemptMixin, model.Date):
-    def process(self, item, variable=None, show_parts=None, context=None, **kwargs):
-        var = variable or self.get("variable")
-        if var in state.suppressed:
-            return None
-        state.used(var)
-        if state.phase == "sort" and not self.is_locale_date():
-            value = item.reference[var.replace("-", "_")]
-            return String(self._sort_key(value)) if value else None
-        outer = state.date_var
-        state.date_var = var
-        try:
-            return super().process(
-                item, variable=variable, show_parts=show_parts, context=context, **kwargs
-            )
-        finally:
-            state.date_var = outer
-
-    def _sort_key(self, value) -> str:
-        """citeproc-js's date sort key: only the parts this cs:date renders count.
-
-        ``<date date-parts="year">`` sorts by year alone, so two works of 2019 tie on it
-        whatever their months (and the next key, or input order, decides).
-        """
-        if self.get("form"):
-            parts = set(self.get("date-parts", "year-month-day").split("-"))
-        else:
-            parts = {dp.get("name") for dp in self.findall(f"{{{CSL_NS}}}date-part")}
-        return date_sort_key(value, parts)
-
-
-def date_sort_key(value, parts=frozenset({"year", "month", "day"})) -> str:
-    """``1YYYYMMDD`` for the start and the end of a date (citeproc-js dateAsSortKey)."""
-    if isinstance(value, LiteralDate) or not hasattr(value, "sort_key"):
-        return str(value)
-    if isinstance(value, DateRange):
-        return _date_key(value.begin, parts) + _date_key(value.get("end"), parts)
-    return _date_key(value, parts) + _date_key(None, parts)
-
-
-def _date_key(date, parts: set[str]) -> str:
-    if date is None:
-        return "1" + "0" * 8
-    year = int(date.get("year", 0) or 0) if "year" in parts else 0
-    prefix, year = ("0", 9999 - abs(year)) if year < 0 else ("1", year)
-    month = int(date.get("month", 0) or 0) if "month" in parts else 0
-    day = int(date.get("day", 0) or 0) if "day" in parts else 0
-    return f"{prefix}{year:04d}{month:02d}{day:02d}"
-
-
-class BiblioDatePart(CaseMixin, model.Date_Part):
-    def process(self, date, context=None):
-        if self.get("name") == "month" and "month" not in date and "season" in date:
-            # citeproc-js prints the (long) season term whatever the month form
-            ctx = context if context is not None else self
-            term = ctx.get_single_term(name=f"season-{int(date['season']):02}")
-            if term:
-                return term
-        return super().process(date, context)
-
-    def markup(self, text):
-        out = super().markup(text)
-        if (
-            out
-            and self.get("name") == "year"
-            and state.year_suffix
-            and not state.suffix_done
-            and state.date_var == "issued"
-        ):
-            state.suffix_done = True
-            out = out + String(state.year_suffix)
-        return out
 
 
 _OVERRIDES = {
@@ -407,9 +404,8 @@ _OVERRIDES = {
 def _make_parser() -> etree.XMLParser:
     lookup = etree.ElementNamespaceClassLookup()
     namespace = lookup.get_namespace(CSL_NS)
-    namespace[None] = model.CitationStylesElement
-    for cls in model.CitationStylesElement.__subclasses__():
-        namespace[cls.__name__.replace("_", "-").lower()] = cls
+    namespace[None] = compiled.DEFAULT
+    namespace.update(compiled.ELEMENTS)
     namespace["style"] = BiblioStyleElement
     namespace.update(_OVERRIDES)
     parser = etree.XMLParser(
@@ -434,7 +430,7 @@ def _load_locale(code: str):
     return etree.parse(path, _parser()).getroot()
 
 
-class BiblioStyleElement(model.Style):
+class BiblioStyleElement(compiled.Style):
     def set_locale_list(self, output_locale, validate=False):
         """Locale search order of CSL §Locale Fallback, with locales parsed by our lookup."""
         self.locales = []
@@ -475,6 +471,10 @@ class BiblioStyle(CitationStylesStyle):
         self.locale = locale
         self.root.set_locale_list(locale)
         self.root.formatter = MarkerFormatter
+        # keep every element proxy alive, so the caches of .compiled live with the style
+        self._pinned = [el for tree in (self.root, *self.root.locales) for el in tree.iter()]
+        style_id = self.root.findtext(f"{{{CSL_NS}}}info/{{{CSL_NS}}}id")
+        self.root.uppercase_subtitles = wants_uppercase_subtitles(style_id)
         self.explicit_year_suffix = bool(
             self.root.xpath('//cs:text[@variable="year-suffix"]', namespaces={"cs": CSL_NS})
         )

@@ -14,6 +14,7 @@ import re
 
 from citeproc import model
 
+from . import compiled
 from .state import state
 
 _ALWAYS_RENDERED = {"year-suffix", "citation-number", "citation-label"}
@@ -23,7 +24,7 @@ class AttemptMixin:
     """Report a variable-calling element to the enclosing cs:group (see :class:`BiblioGroup`)."""
 
     def render(self, *args, **kwargs):
-        variable = self.get("variable")
+        variable = self.attr("variable")
         if not variable:
             return super().render(*args, **kwargs)
         text = None
@@ -36,7 +37,7 @@ class AttemptMixin:
             state.attempt(bool(text) or variable in _ALWAYS_RENDERED)
 
 
-class BiblioGroup(model.Group):
+class BiblioGroup(compiled.Group):
     """cs:group suppression decided at render time, as citeproc-js does.
 
     A group is dropped when a variable was called inside it (directly, in a macro or in the
@@ -50,9 +51,9 @@ class BiblioGroup(model.Group):
         frame = [False, False]
         state.groups.append(frame)
         output = []
-        delimiter = self.get("delimiter", "")
+        delimiter = self.attr("delimiter", "")
         try:
-            for child in self.iterchildren():
+            for child in self.children():
                 try:
                     if isinstance(child, model.Choose):
                         text = child.render(item, context=context, delimiter=delimiter, **kwargs)
@@ -98,20 +99,19 @@ class DisambiguateTestMixin:
     """``disambiguate="true"`` holds only for items disambiguation could not otherwise
     tell apart; citeproc-py ignores the test, so such branches always rendered."""
 
-    def render(self, item, context=None, delimiter="", **kwargs):
-        if "disambiguate" not in self.attrib:
-            return super().render(item, context=context, delimiter=delimiter, **kwargs)
+    def matches(self, item, context=None):
+        if self.attr("disambiguate") is None:
+            return super().matches(item, context)
         wanted = self.get("disambiguate").lower() == "true"
         result = wanted == state.disambiguate
         attrs = {k: v for k, v in self.attrib.items() if k != "disambiguate"}
         match = attrs.get("match", "all")
         if any(k != "match" for k in attrs):
-            probe = self.makeelement(self.tag, attrs)
-            try:
-                model.If.render(probe, item, context=context)
-                others = True
-            except model.ConditionFailed:
-                others = False
+            # the other tests of this element, on an element of their own
+            probe = self.__dict__.get("_memo_probe")
+            if probe is None:
+                probe = self.__dict__["_memo_probe"] = self.makeelement(self.tag, attrs)
+            others = probe.matches(item, context)
             if match == "any":
                 result = result or others
             elif match == "none":
@@ -120,32 +120,24 @@ class DisambiguateTestMixin:
                 result = result and others
         elif match == "none":
             result = not result
-        if not result:
-            raise model.ConditionFailed
-        return self.render_children(item, context=context, delimiter=delimiter, **kwargs)
+        return result
 
 
-class BiblioIf(DisambiguateTestMixin, NumericTestMixin, model.If):
+class BiblioIf(DisambiguateTestMixin, NumericTestMixin, compiled.If):
     pass
 
 
-class BiblioElseIf(DisambiguateTestMixin, NumericTestMixin, model.Else_If):
+class BiblioElseIf(DisambiguateTestMixin, NumericTestMixin, compiled.Else_If):
     pass
 
 
 def _branch_matches(branch, item, context) -> bool:
     """Evaluate a cs:if / cs:else-if condition without rendering its children."""
-    if isinstance(branch, model.Else):
-        return True
-    probe = branch.makeelement(branch.tag, dict(branch.attrib))
-    try:
-        model.If.render(probe, item, context=context)
-    except model.ConditionFailed:
-        return False
-    return True
+    matches = getattr(branch, "matches", None)
+    return True if matches is None else matches(item, context)
 
 
-class BiblioSubstitute(model.Substitute):
+class BiblioSubstitute(compiled.Substitute):
     def _candidates(self, children, item, context):
         # cs:choose inside cs:substitute is transparent: each element of the matching
         # branch is a candidate on its own (citeproc-js)

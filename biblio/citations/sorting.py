@@ -13,13 +13,14 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from functools import cmp_to_key
+from functools import cmp_to_key, lru_cache
 from typing import Any
 
 from citeproc import NAMES, NUMBERS
 from citeproc.model import Key
 
-from .engine import CSL_NS, date_sort_key, state
+from .dates import DATE_MARK, date_sort_key
+from .engine import CSL_NS, state
 from .markup import strip_markers
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ _IGNORABLE = re.compile(r"[\u2018\u2019\u201c\u201d\"'`\u00ab\u00bb\[\]()]")
 _RUN = re.compile(r"(\d+)|(\s+)|([^\d\s]+)")
 
 
+@lru_cache(maxsize=1 << 16)  # names, years and titles recur across a library
 def collation_key(text: str) -> tuple:
     """Compare as citeproc-js does: ``localeCompare`` with base sensitivity, punctuation
     ignored and numeric ordering, on keys whose words are separated by ``|``.
@@ -85,7 +87,31 @@ def _item_key(key_el: Key, item, layout) -> Any:
                 )
             return str(value)
     layout.repressed = {}
-    return key_el.sort_keys([item], layout)[0]
+    if not _has_date(key_el):
+        return key_el.sort_keys([item], layout)[0]
+    # citeproc-js keeps only the dates of a sort macro that has a cs:date: "n.d." (or
+    # anything else the macro prints) is no key, and the item sorts last either way
+    state.date_macro = True
+    try:
+        text = key_el.sort_keys([item], layout)[0]
+    finally:
+        state.date_macro = False
+    dates = _DATES.findall(str(text)) if text is not None else []
+    return "".join(dates) or None
+
+
+_DATES = re.compile(f"{DATE_MARK}(.*?){DATE_MARK}")
+
+
+def _has_date(key_el: Key) -> bool:
+    """Whether a key's macro holds a cs:date (citeproc-js macro-has-date: the macro's
+    own elements, not the macros it calls)."""
+    d = key_el.__dict__
+    if "_memo_has_date" not in d:
+        macro = key_el.get("macro")
+        found = macro and key_el.get_macro(macro).find(f".//{{{CSL_NS}}}date") is not None
+        d["_memo_has_date"] = bool(found)
+    return d["_memo_has_date"]
 
 
 def _readable(key: tuple) -> str:
@@ -106,32 +132,63 @@ def _compare(a: list, b: list, directions: list[bool]) -> int:
     return 0
 
 
-def sort_items(style, items: list) -> tuple[list, dict[str, str]]:
-    """Return ``items`` in the style's bibliography order and a printable key per item."""
+def sort_keys(style) -> list[Key]:
+    """The ``cs:key`` elements of the style's bibliography sort (empty: input order)."""
     bib = style.root.bibliography
     sort = bib.find(f"{{{CSL_NS}}}sort") if bib is not None else None
-    if sort is None:
-        return list(items), {it.key: f"{n:06d}" for n, it in enumerate(items)}
-    layout = bib.layout
-    key_els = sort.findall(f"{{{CSL_NS}}}key")
-    rows: list[tuple[int, Any, list[tuple]]] = []
-    for n, item in enumerate(items):
-        keys = []
-        for key_el in key_els:
-            state.reset("sort")
-            try:
-                keys.append(_value_key(_item_key(key_el, item, layout)))
-            except Exception:  # one bad item must not break the list: sort it by nothing
-                log.debug("sort key failed for %s", item.key, exc_info=True)
-                keys.append(())
-        rows.append((n, item, keys))
+    return [] if sort is None else sort.findall(f"{{{CSL_NS}}}key")
+
+
+def is_number_key(key_el: Key) -> bool:
+    """A key on ``citation-number``: its value is the item's position, known only to the
+    whole set (see :func:`number_key`)."""
+    return key_el.get("variable") == "citation-number"
+
+
+def number_key(number: int) -> tuple:
+    return _value_key(number)
+
+
+def item_keys(style, key_els: list[Key], item) -> list[tuple]:
+    """The collation key of each ``cs:key`` for one item; ``()`` for a missing value.
+
+    A key is rendered from the item alone, so keys can be computed for any subset of a
+    bibliography (in another process, say) and compared later. ``citation-number`` keys
+    come back empty: the caller puts :func:`number_key` in their place.
+    """
+    if not key_els:
+        return []
+    layout = style.root.bibliography.layout
+    keys = []
+    for key_el in key_els:
+        if is_number_key(key_el):
+            keys.append(())
+            continue
+        state.reset("sort")
+        try:
+            keys.append(_value_key(_item_key(key_el, item, layout)))
+        except Exception:  # one bad item must not break the list: sort it by nothing
+            log.debug("sort key failed for %s", item.key, exc_info=True)
+            keys.append(())
     state.reset()
+    return keys
+
+
+def order(rows: list[tuple[int, list[tuple]]], key_els: list[Key]) -> list[int]:
+    """Positions of ``rows`` (input position, keys) in bibliography order.
+
+    citeproc-js numbers items in input order before sorting and breaks ties with it.
+    """
     directions = [k.get("sort", "ascending") == "descending" for k in key_els]
+    if not key_els:
+        return [n for n, _ in rows]
 
-    # citeproc-js numbers items in input order before sorting and breaks ties with it
     def compare(a: tuple, b: tuple) -> int:
-        return _compare(a[2], b[2], directions)
+        return _compare(a[1], b[1], directions)
 
-    order = sorted(rows, key=cmp_to_key(compare))
-    printable = {item.key: "\x1f".join(map(_readable, keys)) for _, item, keys in order}
-    return [r[1] for r in order], printable
+    return [n for n, _ in sorted(rows, key=cmp_to_key(compare))]
+
+
+def printable(keys: list[tuple]) -> str:
+    """The ``Entry.sort_key`` form of an item's keys."""
+    return "\x1f".join(map(_readable, keys))

@@ -22,12 +22,15 @@ from citeproc.source import (
     LiteralDate,
     Name,
     Reference,
+    VariableError,
 )
 from citeproc.string import MixedString, NoCase, String
 
 from biblio.zotero.csljson import CSL_DATE_VARS, CSL_NAME_VARS, SEASONS, parse_date
 
 from .markup import BOLD, ITALIC, QUOTE, SMALLCAPS, SUB, SUP, scrub_input
+from .names import parse_particles
+from .notefields import apply_note_fields
 
 NAME_PARTS = ("family", "given", "dropping-particle", "non-dropping-particle", "suffix")
 DATE_VARS = CSL_DATE_VARS | {"container", "event-date"}
@@ -39,9 +42,16 @@ class BiblioReference(Reference):
     """A reference accepting every CSL 1.0.2 variable (citeproc-py warns on unknown ones)."""
 
     def __init__(self, key: str, type: str, **args: Any) -> None:  # noqa: A002
-        self.key = key
-        self.type = type
-        self.update(args)
+        self.update(args, key=key, type=type)
+        # read as attributes on every cs:if type test: kept as plain attributes too
+        self.__dict__["key"] = key
+        self.__dict__["type"] = type
+
+    # a missing variable raises citeproc-py's VariableError, via dict's own lookup
+    __getitem__ = dict.__getitem__  # type: ignore[assignment]
+
+    def __missing__(self, key: str) -> Any:
+        raise VariableError(key)
 
 
 class BiblioSource(BibliographySource):
@@ -59,8 +69,13 @@ _TAG_PAIRS = {
 }  # fmt: skip
 
 
+_QUOTE_CHARS = frozenset("\"'\u201c\u201d")
+
+
 def _quotes(text: str) -> str:
     """Straight quotes to markers / typographic apostrophes, as citeproc-js does."""
+    if _QUOTE_CHARS.isdisjoint(text):
+        return text
     out = []
     open_double = False
     for i, ch in enumerate(text):
@@ -173,6 +188,8 @@ def normalise_name(raw: Any) -> Name | None:
     if not parts.get("family") and parts.get("given"):
         # a lone given name is a mononym; citeproc-js prints it as such
         parts = {"family": parts["given"]}
+    # "van der Maaten", "Ludwig van": particles read out as citeproc-js reads them
+    parts = parse_particles(parts)
     if not parts:
         return None
     return Name(**parts)
@@ -242,6 +259,7 @@ def normalise_item(item: dict[str, Any], key: str) -> BiblioReference:
     """One CSL-JSON item to a citeproc-py reference under the internal ``key``."""
     if not isinstance(item, dict):
         raise TypeError("item is not a CSL-JSON object")
+    item = apply_note_fields(item)
     ref_type = str(item.get("type") or "document").strip()
     data: dict[str, Any] = {}
     for var, value in item.items():

@@ -22,6 +22,8 @@ class RenderState(threading.local):
         self.year_suffix: str | None = None
         self.suffix_done = False
         self.date_var: str | None = None
+        # rendering the sort key of a macro with a cs:date: only its dates count
+        self.date_macro = False
         self.substitute: str | None = None
         # positions in the first name list to replace by ``substitute`` (complete-each,
         # partial-each, partial-first); None replaces the whole list (complete-all)
@@ -33,6 +35,10 @@ class RenderState(threading.local):
         self.first_names: tuple | None = None
         # the name lists behind the first cs:names a citation rendered (disambiguation)
         self.cite_names: tuple | None = None
+        # the names that citation showed (after et-al), as name parts
+        self.cite_shown: tuple = ()
+        # print the given names of the first name list in full (givenname disambiguation)
+        self.full_given = False
         self.names_depth = 0
         self.language: str | None = None
         # variables already used by cs:substitute, suppressed for the rest of the entry

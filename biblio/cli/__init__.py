@@ -4,8 +4,8 @@ Each package adds its own commands from its ``cli`` module (``sync``, ``schedule
 from :mod:`biblio.sync.cli`; ``export`` from :mod:`biblio.exports.cli`; ``prongs …``
 from :mod:`biblio.prongs.cli`; ``owners …``, ``mail …`` from
 :mod:`biblio.membership.cli`; ``backup``, ``restore`` from :mod:`biblio.storage.cli`;
-``run``, ``demo`` from :mod:`biblio.cli.serve`); this
-module adds ``settings``, ``--settings PATH`` and ``--version``. What the commands
+``run``, ``demo`` from :mod:`biblio.cli.serve`); this module adds ``settings``
+(``--check FILE`` validates a file), ``--settings PATH`` and ``--version``. What the commands
 share (settings, database, failing) is :mod:`biblio.cli.context`. Exit status: 0 ok,
 1 the operation failed, 2 bad usage or bad settings, always with one line
 ``error: …`` on stderr. ``biblio --help`` and ``--version`` load no app and open no
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -27,7 +28,7 @@ from biblio.cli import context, serve
 from biblio.exports import cli as exports_cli
 from biblio.membership import cli as membership_cli
 from biblio.prongs import cli as prongs_cli
-from biblio.settings import describe
+from biblio.settings import SettingsError, describe, load_settings
 from biblio.storage import cli as storage_cli
 from biblio.sync import cli as sync_cli
 
@@ -133,9 +134,27 @@ def cli() -> None:
 
 
 @cli.command("settings", with_appcontext=False)
-def settings_command() -> None:
-    """Print every setting with its default and help."""
-    click.echo(describe(), nl=False)
+@click.option(
+    "--check",
+    "check",
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Validate FILE (with the environment, as a command would read it) and exit.",
+)
+def settings_command(check: str | None) -> None:
+    """Print every setting with its default and help, or check a settings file."""
+    if check is None:
+        click.echo(describe(), nl=False)
+        return
+    if not Path(check).is_file():
+        context.fail(f"{check}: no such settings file", context.USAGE)
+    try:
+        settings = load_settings(check)
+    except SettingsError as exc:
+        context.fail(str(exc), context.USAGE)
+    context.load_rules(settings)  # the [prongs] tables too; exits 2 naming the rule
+    click.echo(f"{check}: ok")
 
 
 def main() -> None:

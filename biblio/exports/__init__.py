@@ -23,9 +23,11 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from biblio.catalog.items import group
 from biblio.citations import cache as rendercache
 from biblio.exports import bibtex, documents, ris, tables
 from biblio.exports.documents import Bibliography
+from biblio.storage import connect
 from biblio.zotero.csljson import to_csl
 
 
@@ -81,7 +83,8 @@ class Options:
     title: str = "Bibliography"
     intro: str = ""
     description: str = ""
-    notes: Mapping[str, str] | None = None
+    notes: Mapping[str, str] | None = None  # a reading list's notes by key (None: no list)
+    author: str = ""  # the document's author (DOCX); default: the group's name
     removed: Sequence[str] = ()
     order: str = "style"  # or "input": keep the rows' order (reading lists)
     prong_ids: Sequence[str] = ("mlis-access", "pathways", "worker-equity")
@@ -118,7 +121,15 @@ def bibliography(
         notes=dict(options.notes or {}),
         removed=list(options.removed),
         description=options.description,
+        author=options.author or _site_name(engine),
     )
+
+
+def _site_name(engine: Engine) -> str:
+    """The group's name, the site's name everywhere (documents name it as their author)."""
+    with connect(engine) as conn:
+        info = group(conn) or {}
+    return str(info.get("name") or "biblio")
 
 
 def export(
@@ -142,14 +153,14 @@ def export(
         builder = builders[fmt]
         return iter([builder(bib)])
     if fmt == "bibtex":
-        return bibtex.entries(rows)
+        return bibtex.entries(rows, options.notes)
     if fmt == "ris":
-        return ris.records(rows)
+        return ris.records(rows, options.notes)
     if fmt == "csljson":
         return _csljson(rows)
     if fmt == "csv":
-        return tables.csv_chunks(rows, options.prong_ids)
-    return iter([tables.xlsx_bytes(rows, options.prong_ids)])
+        return tables.csv_chunks(rows, options.prong_ids, options.notes)
+    return iter([tables.xlsx_bytes(rows, options.prong_ids, notes=options.notes)])
 
 
 def slug(text: str, limit: int = 60) -> str:

@@ -7,7 +7,8 @@ Zotero's default ``[auth:lower]_[veryshorttitle:lower]_[year]``, ASCII only, mad
 with ``a``/``b`` suffixes. Values stay UTF-8; the characters BibTeX and LaTeX treat
 specially (``\\ { } # $ % & _ ~ ^``) are escaped so every field is balanced and literal,
 and Zotero's rich-text tags become ``\\emph``/``\\textbf``/``\\textsuperscript``/
-``\\textsubscript``. :func:`entries` yields one entry per item, so exports stream.
+``\\textsubscript``. A reading list's note on an item is its ``annote`` field.
+:func:`entries` yields one entry per item, so exports stream.
 """
 
 from __future__ import annotations
@@ -163,8 +164,9 @@ def _names(creators: Iterable[Mapping[str, Any]], kinds: set[str]) -> str:
     return " and ".join(n for n in names if n and n != "{}")
 
 
-def entry(item: Mapping[str, Any], key: str) -> str:
-    """One BibTeX entry for a cached item row (``item_type``, ``data``, ``meta``)."""
+def entry(item: Mapping[str, Any], key: str, note: str = "") -> str:
+    """One BibTeX entry for a cached item row (``item_type``, ``data``, ``meta``); a
+    reading list's ``note`` on it becomes ``annote``."""
     data, meta = item["data"], item.get("meta") or {}
     item_type = item.get("item_type") or data.get("itemType", "document")
     kind = TYPES.get(item_type, "misc")
@@ -216,12 +218,18 @@ def entry(item: Mapping[str, Any], key: str) -> str:
     tags = [str(t.get("tag", "")) for t in data.get("tags") or [] if t.get("tag")]
     if tags:
         fields.append(("keywords", escape(", ".join(tags))))
+    if note.strip():
+        fields.append(("annote", escape(note.strip())))
     body = ",\n".join(f"\t{name} = {{{value}}}" for name, value in fields)
     return f"@{kind}{{{key},\n{body}\n}}\n"
 
 
-def entries(rows: Iterable[Mapping[str, Any]]) -> Iterator[str]:
-    """BibTeX entries for item rows, with unique citation keys, one string per item."""
+def entries(
+    rows: Iterable[Mapping[str, Any]], notes: Mapping[str, str] | None = None
+) -> Iterator[str]:
+    """BibTeX entries for item rows, with unique citation keys, one string per item;
+    ``notes`` (a reading list's, by item key) become ``annote`` fields."""
+    notes = notes or {}
     seen: set[str] = set()
     for n, item in enumerate(rows):
         base = cite_key(item["data"], item.get("meta") or {})
@@ -230,7 +238,7 @@ def entries(rows: Iterable[Mapping[str, Any]]) -> Iterator[str]:
             i += 1
             key = base + _suffix(i)
         seen.add(key)
-        yield ("\n" if n else "") + entry(item, key)
+        yield ("\n" if n else "") + entry(item, key, notes.get(item["key"], ""))
 
 
 def _suffix(n: int) -> str:

@@ -4,8 +4,9 @@ Zotero item types map to RIS reference types (``journalArticle`` → ``JOUR``,
 ``bookSection`` → ``CHAP``, ``thesis`` → ``THES``, ``webpage`` → ``ELEC``, ...), creators
 to ``AU``/``A2``/``A3``/``A4`` by role, the title of the container to ``T2``, dates to
 ``PY`` and ``DA`` (``YYYY/MM/DD``), pages to ``SP``/``EP``, every tag to its own ``KW``
-line. RIS is line-based, so line breaks inside a value become spaces and control
-characters are dropped. :func:`records` yields one record per item, so exports stream.
+line, a reading list's note as one more ``N1``. RIS is line-based, so line breaks
+inside a value become spaces and control characters are dropped. :func:`records`
+yields one record per item, so exports stream.
 """
 
 from __future__ import annotations
@@ -82,8 +83,9 @@ def _line(tag: str, value: Any) -> str:
     return f"{tag}  - {_clean(value)}\r\n"
 
 
-def record(item: Mapping[str, Any]) -> str:
-    """One RIS record for a cached item row (``key``, ``item_type``, ``data``, ``meta``)."""
+def record(item: Mapping[str, Any], note: str = "") -> str:
+    """One RIS record for a cached item row (``key``, ``item_type``, ``data``, ``meta``);
+    a reading list's ``note`` on it is one more ``N1`` line."""
     data, meta = item["data"], item.get("meta") or {}
     item_type = item.get("item_type") or data.get("itemType", "document")
     lines = [_line("TY", TYPES.get(item_type, "GEN"))]
@@ -115,12 +117,18 @@ def record(item: Mapping[str, Any]) -> str:
     for tag in data.get("tags") or []:
         if _clean(tag.get("tag", "")):
             lines.append(_line("KW", tag["tag"]))
+    if _clean(note):
+        lines.append(_line("N1", note))
     lines.append(_line("ID", item.get("key") or data.get("key") or ""))
     lines.append("ER  - \r\n")
     return "".join(lines)
 
 
-def records(rows: Iterable[Mapping[str, Any]]) -> Iterator[str]:
-    """RIS records for item rows, one string per item, separated by a blank line."""
+def records(
+    rows: Iterable[Mapping[str, Any]], notes: Mapping[str, str] | None = None
+) -> Iterator[str]:
+    """RIS records for item rows, one string per item, separated by a blank line;
+    ``notes`` (a reading list's, by item key) become ``N1`` lines."""
+    notes = notes or {}
     for n, item in enumerate(rows):
-        yield ("\r\n" if n else "") + record(item)
+        yield ("\r\n" if n else "") + record(item, notes.get(item.get("key") or "", ""))

@@ -3,7 +3,8 @@
 Columns: the Zotero key and type, title, creators ("Last, First; ..."), year and date,
 publication, volume, issue, pages, publisher, place, DOI, ISBN, ISSN, URL, abstract,
 ``prongs`` (effective prongs, "; "-joined), one yes/blank column per prong, ``tags``,
-date added and modified. Text that a spreadsheet would run as a formula (starting with
+date added and modified; a reading list's export adds ``list_note``, the list's note
+on each item. Text that a spreadsheet would run as a formula (starting with
 ``= + - @``, a tab or a carriage return) is prefixed with an apostrophe, as OWASP advises,
 and control characters XML cannot hold are dropped. CSV streams in chunks; XLSX
 is one workbook built in memory (the format cannot be streamed).
@@ -92,7 +93,7 @@ def row(item: Mapping[str, Any], prong_ids: Sequence[str]) -> dict[str, Any]:
     return {k: _safe(v) for k, v in out.items()}
 
 
-def columns(prong_ids: Sequence[str]) -> list[str]:
+def columns(prong_ids: Sequence[str], with_notes: bool = False) -> list[str]:
     return [
         *BASE_COLUMNS,
         "prongs",
@@ -100,17 +101,33 @@ def columns(prong_ids: Sequence[str]) -> list[str]:
         "tags",
         "date_added",
         "date_modified",
+        *(["list_note"] if with_notes else []),
     ]
 
 
-def frame(rows: Iterable[Mapping[str, Any]], prong_ids: Sequence[str]) -> pd.DataFrame:
-    """A DataFrame of item rows with the export's columns (empty frames keep them)."""
-    df = pd.DataFrame([row(r, prong_ids) for r in rows], columns=columns(prong_ids))
+def frame(
+    rows: Iterable[Mapping[str, Any]],
+    prong_ids: Sequence[str],
+    notes: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """A DataFrame of item rows with the export's columns (empty frames keep them);
+    with ``notes`` (a reading list's, by key, possibly empty) a ``list_note`` column."""
+    records = []
+    for item in rows:
+        record = row(item, prong_ids)
+        if notes is not None:
+            record["list_note"] = _safe(notes.get(item["key"], ""))
+        records.append(record)
+    df = pd.DataFrame(records, columns=columns(prong_ids, notes is not None))
     df["year"] = df["year"].astype("Int64")
     return df
 
 
-def csv_chunks(rows: Iterable[Mapping[str, Any]], prong_ids: Sequence[str]) -> Iterator[str]:
+def csv_chunks(
+    rows: Iterable[Mapping[str, Any]],
+    prong_ids: Sequence[str],
+    notes: Mapping[str, str] | None = None,
+) -> Iterator[str]:
     """The CSV export, header first, then one chunk of text per ``CHUNK`` items."""
     it = iter(rows)
     first = True
@@ -118,17 +135,22 @@ def csv_chunks(rows: Iterable[Mapping[str, Any]], prong_ids: Sequence[str]) -> I
         batch = list(islice(it, CHUNK))
         if not batch and not first:
             return
-        yield frame(batch, prong_ids).to_csv(index=False, header=first, lineterminator="\r\n")
+        yield frame(batch, prong_ids, notes).to_csv(
+            index=False, header=first, lineterminator="\r\n"
+        )
         first = False
         if not batch:
             return
 
 
 def xlsx_bytes(
-    rows: Iterable[Mapping[str, Any]], prong_ids: Sequence[str], sheet: str = "Items"
+    rows: Iterable[Mapping[str, Any]],
+    prong_ids: Sequence[str],
+    sheet: str = "Items",
+    notes: Mapping[str, str] | None = None,
 ) -> bytes:
-    """The XLSX workbook of item rows."""
-    df = frame(rows, prong_ids)
+    """The XLSX workbook of item rows (with a reading list's ``notes`` as a column)."""
+    df = frame(rows, prong_ids, notes)
     buffer = io.BytesIO()
     with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
         df.to_excel(writer, index=False, sheet_name=sheet[:31])

@@ -4,7 +4,8 @@
 from standard input with ``--password-stdin``); there is no default password
 and short ones are refused. ``biblio owners list``, ``biblio owners digest``
 (queue and send the reminder digest now) and ``biblio mail flush`` (send every
-pending message now, ``--retry-failed`` also re-queues parked ones). A refused
+pending message now, ``--retry-failed`` also re-queues parked ones), ``biblio mail
+list`` (the outbox, newest first, with errors) and ``biblio mail show ID``. A refused
 account change, or a message that could not be sent, exits 1 with one line.
 """
 
@@ -127,6 +128,47 @@ def flush_command(retry_failed: bool) -> None:
             f"{result.failed} delivery attempt(s) failed through SMTP "
             f"{settings['mail']['host']}:{settings['mail']['port']}"
         )
+
+
+@mail_cli.command("list")
+@click.option(
+    "--status", type=click.Choice(["pending", "sent", "failed"]), default=None, help="Only these."
+)
+@click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
+def list_mail_command(status: str | None, limit: int) -> None:
+    """List the outbox, newest first: id, status, when, recipient, subject, last error."""
+    settings, engine = _open()
+    rows = mail.messages(engine, status=status, limit=limit)
+    for row in rows:
+        error = f"\t{row['last_error']}" if row["last_error"] and row["status"] != "sent" else ""
+        click.echo(
+            f"{row['id']}\t{row['status']}\t{row['created_at']:%Y-%m-%d %H:%M}\t"
+            f"{row['to_addr']}\t{row['subject']}{error}"
+        )
+    counts = mail.outbox_counts(engine)
+    click.echo(
+        f"{counts['sent']} sent, {counts['pending']} pending, {counts['failed']} failed; "
+        "`biblio mail show ID` prints one"
+        + (
+            f"; the demo's catcher keeps copies in {settings['demo']['mailbox']}"
+            if settings["demo"]["mailbox"]
+            else ""
+        )
+    )
+
+
+@mail_cli.command("show")
+@click.argument("message_id", type=int)
+def show_mail_command(message_id: int) -> None:
+    """Print one outbox message as it was (or will be) sent."""
+    _, engine = _open()
+    row = mail.message(engine, message_id)
+    if row is None:
+        context.fail(f"no message {message_id} in the outbox")
+    click.echo(f"To: {row['to_addr']}\nSubject: {row['subject']}\nStatus: {row['status']}")
+    if row["last_error"]:
+        click.echo(f"Last error: {row['last_error']}")
+    click.echo("\n" + row["body"].rstrip("\n"))
 
 
 def add_commands(group: click.Group) -> None:

@@ -46,9 +46,11 @@ def digest(
     rows = overdue(engine, days, now)
     if not rows or not owner_emails:
         return 0
-    base = settings["web"]["public_url"].rstrip("/")
     subject, body = join_messages.digest(
-        rows, days, f"{base}/-/admin/?status=pending", unrequested_members(engine)
+        rows,
+        days,
+        join_messages.admin_link(settings, "/-/admin/?status=pending"),
+        unrequested_members(engine),
     )
     with st.transaction(engine) as conn:
         for email in owner_emails:

@@ -3,7 +3,9 @@
 Each function returns ``(subject, body)``; :mod:`biblio.membership.requests` queues
 them in the outbox in the same transaction as the change they announce. Bodies
 are plain text (never HTML), so applicant-supplied values cannot inject markup;
-subjects are reduced to one line by :mod:`biblio.mail`.
+subjects are reduced to one line by :mod:`biblio.mail`. Links are full URLs: the web
+passes its own, and mail sent by the scheduler uses ``[web] public_url``
+(:func:`admin_link`).
 """
 
 from __future__ import annotations
@@ -11,8 +13,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from biblio.settings import Settings
+
 ZOTERO_GROUP_URL = "https://www.zotero.org/groups/{group_id}"
 ZOTERO_MEMBERS_URL = "https://www.zotero.org/groups/{group_id}/settings/members"
+
+
+def admin_link(settings: Settings, path: str) -> str:
+    """The full link to an owners' page for an email sent outside a web request (the
+    digest): ``[web] public_url`` + ``path``, or, with no public URL set, the path with
+    a word on how to get a full link, rather than a bare path that looks broken."""
+    base = settings["web"]["public_url"].rstrip("/")
+    if base:
+        return base + path
+    return f"{path} on this site (set [web] public_url to get a full link here)"
 
 
 def group_url(group_id: int | None) -> str:

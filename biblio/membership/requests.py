@@ -160,9 +160,15 @@ def validate(
 
 
 def submit(
-    engine: Engine, settings: Settings, values: Mapping[str, Any], status_url: Callable[[str], str]
+    engine: Engine,
+    settings: Settings,
+    values: Mapping[str, Any],
+    status_url: Callable[[str], str],
+    admin_url: Callable[[int], str] | None = None,
 ) -> Submitted:
-    """Store a validated request and queue its confirmation; refuse duplicates (409)."""
+    """Store a validated request and queue its confirmation; refuse duplicates (409).
+    ``status_url(token)`` and ``admin_url(request id)`` are the full links the emails
+    carry (the web passes its own; without ``admin_url``, ``[web] public_url`` is used)."""
     jr = st.join_requests
     token = secrets.token_urlsafe(32)
     now = st.utcnow()
@@ -204,17 +210,24 @@ def submit(
         key = conn.execute(insert(jr).values(**row)).inserted_primary_key
         assert key is not None
         new_id = int(key[0])
-        audit.record(conn, values["email"], "request.submit", f"request:{new_id}", new="pending")
+        verified = "Zotero user ID confirmed by Sign in with Zotero"
+        audit.record(
+            conn,
+            values["email"],
+            "request.submit",
+            f"request:{new_id}",
+            new="pending",
+            detail=verified if values.get("zotero_verified") else None,
+        )
         mail.enqueue(
             conn,
             values["email"],
             *join_messages.confirmation(row, group["name"], status_url(token)),
         )
         if settings["join"]["notify_owners"]:
-            base = settings["web"]["public_url"].rstrip("/")
-            note = join_messages.new_request(
-                row, new_id, group["name"], f"{base}/-/admin/requests/{new_id}"
-            )
+            path = f"/-/admin/requests/{new_id}"
+            link = admin_url(new_id) if admin_url else join_messages.admin_link(settings, path)
+            note = join_messages.new_request(row, new_id, group["name"], link)
             for owner in conn.execute(select(st.owners.c.email)).scalars():
                 mail.enqueue(conn, owner, *note)
     log.info("join request %d submitted", new_id)

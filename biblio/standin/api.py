@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from biblio.standin.fulltext import fulltext_body
 from biblio.standin.library import StandinLibrary
 from biblio.standin.params import (
     ITEM_SORTS,
@@ -87,6 +88,8 @@ class StandinApi:
             return self._list_response(prefix + "/searches", query, 0, b"[]", lib.version)
         if head == "deleted" and len(parts) == 1:
             return self._deleted(query)
+        if head == "fulltext" and len(parts) == 1:
+            return self._fulltext_versions(query)
         raise ApiError(404, "Not found")
 
     def _check_access(self, headers: Any) -> None:
@@ -168,6 +171,8 @@ class StandinApi:
             return Response(
                 200, text.encode(), headers={"Last-Modified-Version": str(data["version"])}
             )
+        if parts[1:] == ["fulltext"]:
+            return self._item_fulltext(key)
         if parts[1:] == ["children"]:
             if lib.get_item(key) is None:
                 raise ApiError(404, "Item not found")
@@ -400,6 +405,23 @@ class StandinApi:
         params = parse_params(query)
         version, out = self.library.deleted_since(params["since"] or 0)
         return Response(200, dumps(out), headers={"Last-Modified-Version": str(version)})
+
+    # -------------------------------------------------------------- full text
+    def _fulltext_versions(self, query: dict[str, str]) -> Response:
+        # Zotero's FullTextController: `since` defaults to 0, the answer is always a
+        # JSON object (never a 304), stamped with the library version.
+        params = parse_params(query)
+        version, newer = self.library.fulltext_since(params["since"] or 0)
+        return Response(200, dumps(newer), headers={"Last-Modified-Version": str(version)})
+
+    def _item_fulltext(self, key: str) -> Response:
+        record = self.library.get_fulltext(key)
+        if record is None:
+            raise ApiError(404, "Not found")
+        # ASCII with escapes: text extracted from PDFs can hold lone surrogates, which
+        # JSON can carry escaped but UTF-8 cannot.
+        body = json.dumps(fulltext_body(record), ensure_ascii=True).encode()
+        return Response(200, body, headers={"Last-Modified-Version": str(record["version"])})
 
     # --------------------------------------------------------------- plumbing
     def _list_response(

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from biblio.standin.fulltext import FullTextStore, can_have_fulltext
 from biblio.standin.query import ItemQuery, QueryResult, select_items
 from biblio.zotero.keys import KEY_ALPHABET
 
@@ -72,6 +73,7 @@ class StandinLibrary:
             "settings": {},
         }
         self.version = 0
+        self.fulltext = FullTextStore()
         self._lists: OrderedDict[tuple[Any, ...], list[str]] = OrderedDict()
         self._lists_version = -1
         self._coll_meta: dict[str, tuple[int, int]] = {}
@@ -88,9 +90,11 @@ class StandinLibrary:
     def from_dict(cls, d: dict[str, Any], *, copy: bool = True) -> StandinLibrary:
         """Build from ``{"group": {...}, "collections": [data...], "items": [data...]}``.
 
-        Optional: per-object ``version``, and ``"deleted": {"items": {key: version}, ...}``.
+        Optional: per-object ``version``, ``"deleted": {"items": {key: version}, ...}``
+        and ``"fulltext": {attachmentKey: {"content": ..., "indexedPages": ..., ...}}``.
         Objects without a version get one, 50 per version in file order (collections
-        first), after any version already present; the library version is the maximum.
+        first), after any version already present; texts without one are written
+        together after them; the library version is the maximum.
         """
         if copy:
             d = json.loads(json.dumps(d))
@@ -111,6 +115,8 @@ class StandinLibrary:
                 pending += 1
             lib._put(kind, obj)
         lib.version = max([top + (pending + LOAD_BATCH - 1) // LOAD_BATCH, 0])
+        texts = d.get("fulltext") or {}
+        lib.version = max(lib.version, lib.fulltext.load(texts, lib.version + 1))
         return lib
 
     def to_dict(self) -> dict[str, Any]:
@@ -122,6 +128,7 @@ class StandinLibrary:
                 "collections": list(self.collections.values()),
                 "items": list(self.items.values()),
                 "deleted": {k: dict(v) for k, v in self.deleted.items() if v},
+                "fulltext": self.fulltext.dump(),
             }
 
     def save(self, path: str | Path) -> None:
@@ -228,8 +235,31 @@ class StandinLibrary:
                 if parent and k in self.children.get(parent, []):
                     self.children[parent].remove(k)
                 self.deleted["items"][k] = ver
+                self.fulltext.drop([k])  # Zotero deletes an attachment's text with it
             self.children.pop(key, None)
             return ver
+
+    def set_fulltext(self, key: str, content: str, **counts: int) -> int:
+        """Write an attachment's full text (``indexedPages=…, totalPages=…`` or
+        ``indexedChars=…, totalChars=…``): one write, as Zotero's ``PUT …/fulltext``."""
+        with self._lock:
+            if not can_have_fulltext(self._item(key)):
+                raise ValueError(f"{key} is not an attachment that can have full text")
+            ver = self._write()
+            self.fulltext.put(key, content, counts, ver)
+            return ver
+
+    def fulltext_since(self, since: int) -> tuple[int, dict[str, int]]:
+        """Library version and ``{attachment key: text version}`` written after ``since``."""
+        with self._lock:
+            return self.version, self.fulltext.since(since)
+
+    def get_fulltext(self, key: str) -> dict[str, Any] | None:
+        """An attachment's text record, or None (no such item, a link, or no text)."""
+        with self._lock:
+            if not can_have_fulltext(self.items.get(key)):
+                return None
+            return self.fulltext.get(key)
 
     def add_collection(self, name: str, parent: str | None = None, **fields: Any) -> str:
         """Create a collection (optionally under ``parent``); returns its key."""
@@ -375,6 +405,7 @@ class StandinLibrary:
             return {
                 "items": {k: d["version"] for k, d in self.items.items()},
                 "collections": {k: d["version"] for k, d in self.collections.items()},
+                "fulltext": {k: r["version"] for k, r in self.fulltext.records.items()},
                 "version": self.version,
             }
 

@@ -10,8 +10,11 @@ non-default parameters, ``first``/``last`` left out when equal to the page itsel
 URLs), ``since``, ``itemKey``, ``includeTrashed``, 304 on ``If-Modified-Since-Version``
 for list requests, and 400/403/404 bodies in plain text. Tests can count requests and
 inject faults (error statuses with ``Retry-After``, ``Backoff``, dropped or truncated
-responses, slow responses, and hooks that edit the library mid-sync). Run it alone
-with ``python -m biblio.standin.server --library FILE --port N``.
+responses, slow responses, incomplete answers, and hooks that edit the library
+mid-sync) and give every answer a network's latency, fixed or jittered. It also serves
+attachments' full text (``/fulltext``, ``/items/KEY/fulltext``). zotero.org's OAuth 1.0a
+endpoints (``/oauth/…``) are answered by :mod:`biblio.standin.oauth`. Run it alone with
+``python -m biblio.standin.server --library FILE --port N [--latency S --jitter S]``.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import json
 import logging
+import random
 import socket
 import sys
 import threading
@@ -35,6 +40,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from biblio.standin.api import Response, StandinApi
 from biblio.standin.library import StandinLibrary
+from biblio.standin.oauth import OAuthProvider
 from biblio.standin.params import ApiError
 from biblio.standin.synthetic import synthetic_library
 
@@ -54,14 +60,17 @@ class RequestRecord:
     fault: str | None = None
     duration_ms: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
+    started: float = 0.0  # time.monotonic() when the request arrived
+    finished: float = 0.0  # ... and when its answer was sent
 
 
 @dataclass
 class _Fault:
-    kind: str  # fail | backoff | drop | truncate | hook | slow | corrupt
+    kind: str  # fail | backoff | drop | truncate | hook | slow | corrupt | incomplete
     times: int
     match: str | None
     status: int = 0
+    keep: int = 0
     retry_after: Any = None
     seconds: float = 0.0
     fn: Callable[[StandinLibrary], Any] | None = None
@@ -91,6 +100,7 @@ class StandinServer:
     ) -> None:
         self.library = library
         self.api_keys = api_keys
+        self.oauth = OAuthProvider()  # zotero.org's /oauth/* ("Sign in with Zotero")
         self.host, self._port = host, port
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -103,6 +113,10 @@ class StandinServer:
         self._url: str | None = None
         self._threads: set[threading.Thread] = set()
         self._idle = threading.Condition(self._lock)
+        self._latency = (0.0, 0.0)
+        self._rng = random.Random(0)
+        self._serving = 0
+        self._peak = 0
 
     # --------------------------------------------------------------- lifecycle
     @property
@@ -169,9 +183,31 @@ class StandinServer:
             return list(self._requests)
 
     def reset_counts(self) -> None:
-        """Forget recorded requests."""
+        """Forget recorded requests (and the peak of concurrent requests)."""
         with self._lock:
             self._requests.clear()
+            self._peak = self._serving
+
+    @property
+    def peak_concurrency(self) -> int:
+        """Most requests answered at the same time since start or :meth:`reset_counts`."""
+        with self._lock:
+            return self._peak
+
+    def latency(self, seconds: float, jitter: float = 0.0) -> None:
+        """Delay every answer by ``seconds`` (± up to ``jitter``), like a network would.
+
+        Unlike :meth:`slow` it stays until changed (``latency(0)`` turns it off).
+        """
+        if seconds < 0 or jitter < 0:
+            raise ValueError("latency and jitter must not be negative")
+        with self._lock:
+            self._latency = (float(seconds), float(jitter))
+
+    def _delay(self) -> float:
+        with self._lock:
+            base, jitter = self._latency
+            return max(0.0, base + (self._rng.uniform(-jitter, jitter) if jitter else 0.0))
 
     def _add_fault(self, fault: _Fault) -> None:
         with self._lock:
@@ -215,6 +251,15 @@ class StandinServer:
         that looks legitimate.
         """
         self._add_fault(_Fault("corrupt", times, match, body=body))
+
+    def incomplete(self, keep: int = 0, times: int = 1, match: str | None = None) -> None:
+        """Answer a successful list request with only its first ``keep`` objects (``[]``
+        by default), headers unchanged: a batch that silently misses keys."""
+        self._add_fault(_Fault("incomplete", times, match, keep=keep))
+
+    def malformed_deleted(self, body: bytes = b"{}", times: int = 1) -> None:
+        """Answer ``/deleted`` with ``body`` (``{}`` by default, or anything malformed)."""
+        self.corrupt(body, times=times, match="/deleted")
 
     def slow(self, seconds: float, times: int = 1, match: str | None = None) -> None:
         """Delay the response by ``seconds``."""
@@ -288,9 +333,26 @@ class _Handler(BaseHTTPRequestHandler):
     def _refuse(self) -> None:
         self._send(Response(405, b"Method not allowed", "text/plain"))
 
-    do_POST = do_PUT = do_PATCH = do_DELETE = _refuse  # noqa: N815 (read-only stand-in)
+    do_PUT = do_PATCH = do_DELETE = _refuse  # noqa: N815 (read-only stand-in)
+
+    def do_POST(self) -> None:  # noqa: N802 (stdlib name)
+        if not self.path.startswith("/oauth/"):  # the API is read-only; OAuth posts
+            self._refuse()
+            return
+        length = min(int(self.headers.get("Content-Length") or 0), 64 * 1024)
+        self._oauth("POST", self.rfile.read(length).decode("utf-8", "replace"))
+
+    def _oauth(self, method: str, body: str) -> None:
+        srv = self.standin
+        with srv._lock:
+            srv._requests.append(RequestRecord(method, urlsplit(self.path).path, {}))
+        path = urlsplit(self.path).path
+        self._send(srv.oauth.handle(method, srv.url + self.path, path, body, self.headers))
 
     def _serve(self, head: bool = False) -> None:
+        if self.path.startswith("/oauth/") and not head:
+            self._oauth("GET", "")
+            return
         t0 = time.perf_counter()
         srv = self.standin
         split = urlsplit(self.path)
@@ -303,13 +365,19 @@ class _Handler(BaseHTTPRequestHandler):
             split.path,
             {k: v[-1] for k, v in multi.items()},
             headers={k: v for k, v in self.headers.items()},
+            started=time.monotonic(),
         )
         # Recorded before anything is sent, so a client that has its answer always
         # finds the request in ``requests`` (status and fault are filled in below).
         with srv._lock:
             srv._requests.append(record)
+            srv._serving += 1
+            srv._peak = max(srv._peak, srv._serving)
         faults = srv._take_faults(self.path)
         try:
+            delay = srv._delay()
+            if delay:
+                time.sleep(delay)
             if "slow" in faults:
                 record.fault = "slow"
                 time.sleep(faults["slow"].seconds)
@@ -347,6 +415,11 @@ class _Handler(BaseHTTPRequestHandler):
                     record.fault = "corrupt"
                     new = faults["corrupt"].body
                     resp.body = new(resp.body) if callable(new) else (new or b"")
+                if "incomplete" in faults and resp.status == 200:
+                    listed = json.loads(resp.body)
+                    if isinstance(listed, list):
+                        record.fault = "incomplete"
+                        resp.body = json.dumps(listed[: faults["incomplete"].keep]).encode()
             record.status = resp.status
             if "truncate" in faults and len(resp.body) > 1:
                 record.fault = "truncate"
@@ -357,6 +430,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         finally:
             record.duration_ms = (time.perf_counter() - t0) * 1000
+            record.finished = time.monotonic()
+            with srv._lock:
+                srv._serving -= 1
 
     def _send(self, resp: Response, head: bool = False, truncate: bool = False) -> None:
         self.send_response(resp.status)
@@ -401,18 +477,24 @@ def main(argv: list[str] | None = None) -> int:
     src.add_argument("--synthetic", type=int, metavar="N", help="serve N synthetic items")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer")
+    ap.add_argument("--jitter", type=float, default=0.0, help="± seconds of random latency")
+    ap.add_argument(
+        "--fulltext", type=int, default=0, metavar="N", help="synthetic attachments with text"
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     lib = (
         StandinLibrary.from_file(args.library)
         if args.library
-        else synthetic_library(args.synthetic)
+        else synthetic_library(args.synthetic, fulltext=args.fulltext)
     )
     # A dedicated process: keep the large, long-lived library out of the cyclic GC,
     # whose full collections otherwise cost a 50k-item library pauses of 0.2-0.4 s.
     gc.collect()
     gc.freeze()
     server = StandinServer(lib, args.host, args.port).start()
+    server.latency(args.latency, args.jitter)
     print(
         f"{server.url} (group {lib.group_id}, library version {lib.version}, "
         f"{len(lib.items)} items)",

@@ -4,7 +4,8 @@
 items (top-level items plus child notes and attachments) in nested collections, with
 varied item types, creators (two-part and single-field names), tags (manual and
 automatic), free-text dates and the odd hostile value a real library holds (HTML in a
-title, an empty title, unicode). The same seed always gives the same library, and
+title, an empty title, unicode) and, on request, the indexed full text of stored
+attachments. The same seed always gives the same library, and
 50k items build in well under a few seconds because objects are created directly with
 their versions instead of through the one-write-per-call mutation API.
 """
@@ -15,6 +16,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from biblio.standin.fulltext import can_have_fulltext
 from biblio.standin.library import LOAD_BATCH, StandinLibrary
 from biblio.zotero.keys import KEY_ALPHABET
 
@@ -212,12 +214,15 @@ def synthetic_library(
     seed: int = 0,
     children_ratio: float = 0.15,
     group_id: int = 1,
+    fulltext: int = 0,
 ) -> StandinLibrary:
     """A deterministic library of ``n_items`` items in total, children included.
 
     ``children_ratio`` of the items are child notes/attachments of earlier top-level
     items; ``n_collections`` defaults to about one per 40 items (at least 3), a third
     of them nested. Versions come in runs of 50 objects, like a library built by uploads.
+    ``fulltext`` stored attachments (the first ones) get indexed text, written after
+    the items in runs of 50 (``ValueError`` if the library has fewer such attachments).
     """
     rng = random.Random(seed)
     if n_collections is None:
@@ -344,4 +349,21 @@ def synthetic_library(
                 data["filename"] = f"paper-{i}.pdf"
         lib._put("i", data)
     lib.version = 1 + (count - 1) // LOAD_BATCH if count else 0
+    _add_fulltext(lib, rng, fulltext)
     return lib
+
+
+def _add_fulltext(lib: StandinLibrary, rng: random.Random, n: int) -> None:
+    stored = [k for k, d in lib.items.items() if can_have_fulltext(d)][:n]
+    if len(stored) < n:
+        raise ValueError(f"only {len(stored)} stored attachments can carry full text, not {n}")
+    base = lib.version
+    for i, key in enumerate(stored):
+        pages = rng.randint(1, 40)
+        words = " ".join(rng.choice(_WORDS) for _ in range(rng.randint(200, 1500)))
+        text = f"Synthetic full text {i} of {key}. {words}."
+        lib.fulltext.put(
+            key, text, {"indexedPages": pages, "totalPages": pages}, base + 1 + i // LOAD_BATCH
+        )
+    if stored:
+        lib.version = base + 1 + (len(stored) - 1) // LOAD_BATCH

@@ -15,6 +15,7 @@ Modules: ``schema`` (tables), ``ddl`` (indexes and the FTS5 table), ``migrations
 from sqlalchemy import text
 
 from biblio.storage.engine import (
+    advisory_lock,
     connect,
     create_db_engine,
     is_sqlite,
@@ -30,6 +31,7 @@ from biblio.storage.schema import (
     group_info,
     item_collections,
     item_creators,
+    item_fulltext,
     item_prongs,
     item_tags,
     items,
@@ -49,6 +51,7 @@ from biblio.storage.schema import (
 )
 
 __all__ = [
+    "advisory_lock",
     "MIGRATIONS",
     "after_fork",
     "audit_log",
@@ -61,6 +64,7 @@ __all__ = [
     "is_sqlite",
     "item_collections",
     "item_creators",
+    "item_fulltext",
     "item_prongs",
     "item_tags",
     "items",

@@ -11,15 +11,18 @@ any other way in).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
 
 from biblio.settings import declared_default
+
+log = logging.getLogger(__name__)
 
 #: The busy timeout of engines made without settings (tests, benchmarks): the declared
 #: default of ``[database] busy_timeout_seconds``.
@@ -106,3 +109,29 @@ def sqlite_path(url: str) -> Path | None:
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         return Path(parsed.database)
     return None
+
+
+@contextmanager
+def advisory_lock(engine: Engine, key: int) -> Iterator[bool]:
+    """PostgreSQL's session-level advisory lock ``key``, tried without waiting, on a
+    connection of its own held for the block; yields whether it was taken. If the
+    process dies, PostgreSQL ends its session and the lock goes with it."""
+    conn = engine.connect()
+    try:
+        got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+        conn.commit()  # the lock belongs to the session, not to this transaction
+        if not got:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            try:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                conn.commit()
+            except Exception:
+                # A broken connection: never hand it back to the pool holding the lock.
+                log.warning("could not release advisory lock %d; closing its connection", key)
+                conn.invalidate()
+    finally:
+        conn.close()

@@ -9,17 +9,26 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from sqlalchemy import select, update
+from sqlalchemy import Column, inspect, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from biblio.storage import ddl
 from biblio.storage.engine import transaction
 from biblio.storage.schema import (
     data_changes,
+    item_fulltext,
     items,
     metadata,
     migrations_table,
     prong_doubts,
+    stage_collections,
+    stage_deleted,
+    stage_fulltext,
+    stage_item_collections,
+    stage_item_creators,
+    stage_item_tags,
+    stage_items,
+    sync_runs,
     sync_state,
     utcnow,
 )
@@ -64,12 +73,47 @@ def _m0004_prong_doubts(conn: Connection) -> None:
     prong_doubts.create(conn, checkfirst=True)
 
 
+def _m0005_item_fulltext(conn: Connection) -> None:
+    item_fulltext.create(conn, checkfirst=True)
+    _add_column(conn, sync_state.name, sync_state.c.fulltext_version)
+
+
+def _m0006_sync_staging(conn: Connection) -> None:
+    # A sync streams what it fetches into these tables in short transactions, then
+    # applies them in one; the run row says when the save had to wait for the database.
+    for table in (
+        stage_items,
+        stage_item_creators,
+        stage_item_tags,
+        stage_item_collections,
+        stage_collections,
+        stage_fulltext,
+        stage_deleted,
+    ):
+        table.create(conn, checkfirst=True)
+    _add_column(conn, sync_runs.name, sync_runs.c.save_retries)
+    _add_column(conn, sync_runs.name, sync_runs.c.note)
+
+
+def _add_column(conn: Connection, table: str, column: Column) -> None:  # type: ignore[type-arg]
+    """Add ``column`` to an existing table unless 0001's create_all already made it."""
+    if column.name in {c["name"] for c in inspect(conn).get_columns(table)}:
+        return
+    kind = column.type.compile(dialect=conn.dialect)
+    default = ""
+    if not column.nullable:
+        default = f" NOT NULL DEFAULT {int(column.default.arg) if column.default else 0}"  # type: ignore[attr-defined]
+    conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column.name} {kind}{default}")
+
+
 #: Named, ordered migrations. Append only; never edit one that has shipped.
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_initial", _m0001_initial),
     ("0002_items_fts", _m0002_items_fts),
     ("0003_data_changes", _m0003_data_changes),
     ("0004_prong_doubts", _m0004_prong_doubts),
+    ("0005_item_fulltext", _m0005_item_fulltext),
+    ("0006_sync_staging", _m0006_sync_staging),
 ]
 
 

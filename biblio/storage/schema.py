@@ -50,6 +50,8 @@ sync_state = Table(
     Column("group_version", Integer, nullable=True),
     Column("backoff_until", DateTime, nullable=True),
     Column("last_success_at", DateTime, nullable=True),
+    # The library version up to which attachments' full text was synced (None: never).
+    Column("fulltext_version", Integer, nullable=True),
 )
 
 sync_runs = Table(
@@ -71,6 +73,10 @@ sync_runs = Table(
     Column("requests", Integer, nullable=False, default=0),
     Column("restarts", Integer, nullable=False, default=0),
     Column("error", Text, nullable=True),
+    # Saves retried because the database was busy, and what the run wants owners to know
+    # (a wait for the database, a Backoff that slowed it down).
+    Column("save_retries", Integer, nullable=False, default=0),
+    Column("note", Text, nullable=True),
 )
 
 group_info = Table(
@@ -150,6 +156,47 @@ item_collections = Table(
     metadata,
     Column("item_key", String(16), ForeignKey("items.key", ondelete="CASCADE"), primary_key=True),
     Column("collection_key", String(16), primary_key=True, index=True),
+)
+
+item_fulltext = Table(  # the text Zotero indexed from an attachment (a PDF, a web page)
+    "item_fulltext",
+    metadata,
+    Column("item_key", String(16), ForeignKey("items.key", ondelete="CASCADE"), primary_key=True),
+    Column("parent_key", String(16), nullable=True, index=True),  # the item it belongs to
+    Column("version", Integer, nullable=False),  # the library version of the text
+    Column("content", Text, nullable=False, default=""),
+    Column("indexed_chars", Integer, nullable=True),
+    Column("total_chars", Integer, nullable=True),
+    Column("indexed_pages", Integer, nullable=True),
+    Column("total_pages", Integer, nullable=True),
+)
+
+
+def _staging(table: Table, *extra: Column) -> Table:
+    """A staging twin of ``table``: the same columns, no foreign keys or indexes.
+
+    A sync streams what it fetches into these in short transactions and applies them
+    to the real tables in one final transaction, so memory does not grow with the
+    library and the write lock is held only for the apply.
+    """
+    columns = [
+        Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
+        for c in table.columns
+    ]
+    return Table(f"sync_stage_{table.name}", metadata, *columns, *extra)
+
+
+stage_items = _staging(items, Column("change", String(1), nullable=True))  # a(dded) | u(pdated)
+stage_item_creators = _staging(item_creators)
+stage_item_tags = _staging(item_tags)
+stage_item_collections = _staging(item_collections)
+stage_collections = _staging(collections)
+stage_fulltext = _staging(item_fulltext)
+stage_deleted = Table(  # what /deleted (or a full sync's listing) says is gone
+    "sync_stage_deleted",
+    metadata,
+    Column("kind", String(20), primary_key=True),  # items | collections | tags | fulltext
+    Column("key", String(255), primary_key=True),  # a key, or a tag name
 )
 
 # -- prongs -------------------------------------------------------------------------

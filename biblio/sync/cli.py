@@ -1,7 +1,9 @@
 """``biblio sync`` and ``biblio scheduler``: pull the Zotero library once, or on a schedule.
 
-``biblio sync [--full]`` runs one sync (with a progress bar on a terminal) and prints
-its summary; a failed sync prints one line naming the library's URL and exits 1.
+``biblio sync [--full] [--clear-backoff]`` runs one sync (with a progress bar on a
+terminal) and prints its summary; a failed sync prints one line naming the library's
+URL and exits 1. A wait Zotero asked for (``Backoff``/``Retry-After``) that is still
+pending is shown before the run; ``--clear-backoff`` clears it (audited) and syncs.
 ``biblio scheduler`` runs the scheduled sync every ``[sync] interval_minutes`` in the
 foreground; it is the only scheduler (web workers never start one). Both check the
 settings and the prong rules first, so a bad settings file exits 2 before any
@@ -11,6 +13,7 @@ download.
 from __future__ import annotations
 
 import contextlib
+import getpass
 import sys
 from collections.abc import Callable
 
@@ -19,7 +22,10 @@ from tqdm import tqdm
 
 from biblio.cli import context
 from biblio.settings import Settings
+from biblio.storage import utcnow
+from biblio.sync import state
 from biblio.sync.client import SyncError
+from biblio.sync.errors import BackoffTooLong
 from biblio.sync.fetch import Progress
 from biblio.sync.run import run_sync
 from biblio.sync.schedule import build_scheduler
@@ -47,16 +53,50 @@ def library_url(settings: Settings) -> str:
     return f"{zotero['base_url'].rstrip('/')}/{kind}/{zotero['library_id']}"
 
 
+def _actor() -> str:
+    try:
+        return f"command line ({getpass.getuser()})"
+    except (KeyError, OSError):  # no user name for this uid (a container)
+        return "command line"
+
+
 @click.command("sync")
 @click.option("--full", is_flag=True, help="Re-read the whole library, not just changes.")
-def sync_command(full: bool) -> None:
+@click.option(
+    "--clear-backoff",
+    is_flag=True,
+    help="Clear a pending wait Zotero asked for (Backoff/Retry-After; audited), then sync.",
+)
+def sync_command(full: bool, clear_backoff: bool) -> None:
     """Sync the Zotero library into the local cache once."""
     settings = context.load_settings()
     context.load_rules(settings)
     engine = context.open_engine(settings)
+    if clear_backoff:
+        cleared = state.clear_backoff(engine, _actor())
+        click.echo(
+            f"cleared Zotero's wait (it ran until {cleared:%Y-%m-%d %H:%M:%S} UTC)"
+            if cleared is not None
+            else "no wait was pending",
+            err=True,
+        )
+    else:
+        until = state.pending_backoff(engine)
+        if until is not None:
+            minutes = max(1, round((until - utcnow()).total_seconds() / 60))
+            click.echo(
+                f"pending wait: Zotero asked biblio to wait until {until:%Y-%m-%d %H:%M:%S} UTC "
+                f"(about {minutes} min); `biblio sync --clear-backoff` clears it",
+                err=True,
+            )
     progress, close = _progress_bar()
     try:
         result = run_sync(engine, settings, full=full, trigger="cli", progress=progress)
+    except BackoffTooLong as exc:
+        context.fail(
+            f"sync failed: {exc} (library {library_url(settings)}); "
+            "`biblio sync --clear-backoff` clears the wait"
+        )
     except SyncError as exc:
         context.fail(f"sync failed: {exc} (library {library_url(settings)})")
     finally:

@@ -1,68 +1,66 @@
-"""biblio's Zotero client: pyzotero, plus the retry policy pyzotero leaves to us.
+"""biblio's Zotero client: pyzotero, with the retry policy and the manners it leaves to us.
 
 pyzotero 1.16 raises on 5xx and 304 without retrying, lets network errors through
 raw, crashes on a ``Retry-After`` given as a date, sleeps on ``Backoff`` only in
-memory, and reuses a failed call's parameters on the next call. :class:`ZoteroClient`
-wraps one ``pyzotero.zotero.Zotero`` object (pointed at ``[zotero] base_url``, so
-the loopback stand-in, Zotero's own server or Zotero desktop's local API all work
-unchanged) and gives sync what it needs: bounded exponential backoff with jitter on
-429/5xx/network/truncated responses, honouring ``Backoff``/``Retry-After``, a
-persisted backoff deadline, ``If-Modified-Since-Version`` on a request, the
-``Last-Modified-Version`` of each response, and a count of HTTP requests made.
+memory and per object, reuses a failed call's parameters on the next call, and its
+objects are not thread-safe. :class:`ZoteroClient` keeps one pyzotero object per
+worker (at most ``[sync] concurrency``), all sending through one shared ``httpx2``
+client (a thread-safe connection pool, which pyzotero accepts as ``client=``), and
+gives sync what it needs: a shared :class:`~biblio.sync.throttle.Throttle` (a
+``Backoff``/``Retry-After``/429 seen by one worker pauses all of them and drops the
+concurrency to one), waits capped by ``[zotero] backoff_cap_seconds`` and persisted,
+bounded exponential retries with jitter on 429/5xx/network errors and on answers a
+check refuses, a quick and clear failure when nothing listens at the URL,
+``If-Modified-Since-Version`` per request, and each answer's ``Last-Modified-Version``
+and ``Total-Results`` beside its data (:class:`Reply`). Base URL: ``[zotero] base_url``,
+so the loopback stand-in, Zotero's own server or Zotero desktop's local API all work.
 """
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
+import queue
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import httpx2
 from pyzotero import zotero
 from pyzotero import zotero_errors as ze
 
 from biblio.settings import Settings
+from biblio.sync.errors import (
+    BackoffTooLong,
+    BadAnswer,
+    CannotConnect,
+    NotModified,
+    SyncError,
+)
+from biblio.sync.throttle import Throttle, parse_wait
+
+__all__ = ["BackoffTooLong", "NotModified", "Reply", "SyncError", "ZoteroClient", "parse_wait"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-
-class SyncError(Exception):
-    """A sync could not complete; the message says why, in one line."""
-
-
-class NotModified(Exception):  # noqa: N818 - a signal, not a failure
-    """The library has not changed since the version sent."""
+#: Attempts at a URL that refuses connections before the run fails: a closed port is
+#: a configuration problem or a server that is down, not a reason to wait minutes.
+CONNECT_ATTEMPTS = 3
 
 
-class BackoffTooLong(SyncError):
-    """Zotero asked us to wait longer than ``[zotero] max_wait_seconds``."""
+@dataclass
+class Reply(Generic[T]):
+    """One answer: its data and the headers sync reads."""
 
-    def __init__(self, seconds: float) -> None:
-        super().__init__(f"Zotero asked to back off for {seconds:.0f} s; giving up for now")
-        self.seconds = seconds
-
-
-def parse_wait(value: str | None) -> float | None:
-    """Seconds from a ``Backoff``/``Retry-After`` value (seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+    data: T
+    version: int | None = None  # Last-Modified-Version
+    total: int | None = None  # Total-Results
+    status: int = 200
 
 
 @dataclass
@@ -72,15 +70,45 @@ class ClientStats:
     waits: list[float] = field(default_factory=list)
 
 
+class _ServerBusy(Exception):  # noqa: N818 - internal signal
+    """A 429 or 503: retried once the shared deadline (if any) has passed."""
+
+    def __init__(self, status: int, wait: float | None) -> None:
+        super().__init__(f"HTTP {status}" + (f", Retry-After {wait:.0f} s" if wait else ""))
+        self.wait = wait
+
+
+class _Zotero(zotero.Zotero):
+    """A pyzotero object of one worker: per-request headers, a shared HTTP client."""
+
+    def __init__(self, *args: Any, throttle: Throttle, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.extra_headers: dict[str, str] = {}
+        self.throttle = throttle
+
+    def default_headers(self) -> dict[str, str]:
+        return {**super().default_headers(), **self.extra_headers}
+
+    def _check_backoff(self) -> None:
+        # pyzotero calls this right before each request: the shared deadline, not a
+        # per-object one, so a Backoff another worker just saw holds this one too.
+        self.throttle.wait_deadline()
+
+    def __del__(self) -> None:
+        # pyzotero closes its client when collected; ours is shared by every worker
+        # and closed once, by ZoteroClient.close().
+        return None
+
+
 class ZoteroClient:
-    """One library's read API, with biblio's retry policy around pyzotero."""
+    """One library's read API for one sync run, safe to call from several threads."""
 
     def __init__(
         self,
         settings: Settings,
         *,
         on_backoff: Callable[[float], None] | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        concurrency: int | None = None,
     ) -> None:
         conf = settings["zotero"]
         self.library_id = int(conf["library_id"])
@@ -88,21 +116,30 @@ class ZoteroClient:
         self.base_url = conf["base_url"].rstrip("/")
         self.max_retries = int(conf["max_retries"])
         self.max_wait = float(conf["max_wait_seconds"])
+        self.backoff_cap = float(conf["backoff_cap_seconds"])
         self.retry_base = float(conf["retry_base_seconds"])
+        self.concurrency = max(1, int(concurrency or settings["sync"]["concurrency"]))
         self.on_backoff = on_backoff
-        self.sleep = sleep
         self.stats = ClientStats()
-        self.last_version: int | None = None
-        self._backoff_until = 0.0
+        self.throttle = Throttle(self.concurrency)
+        self._stats_lock = threading.Lock()
         self._http = httpx2.Client(
             follow_redirects=True,
             timeout=float(conf["timeout_seconds"]),
+            limits=httpx2.Limits(max_connections=self.concurrency + 1),
             event_hooks={"response": [self._on_response]},
         )
-        self.zot = zotero.Zotero(
-            self.library_id, self.library_type, api_key=conf.get("api_key"), client=self._http
-        )
-        self.zot.endpoint = self.base_url
+        self._zots: queue.LifoQueue[_Zotero] = queue.LifoQueue()
+        for _ in range(self.concurrency):
+            zot = _Zotero(
+                self.library_id,
+                self.library_type,
+                api_key=conf.get("api_key"),
+                client=self._http,
+                throttle=self.throttle,
+            )
+            zot.endpoint = self.base_url
+            self._zots.put(zot)
 
     # -- plumbing ------------------------------------------------------------------
 
@@ -117,174 +154,185 @@ class ZoteroClient:
 
     def set_backoff_until(self, deadline: float) -> None:
         """Honour a backoff deadline remembered from an earlier run."""
-        self._backoff_until = max(self._backoff_until, deadline)
+        self.throttle.wait_until(deadline)
 
     def _on_response(self, response: httpx2.Response) -> None:
-        self.stats.requests += 1
-        # Normalise Retry-After dates to seconds: pyzotero does float() on it.
+        # Runs in the worker's thread for every response, before pyzotero sees it.
+        with self._stats_lock:
+            self.stats.requests += 1
+        waits: dict[str, float] = {}
         for name in ("Retry-After", "Backoff"):
             raw = response.headers.get(name)
+            if raw is None:
+                continue
+            # biblio does the waiting (shared by all workers); pyzotero must not sleep
+            # per object, nor crash on a date.
+            del response.headers[name]
             wait = parse_wait(raw)
-            if raw is not None and wait is None:
-                del response.headers[name]
-            elif wait is not None:
-                response.headers[name] = f"{wait:.3f}"
-                if wait > self.max_wait:
-                    self._note_backoff(wait)
-                    raise BackoffTooLong(wait)
-                if name == "Backoff" or response.status_code in (429, 503):
-                    self._note_backoff(wait)
-        version = response.headers.get("Last-Modified-Version")
-        if version is not None and version.isdigit():
-            self.last_version = int(version)
+            if wait is not None:
+                waits[name] = wait
+        status = response.status_code
+        busy = status in (429, 503)
+        wait = max(waits.get("Backoff", 0.0), waits.get("Retry-After", 0.0) if busy else 0.0)
+        if status == 429 and not wait:
+            wait = self.retry_base  # too many requests, however it is said: slow down
+        if wait:
+            self._note_backoff(wait)
+        if busy:
+            raise _ServerBusy(status, wait or None)
 
     def _note_backoff(self, wait: float) -> None:
-        self._backoff_until = max(self._backoff_until, time.time() + wait)
-        self.stats.waits.append(wait)
+        capped = min(wait, self.backoff_cap)
+        if capped < wait:
+            log.warning("Zotero asked to wait %.0f s; capped at %.0f s", wait, capped)
+        deadline = self.throttle.back_off(capped)
+        with self._stats_lock:
+            self.stats.waits.append(capped)
+        if capped > 0.5 or capped > self.max_wait:
+            log.info("Zotero asked to back off %.1f s; one request at a time from now", capped)
         if self.on_backoff is not None:
-            self.on_backoff(self._backoff_until)
+            self.on_backoff(deadline)
+        if capped > self.max_wait:
+            raise BackoffTooLong(capped, deadline)
 
-    def _wait_backoff(self) -> None:
-        remaining = self._backoff_until - time.time()
-        if remaining > self.max_wait:
-            raise BackoffTooLong(remaining)
-        if remaining > 0:
-            log.info("backing off %.1f s as Zotero asked", remaining)
-            self.sleep(remaining)
-        # pyzotero keeps its own in-memory deadline; ours already covered it.
-        self.zot.backoff_until = 0.0
+    def call(
+        self,
+        fn: Callable[[_Zotero], T],
+        what: str,
+        *,
+        if_modified_since: int | None = None,
+        check: Callable[[Reply[Any]], Any] | None = None,
+        missing_ok: bool = False,
+    ) -> Reply[Any]:
+        """Run one pyzotero call under the throttle, with biblio's retry policy.
 
-    def call(self, fn: Callable[[], T], what: str, if_modified_since: int | None = None) -> T:
-        """Run one pyzotero call with biblio's retry policy.
-
-        Raises :class:`NotModified` on a 304, :class:`SyncError` after the retry
-        bound or on a client error (400/403/404).
+        ``check`` returns the data to keep (checked, trimmed), or refuses the answer
+        with :class:`BadAnswer` (retried like a 5xx) or anything else (passed on).
+        Raises :class:`NotModified` on a 304; with ``missing_ok`` a 404 is a
+        :class:`Reply` with ``status`` 404 and no data.
         """
         attempt = 0
         while True:
-            self._wait_backoff()
-            self.zot.url_params = None  # pyzotero reuses a failed call's params otherwise
-            self.zot.links = None
-            if if_modified_since is not None:
-                self._http.headers["If-Modified-Since-Version"] = str(if_modified_since)
+            self.throttle.acquire(self.max_wait)
+            zot = self._zots.get()
+            local_delay = 0.0
             try:
-                return fn()
-            except BackoffTooLong:
-                raise
-            except ze.HTTPError as exc:
-                status = self.zot.request.status_code if self.zot.request is not None else None
-                if status == 304:
-                    raise NotModified() from None
-                error: Exception = exc
-                retryable = status is None or status >= 500 or status == 429
-            except (
-                ze.TooManyRetriesError,
-                httpx2.TransportError,
-                json.JSONDecodeError,
-                httpx2.DecodingError,
-            ) as exc:
-                error, retryable = exc, True
-            except (
-                ze.ResourceNotFoundError,
-                ze.UserNotAuthorisedError,
-                ze.UnsupportedParamsError,
-            ) as exc:
-                raise SyncError(f"{what}: Zotero refused the request ({_one_line(exc)})") from exc
+                zot.url_params = None  # pyzotero reuses a failed call's params otherwise
+                zot.links = None
+                zot.backoff_until = 0.0  # the throttle does the waiting
+                zot.request = None
+                if if_modified_since is not None:
+                    zot.extra_headers = {"If-Modified-Since-Version": str(if_modified_since)}
+                try:
+                    reply: Reply[Any] = Reply(fn(zot), *_headers(zot.request))
+                    if check is not None:
+                        reply.data = check(reply)
+                    return reply
+                except (BackoffTooLong, NotModified):
+                    raise
+                except _ServerBusy as exc:
+                    error: Exception = exc
+                    local_delay = 0.0 if exc.wait is not None else self._retry_delay(attempt)
+                except ze.HTTPError as exc:
+                    status = zot.request.status_code if zot.request is not None else None
+                    if status == 304:
+                        raise NotModified() from None
+                    if status is not None and status < 500:
+                        raise SyncError(f"{what}: Zotero answered HTTP {status}") from exc
+                    error, local_delay = exc, self._retry_delay(attempt)
+                except httpx2.ConnectError as exc:
+                    if attempt + 1 >= CONNECT_ATTEMPTS:
+                        raise CannotConnect(
+                            f"cannot connect to Zotero at {self.base_url} ({_one_line(exc)})"
+                        ) from exc
+                    error, local_delay = exc, 0.25 * (attempt + 1)
+                except (
+                    BadAnswer,
+                    ze.TooManyRetriesError,
+                    httpx2.TransportError,
+                    json.JSONDecodeError,
+                    httpx2.DecodingError,
+                ) as exc:
+                    error, local_delay = exc, self._retry_delay(attempt)
+                except ze.ResourceNotFoundError as exc:
+                    if missing_ok:
+                        return Reply(None, *_headers(zot.request)[:2], status=404)  # type: ignore[arg-type]
+                    raise SyncError(
+                        f"{what}: Zotero refused the request ({_one_line(exc)})"
+                    ) from exc
+                except (ze.UserNotAuthorisedError, ze.UnsupportedParamsError) as exc:
+                    raise SyncError(
+                        f"{what}: Zotero refused the request ({_one_line(exc)})"
+                    ) from exc
             finally:
-                self._http.headers.pop("If-Modified-Since-Version", None)
+                zot.extra_headers = {}
+                self._zots.put(zot)
+                self.throttle.release()
             attempt += 1
-            self.stats.retries += 1
-            if not retryable or attempt > self.max_retries:
+            with self._stats_lock:
+                self.stats.retries += 1
+            if attempt > self.max_retries:
                 raise SyncError(
                     f"{what}: failed after {attempt} attempt(s): {_one_line(error)}"
                 ) from error
-            delay = min(self.max_wait, self.retry_base * 2 ** (attempt - 1))
-            delay = random.uniform(delay / 2, delay)  # jitter
             log.warning(
-                "%s failed (%s); retry %d in %.1f s", what, _one_line(error), attempt, delay
+                "%s failed (%s); retry %d in %.1f s", what, _one_line(error), attempt, local_delay
             )
-            self._backoff_until = max(self._backoff_until, time.time() + delay)
+            if local_delay:
+                time.sleep(local_delay)
+
+    def _retry_delay(self, attempt: int) -> float:
+        delay = min(self.max_wait, self.retry_base * 2**attempt)
+        return random.uniform(delay / 2, delay)  # jitter
 
     # -- the requests sync makes -------------------------------------------------
 
-    def _prefix(self) -> str:
+    def _get_json(self, zot: _Zotero, path: str, params: dict[str, Any] | None = None) -> Any:
+        """A GET pyzotero has no (thread-safe, header-keeping) method for."""
+        zot._check_backoff()
+        response = zot._send("GET", f"{self.base_url}{path}", params=params or {})
+        zot.request = response
+        zot._post_check(response)
+        return response.json()
+
+    def prefix(self) -> str:
         return f"/{self.library_type}s/{self.library_id}"
 
-    def item_versions(self, since: int, if_modified_since: int | None = None) -> dict[str, int]:
-        return self.call(
-            lambda: self.zot.item_versions(since=since, includeTrashed=1),
-            "item versions",
-            if_modified_since,
-        )
-
-    def collection_versions(
-        self, since: int, if_modified_since: int | None = None
-    ) -> dict[str, int]:
-        return self.call(
-            lambda: self.zot.collection_versions(since=since),
-            "collection versions",
-            if_modified_since,
-        )
-
-    def items_by_key(self, keys: list[str]) -> list[dict[str, Any]]:
-        """Up to 50 items (trashed included) by key."""
-        joined = ",".join(keys)
-        return self.call(
-            lambda: self.zot.items(itemKey=joined, includeTrashed=1, limit=len(keys)),
-            f"items ({len(keys)} keys)",
-        )
-
-    def collections_by_key(self, keys: list[str]) -> list[dict[str, Any]]:
-        joined = ",".join(keys)
-        return self.call(
-            lambda: self.zot.collections(collectionKey=joined, limit=len(keys)),
-            f"collections ({len(keys)} keys)",
-        )
-
-    def pages(self, kind: str, if_modified_since: int | None = None):  # type: ignore[no-untyped-def]
-        """Yield pages of 100 objects (``kind``: items or collections), following Link: next.
-
-        Each page is fetched with the retry policy; the ``next`` link of the last
-        good page is kept, so a retried page continues where it stopped.
-        """
-        if kind == "items":
-            first: Callable[[], Any] = lambda: self.zot.items(  # noqa: E731
-                includeTrashed=1, limit=100, sort="dateAdded", direction="asc"
-            )
-        else:
-            first = lambda: self.zot.collections(limit=100)  # noqa: E731
-        page = self.call(first, f"{kind} page 1", if_modified_since)
-        links = dict(self.zot.links or {})
-        yield page
-        number = 1
-        while links.get("next"):
-            number += 1
-            next_link = links["next"]
-
-            def follow(link: str = next_link) -> Any:
-                self.zot.links = {"next": link}
-                return self.zot.follow()
-
-            page = self.call(follow, f"{kind} page {number}")
-            links = dict(self.zot.links or {})
-            yield page
-
-    def deleted(self, since: int) -> dict[str, list[str]]:
-        return self.call(lambda: self.zot.deleted(since=since), "deleted objects")
-
-    def group(self) -> dict[str, Any] | None:
+    def group(self) -> Reply[Any] | None:
         """The group's metadata object (``/groups/{id}``); ``None`` for user libraries."""
         if self.library_type != "group":
             return None
-        url = f"{self.base_url}/groups/{self.library_id}"
+        return self.call(
+            lambda z: self._get_json(z, f"/groups/{self.library_id}"), "group metadata"
+        )
 
-        def fetch() -> Any:
-            response = self._http.get(url, headers=self.zot.default_headers())
-            self.zot.request = response
-            self.zot._post_check(response)
-            return response.json()
+    def fulltext_versions(self, since: int, check: Callable[[Reply[Any]], Any]) -> Reply[Any]:
+        """``{attachment key: version}`` of texts written after ``since``."""
+        return self.call(
+            lambda z: self._get_json(z, f"{self.prefix()}/fulltext", {"since": since}),
+            "full-text versions",
+            check=check,
+        )
 
-        return self.call(fetch, "group metadata")
+    def fulltext(self, key: str, check: Callable[[Reply[Any]], Any]) -> Reply[Any]:
+        """One attachment's text, or a 404 :class:`Reply` (gone, or never indexed)."""
+        return self.call(
+            lambda z: self._get_json(z, f"{self.prefix()}/items/{key}/fulltext"),
+            f"full text of {key}",
+            check=check,
+            missing_ok=True,
+        )
+
+
+def _headers(response: httpx2.Response | None) -> tuple[int | None, int | None]:
+    if response is None:
+        return None, None
+    version = response.headers.get("Last-Modified-Version", "")
+    total = response.headers.get("Total-Results", "")
+    return (
+        int(version) if version.isascii() and version.isdigit() else None,
+        int(total) if total.isascii() and total.isdigit() else None,
+    )
 
 
 def _one_line(exc: BaseException) -> str:

@@ -27,9 +27,11 @@ BLUEPRINTS: list[str] = [
     "biblio.web.browse",
     "biblio.web.feeds",
     "biblio.web.join",
+    "biblio.web.join_zotero",
     "biblio.web.admin.auth",
     "biblio.web.admin.queue",
     "biblio.web.admin.tools",
+    "biblio.web.admin.mail",
     "biblio.web.export",
     "biblio.web.lists",
 ]

@@ -23,14 +23,19 @@ from flask import (
     url_for,
 )
 
+from biblio import mail
 from biblio.membership import requests as jr
+from biblio.membership import zotero_signin
 from biblio.membership.owners import normalize_email
 from biblio.storage import app as db
+from biblio.web import join_zotero
 from biblio.web.extensions import limiter
 
 bp = Blueprint("join", __name__)
 
 MAX_FORM_BYTES = 64 * 1024
+#: Seconds a new request waits for its confirmation email to go out.
+CONFIRMATION_WAIT = 3.0
 HONEYPOT = "website"
 
 
@@ -64,7 +69,13 @@ def _form(
     values: dict[str, Any], errors: dict[str, str], message: str | None = None, status: int = 200
 ) -> tuple[str, int]:
     return render_template(
-        "join/form.html", prongs=jr.PRONGS, values=values, errors=errors, message=message
+        "join/form.html",
+        prongs=jr.PRONGS,
+        values=values,
+        errors=errors,
+        message=message,
+        zotero=join_zotero.identity(),
+        zotero_signin=zotero_signin.enabled(db.settings()),
     ), status
 
 
@@ -84,15 +95,28 @@ def join():  # type: ignore[no-untyped-def]
     form = request.form
     if form.get(HONEYPOT):
         return render_template("join/thanks.html"), 200  # bots get no hint
+    who = join_zotero.identity()
+    if who is not None:  # Zotero said who this is: typed IDs do not count
+        form = form.copy()
+        form["zotero_user_id"], form["zotero_username"] = str(who.user_id), who.username
     values, errors = jr.validate(form, form.getlist("prongs"))
+    values["zotero_verified"] = who is not None
     if errors:
         return _form(values, errors, "Please correct the fields marked below.", 400)
     try:
         submitted = jr.submit(
-            db.engine(), db.settings(), values, lambda token: _external("join.status", token=token)
+            db.engine(),
+            db.settings(),
+            values,
+            lambda token: _external("join.status", token=token),
+            lambda request_id: _external("admin.detail", request_id=request_id),
         )
     except jr.RequestError as exc:
         return _form(values, {}, str(exc), exc.status)
+    join_zotero.forget()
+    # A moment for the confirmation to go out, so the next page can say truly whether it
+    # did; a slow mail server only makes that page say "we are sending it".
+    mail.wait_for_background(CONFIRMATION_WAIT)
     return redirect(url_for("join.status", token=submitted.token, new=1), code=303)
 
 
@@ -118,9 +142,12 @@ def status_json(token: str) -> Response:
 
 @bp.get("/join/status/<token>")
 def status(token: str) -> Response:
-    view = jr.public_view(_request_or_404(token))
+    found = _request_or_404(token)
+    new = request.args.get("new") == "1"
+    # What became of the confirmation email: the page never claims one was sent if not.
+    mailed = mail.delivery_state(db.engine(), db.settings(), found["email"], found["created_at"])
     html = render_template(
-        "join/status.html", req=view, token=token, new=request.args.get("new") == "1"
+        "join/status.html", req=jr.public_view(found), token=token, new=new, mailed=mailed
     )
     return _private(Response(html))
 

@@ -203,6 +203,8 @@ READS_SETTINGS = [
     ["owners", "list"],
     ["owners", "digest"],
     ["mail", "flush"],
+    ["mail", "list"],
+    ["mail", "show", "1"],
     ["backup", "biblio-backup.sqlite3"],
     ["restore", "biblio-backup.sqlite3"],
 ]

@@ -64,8 +64,10 @@ def test_first_sync_equals_source(engine, settings, library, zotero):
     run = runs(synced)[0]
     n_items = len(library.snapshot()["items"])
     assert run["status"] == "ok" and run["full"] and run["added"] == n_items
-    # A full sync pages at 100: items pages + collections page(s) + the group read.
-    assert run["requests"] == -(-n_items // 100) + 1 + 1
+    # A full sync pages at 100: items pages + collections page(s) + the group read,
+    # then the full-text listing and one request per attachment text.
+    texts = len(library.fulltext.records)
+    assert run["requests"] == -(-n_items // 100) + 1 + 1 + 1 + texts
 
 
 def test_incremental_changes_arrive(synced, settings, library, zotero):

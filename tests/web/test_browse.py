@@ -400,9 +400,10 @@ def test_hostile_zotero_values_are_escaped(library, tmp_path, zotero):
         tags = _Tags()
         tags.feed(text)
         assert [t for t, _ in tags.seen if t in ("img", "iframe", "object")] == [], url
+        lists_js = {"src": "/static/lists.js", "defer": None}
         assert [a for t, a in tags.seen if t == "script"] in (
-            [],
-            [{"src": "/static/copy.js", "defer": None}],
+            [lists_js],
+            [lists_js, {"src": "/static/copy.js", "defer": None}],
         ), url
         for tag, attrs in tags.seen:
             assert not any(name.startswith("on") for name in attrs), (url, tag, attrs)
@@ -447,7 +448,7 @@ def test_list_page_links_exports_with_its_filters(client):
 def test_item_page_links_cite_and_reading_lists(client):
     key = _json(client, "/items.json?_size=1")["rows"][0]["key"]
     html = client.get(f"/items/{key}").get_data(as_text=True)
-    assert f'href="/items/{key}/cite"' in html and 'href="/lists/new"' in html
+    assert f'href="/items/{key}/cite"' in html and f'href="/lists/add?key={key}"' in html
     assert client.get(f"/items/{key}/cite").status_code == 200
 
 
@@ -536,11 +537,11 @@ def test_item_page_shows_reason_weights_and_the_threshold(client):
 def test_page_cache_is_bounded_in_bytes(client, monkeypatch):
     from biblio.web import pagecache
 
-    monkeypatch.setattr(pagecache.pages, "max_size", 150_000)
+    monkeypatch.setattr(pagecache.pages, "max_size", 200_000)
     for size in (40, 60, 80, 100, 120, 140):
         assert client.get(f"/items?_size={size}").status_code == 200
     cached = sum(len(text) for text, _ in pagecache.pages._data.values())
-    assert 0 < cached <= 150_000
+    assert 0 < cached <= 200_000
     assert pagecache.pages._size == cached
     # a cached page is still served whole
     assert "Showing 1–140" in client.get("/items?_size=140").get_data(as_text=True)

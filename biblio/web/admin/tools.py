@@ -1,9 +1,11 @@
-"""Owners' tools beside the queue: the audit log, prong overrides and "sync now".
+"""Owners' tools beside the queue: the audit log, prong overrides and the sync page.
 
 Same guard as the queue (a logged-in owner), CSRF on every POST and
-POST-redirect-GET. "Sync now" runs :func:`biblio.sync.run.run_sync` under the
-one sync lock, so it never overlaps a scheduled run (a busy lock is a friendly
-message). Prong overrides call :mod:`biblio.prongs`, which audits them itself.
+POST-redirect-GET. The sync page (``/-/admin/sync``, twin ``.json``) shows the last
+runs and any wait Zotero asked for (``Backoff``/``Retry-After``), which an owner can
+clear (audited). "Sync now" runs :func:`biblio.sync.run.run_sync` under the one sync
+lock, so it never overlaps a scheduled run (a busy lock is a friendly message).
+Prong overrides call :mod:`biblio.prongs`, which audits them itself.
 """
 
 from __future__ import annotations
@@ -17,10 +19,14 @@ from biblio import storage as st
 from biblio.prongs.store import review_queue
 from biblio.storage import app as db
 from biblio.sync.client import SyncError
+from biblio.sync.errors import BackoffTooLong
 from biblio.sync.lock import SyncBusy
 from biblio.sync.run import run_sync
+from biblio.sync.state import clear_backoff, pending_backoff
+from biblio.web import responses
 from biblio.web.admin.auth import actor, owner_required
 from biblio.web.admin.queue import _iso
+from biblio.web.status import sync_status
 
 bp = Blueprint("admin_tools", __name__)
 PAGE = 100
@@ -55,6 +61,38 @@ def audit_json() -> ResponseReturnValue:
     return jsonify({"ok": True, "rows": [_iso(r) for r in rows], "count": len(rows), "next": nxt})
 
 
+def _sync_status() -> dict:  # type: ignore[type-arg]
+    status = sync_status()
+    until = pending_backoff(db.engine())
+    status["pending_wait_until"] = None if until is None else until.isoformat() + "Z"
+    status["pending_wait_minutes"] = (
+        None if until is None else max(1, round((until - st.utcnow()).total_seconds() / 60))
+    )
+    return status
+
+
+@bp.get("/-/admin/sync")
+def sync_page():  # type: ignore[no-untyped-def]
+    return render_template("admin/sync.html", status=_sync_status())
+
+
+@bp.get("/-/admin/sync.json")
+def sync_json() -> ResponseReturnValue:
+    status = _sync_status()
+    runs = status.pop("runs")
+    return responses.envelope(runs, len(runs), None, **status)
+
+
+@bp.post("/-/admin/sync/wait")
+def clear_wait() -> ResponseReturnValue:
+    cleared = clear_backoff(db.engine(), actor())
+    if cleared is None:
+        flash("No wait was pending.", "ok")
+    else:
+        flash("Zotero's wait was cleared; the next sync asks Zotero at once.", "ok")
+    return redirect(_url_for("admin_tools.sync_page"), code=303)
+
+
 @bp.post("/-/admin/sync")
 def sync_now() -> ResponseReturnValue:
     engine, settings = db.engine(), db.settings()
@@ -62,6 +100,8 @@ def sync_now() -> ResponseReturnValue:
         result = run_sync(engine, settings, trigger="owner")
     except SyncBusy:
         flash("A sync is already running; try again in a minute.", "error")
+    except BackoffTooLong as exc:
+        flash(f"The sync did not run: {exc}. The sync page can clear the wait.", "error")
     except SyncError as exc:
         flash(f"The sync failed: {exc}", "error")
     else:
