@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ENV_PREFIX = "BIBLIO_"
 
@@ -37,6 +38,7 @@ class Setting:
     help: str
     required: bool = False
     choices: tuple[str, ...] | None = None
+    minimum: float | None = None  # numbers only: the smallest value accepted
 
 
 _S = Setting
@@ -73,6 +75,14 @@ DECLARED: tuple[Setting, ...] = (
         "sqlite:///instance/biblio.sqlite3",
         str,
         "SQLAlchemy URL. Relative SQLite paths are relative to the working directory.",
+    ),
+    _S(
+        "database",
+        "busy_timeout_seconds",
+        30.0,
+        float,
+        "SQLite: how long a writer waits its turn for the write lock before failing.",
+        minimum=0.0,
     ),
     _S("sync", "interval_minutes", 60, int, "Minutes between scheduled syncs."),
     _S(
@@ -115,7 +125,14 @@ DECLARED: tuple[Setting, ...] = (
     ),
     _S("web", "host", "127.0.0.1", str, "Address `biblio run` listens on."),
     _S("web", "port", 5000, int, "Port `biblio run` listens on."),
-    _S("web", "public_url", "", str, "Absolute URL of the site, for feeds and emails."),
+    _S(
+        "web",
+        "public_url",
+        "",
+        str,
+        "Absolute URL of the site, the one source of links in emails and feeds "
+        "(required in production, https://).",
+    ),
     _S("web", "page_size", 50, int, "Default rows per page."),
     _S("web", "max_page_size", 1000, int, "Largest _size accepted."),
     _S(
@@ -202,6 +219,22 @@ DECLARED: tuple[Setting, ...] = (
     _S("citations", "locale", "en-US", str, "Default CSL locale."),
     _S("citations", "styles_dir", "styles", str, "Folder of extra .csl files (wins on clash)."),
     _S("lists", "create_rate_limit", "10 per hour", str, "Reading lists created per IP."),
+    _S(
+        "health",
+        "max_sync_age_minutes",
+        0,
+        int,
+        "/-/health fails when the last good sync is older (0 = three sync intervals).",
+        minimum=0,
+    ),
+    _S(
+        "health",
+        "outbox_overdue_minutes",
+        60,
+        int,
+        "/-/health fails when a pending email has been due this long (mail enabled).",
+        minimum=1,
+    ),
     _S("demo", "zotero_port", 0, int, "Port of the demo's Zotero stand-in (0 = any free)."),
     _S(
         "demo",
@@ -256,21 +289,67 @@ def _coerce(setting: Setting, value: Any, where: str) -> Any:
         if isinstance(value, bool):
             raise SettingsError(f"{name} must be an integer, got {value!r}")
         try:
-            return int(str(value).strip()) if not isinstance(value, int) else value
+            number: int | float = int(str(value).strip()) if not isinstance(value, int) else value
         except ValueError:
             raise SettingsError(f"{name} must be an integer, got {value!r}") from None
+        return _at_least(setting, number, name)
     if setting.type is float:
         if isinstance(value, bool):
             raise SettingsError(f"{name} must be a number, got {value!r}")
         try:
-            return float(value)
+            number = float(value)
         except (TypeError, ValueError):
             raise SettingsError(f"{name} must be a number, got {value!r}") from None
+        if number != number or number in (float("inf"), float("-inf")):
+            raise SettingsError(f"{name} must be a finite number, got {value!r}")
+        return _at_least(setting, number, name)
     if not isinstance(value, str):
         raise SettingsError(f"{name} must be a string, got {value!r}")
     if setting.choices and value not in setting.choices:
         raise SettingsError(f"{name} must be one of {', '.join(setting.choices)}, got {value!r}")
     return value
+
+
+def _at_least(setting: Setting, number: int | float, name: str) -> int | float:
+    if setting.minimum is not None and number < setting.minimum:
+        raise SettingsError(f"{name} must be at least {setting.minimum:g}, got {number!r}")
+    return number
+
+
+def declared_default(section: str, key: str) -> Any:
+    """The declared default of ``[section] key`` (for code that runs without settings)."""
+    return _BY_KEY[(section, key)].default
+
+
+def _check_public_url(result: Settings) -> None:
+    """``[web] public_url`` is an absolute http(s) URL; in production it is required and
+    https, since links in emails and feeds come from it alone, never from a request's
+    Host header, and production cookies are Secure."""
+    web, where = result["web"], result.source
+    url = web["public_url"].strip()
+    if url:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise SettingsError(
+                f"{where}: [web] public_url must be an absolute http(s) URL "
+                f"like https://biblio.example.org, got {url!r}"
+            )
+        if parts.query or parts.fragment or parts.username or parts.password:
+            raise SettingsError(
+                f"{where}: [web] public_url must have no user, query or fragment, got {url!r}"
+            )
+    if web["env"] != "production":
+        return
+    if not url:
+        raise SettingsError(
+            f'{where}: [web] public_url is required when [web] env = "production" '
+            "(the site's https:// address; links in emails and feeds come from it)"
+        )
+    if urlsplit(url).scheme != "https":
+        raise SettingsError(
+            f'{where}: [web] public_url must be https:// when [web] env = "production" '
+            f"(cookies are Secure and HSTS is sent), got {url!r}"
+        )
 
 
 def _merge_layer(result: Settings, layer: Mapping[str, Any], where: str) -> None:
@@ -380,6 +459,7 @@ def load_settings(
         raise SettingsError(
             'environment: BIBLIO_SECRET_KEY is required when [web] env = "production"'
         )
+    _check_public_url(result)
     return result
 
 

@@ -42,6 +42,13 @@ def test_settings_file_from_environment(tmp_path):
         (BASE + 'api_key = "secret"\n', "[zotero] api_key is a secret"),
         (BASE + '[web]\nenv = "staging"\n', "[web] env must be one of"),
         (BASE + '[mail]\nenabled = "maybe"\n', "[mail] enabled must be true or false"),
+        (
+            BASE + "[database]\nbusy_timeout_seconds = -1\n",
+            "[database] busy_timeout_seconds must be at least 0",
+        ),
+        (BASE + "[database]\nbusy_timeout_seconds = nan\n", "must be a finite number"),
+        (BASE + '[web]\npublic_url = "biblio.example.org"\n', "must be an absolute http(s) URL"),
+        (BASE + '[web]\npublic_url = "https://x.org/?a=1"\n', "no user, query or fragment"),
     ],
 )
 def test_bad_files_name_the_key(tmp_path, text, needle):
@@ -66,10 +73,25 @@ def test_secrets_come_from_environment(tmp_path):
 
 
 def test_production_refuses_to_start_without_secret_key(tmp_path):
-    path = write(tmp_path, BASE + '[web]\nenv = "production"\n')
+    path = write(tmp_path, BASE + '[web]\nenv = "production"\npublic_url = "https://b.example"\n')
     with pytest.raises(SettingsError, match="BIBLIO_SECRET_KEY is required"):
         load_settings(path, environ={})
     assert load_settings(path, environ={"BIBLIO_SECRET_KEY": "x" * 32})
+
+
+def test_production_refuses_to_start_without_an_https_public_url(tmp_path):
+    secret = {"BIBLIO_SECRET_KEY": "x" * 32}
+    path = write(tmp_path, BASE + '[web]\nenv = "production"\n')
+    with pytest.raises(SettingsError, match=r"\[web\] public_url is required") as info:
+        load_settings(path, environ=secret)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+    plain = {**secret, "BIBLIO_WEB__PUBLIC_URL": "http://biblio.example.org"}
+    with pytest.raises(SettingsError, match="must be https://"):
+        load_settings(path, environ=plain)
+    good = {**secret, "BIBLIO_WEB__PUBLIC_URL": "https://biblio.example.org/group"}
+    assert load_settings(path, environ=good)["web"]["public_url"].endswith("/group")
+    # Development keeps working without one (links then follow the request's host).
+    assert load_settings(write(tmp_path, BASE), environ={})["web"]["public_url"] == ""
 
 
 def test_cli_prints_one_line_and_exits_2(tmp_path, monkeypatch):

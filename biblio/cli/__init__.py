@@ -3,9 +3,9 @@
 Each package adds its own commands from its ``cli`` module (``sync``, ``scheduler``
 from :mod:`biblio.sync.cli`; ``export`` from :mod:`biblio.exports.cli`; ``prongs …``
 from :mod:`biblio.prongs.cli`; ``owners …``, ``mail …`` from
-:mod:`biblio.membership.cli`; ``run``, ``demo`` from :mod:`biblio.cli.serve`); this
-module adds ``settings`` (``--check FILE`` validates a file), ``--settings PATH`` and
-``--version``. What the commands
+:mod:`biblio.membership.cli`; ``backup``, ``restore`` from :mod:`biblio.storage.cli`;
+``run``, ``demo`` from :mod:`biblio.cli.serve`); this module adds ``settings``
+(``--check FILE`` validates a file), ``--settings PATH`` and ``--version``. What the commands
 share (settings, database, failing) is :mod:`biblio.cli.context`. Exit status: 0 ok,
 1 the operation failed, 2 bad usage or bad settings, always with one line
 ``error: …`` on stderr. ``biblio --help`` and ``--version`` load no app and open no
@@ -29,10 +29,18 @@ from biblio.exports import cli as exports_cli
 from biblio.membership import cli as membership_cli
 from biblio.prongs import cli as prongs_cli
 from biblio.settings import SettingsError, describe, load_settings
+from biblio.storage import cli as storage_cli
 from biblio.sync import cli as sync_cli
 
 #: The modules whose ``add_commands(group)`` adds their commands to ``biblio``.
-COMMAND_MODULES: tuple[ModuleType, ...] = (sync_cli, exports_cli, prongs_cli, membership_cli, serve)
+COMMAND_MODULES: tuple[ModuleType, ...] = (
+    sync_cli,
+    exports_cli,
+    prongs_cli,
+    membership_cli,
+    storage_cli,
+    serve,
+)
 
 #: FlaskGroup's options for loading some app (``-e``, ``-A``, ``--debug``): biblio's
 #: group always builds biblio's app from its settings, so they are left out.

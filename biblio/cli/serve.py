@@ -28,7 +28,7 @@ from gunicorn.app.base import BaseApplication
 from sqlalchemy.engine import Engine
 from werkzeug.serving import make_server
 
-from biblio import mail
+from biblio import mail, storage
 from biblio.cli import context
 from biblio.mailcatcher import MailCatcher
 from biblio.membership import owners
@@ -46,6 +46,12 @@ SAMPLE_LIBRARY = Path(__file__).resolve().parent.parent / "data" / "sample_libra
 DEMO_OWNER = "owner@example.org"
 
 
+def _post_fork(_server: object, _worker: object) -> None:
+    """gunicorn's hook in each new worker: the app was built (and the database migrated)
+    in the master, so the worker forgets any connection it inherited and opens its own."""
+    storage.after_fork()
+
+
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
     """gunicorn serving one already-built app (no app import string, no config file)."""
 
@@ -61,6 +67,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         self.cfg.set("logger_class", accesslog.gunicorn_logger(self._app))  # tokens masked
         # gunicorn's control socket would live in the user's home; biblio has no use for it.
         self.cfg.set("control_socket_disable", True)
+        self.cfg.set("post_fork", _post_fork)
 
     def load(self) -> Flask:
         return self._app
@@ -148,7 +155,9 @@ def _demo_settings(lib: StandinLibrary, folder: Path, port: int) -> dict[str, di
         "zotero": {"library_type": "group", "library_id": lib.group_id},
         "database": {"url": f"sqlite:///{folder / 'biblio.sqlite3'}"},
         "sync": {"lock_file": str(folder / "sync.lock")},
-        "web": {"public_url": f"http://127.0.0.1:{port}", "port": port},
+        # The demo serves plain HTTP on loopback: its own links, never production's
+        # (Secure cookies and HSTS would lock a browser out of http://127.0.0.1).
+        "web": {"env": "development", "public_url": f"http://127.0.0.1:{port}", "port": port},
         "mail": {"enabled": True, "host": "127.0.0.1", "security": "none", "username": ""},
         "demo": {"mailbox": str(folder / "mail")},
     }

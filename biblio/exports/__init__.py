@@ -27,6 +27,7 @@ from biblio.catalog.items import group
 from biblio.citations import cache as rendercache
 from biblio.exports import bibtex, documents, ris, tables
 from biblio.exports.documents import Bibliography
+from biblio.storage import connect
 from biblio.zotero.csljson import to_csl
 
 
@@ -126,7 +127,7 @@ def bibliography(
 
 def _site_name(engine: Engine) -> str:
     """The group's name, the site's name everywhere (documents name it as their author)."""
-    with engine.connect() as conn:
+    with connect(engine) as conn:
         info = group(conn) or {}
     return str(info.get("name") or "biblio")
 

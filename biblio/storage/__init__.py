@@ -1,19 +1,21 @@
 """The database: schema, named migrations and engines, owned by this package alone.
 
 SQLAlchemy Core keeps the same code on SQLite (the default: WAL journal, foreign
-keys on, a busy timeout so the web app and a sync can share the file) and on
+keys on, writers that wait their turn within ``[database] busy_timeout_seconds``) and on
 PostgreSQL. Migrations are named and ordered; each applied one is recorded in the
 ``migrations`` table, so ``open_database`` brings any older file up to date.
 Domain modules import the ``Table`` objects and run Core statements through
 :func:`transaction` / :func:`connect`; nothing else creates tables.
 Modules: ``schema`` (tables), ``ddl`` (indexes and the FTS5 table), ``migrations``,
-``engine`` (engines and transactions), ``registry`` (one migrated engine per URL)
-and ``app`` (the Flask side).
+``engine`` (engines and transactions), ``registry`` (one migrated engine per URL),
+``app`` (the Flask side), ``backup`` (``biblio backup`` / ``biblio restore``) and
+``cli`` (their commands).
 """
 
 from sqlalchemy import text
 
 from biblio.storage.engine import (
+    advisory_lock,
     connect,
     create_db_engine,
     is_sqlite,
@@ -22,7 +24,7 @@ from biblio.storage.engine import (
     upsert,
 )
 from biblio.storage.migrations import MIGRATIONS, migrate
-from biblio.storage.registry import dispose_all, open_database
+from biblio.storage.registry import after_fork, dispose_all, open_database
 from biblio.storage.schema import (
     MAX_INTEGER,
     audit_log,
@@ -55,7 +57,9 @@ from biblio.storage.schema import (
 
 __all__ = [
     "MAX_INTEGER",
+    "advisory_lock",
     "MIGRATIONS",
+    "after_fork",
     "audit_log",
     "collections",
     "connect",

@@ -14,8 +14,11 @@ from biblio.settings import Settings
 
 
 def engine_for(settings: Settings) -> Engine:
-    """The migrated engine for the settings' ``[database] url``."""
-    return storage.open_database(settings["database"]["url"])
+    """The migrated engine for the settings' ``[database] url`` and busy timeout."""
+    database = settings["database"]
+    return storage.open_database(
+        database["url"], busy_timeout=float(database["busy_timeout_seconds"])
+    )
 
 
 def init_app(app: Flask) -> None:

@@ -13,20 +13,16 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from biblio import storage as st
 from biblio.settings import Settings
 from biblio.sync.errors import SyncError
-
-log = logging.getLogger(__name__)
 
 #: The advisory lock's key: a fixed 64-bit number derived from a name, so every
 #: biblio process agrees on it and no other application's key is likely to clash.
@@ -54,7 +50,9 @@ def sync_lock(settings: Settings, engine: Engine | None = None) -> Iterator[None
     the lock file.
     """
     if engine is not None and engine.dialect.name == "postgresql":
-        with _advisory_lock(engine):
+        with st.advisory_lock(engine, ADVISORY_KEY) as got:
+            if not got:
+                raise SyncBusy("another sync is running (on this or another machine)")
             yield
         return
     with _file_lock(lock_path(settings)):
@@ -76,25 +74,3 @@ def _file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
-
-
-@contextmanager
-def _advisory_lock(engine: Engine) -> Iterator[None]:
-    conn = engine.connect()
-    try:
-        got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_KEY}).scalar()
-        conn.commit()  # the lock belongs to the session, not to this transaction
-        if not got:
-            raise SyncBusy("another sync is running (on this or another machine)")
-        try:
-            yield
-        finally:
-            try:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_KEY})
-                conn.commit()
-            except Exception:
-                # A broken connection: never hand it back to the pool holding the lock.
-                log.warning("could not release the sync lock; closing its connection")
-                conn.invalidate()
-    finally:
-        conn.close()

@@ -29,12 +29,17 @@ CHROMIUM_ARGS = [
 
 @contextmanager
 def serving(app: Flask) -> Iterator[str]:
-    """Serve ``app`` on a loopback port in a thread; yield its base URL."""
+    """Serve ``app`` on a loopback port in a thread; yield its base URL. Like a real
+    deployment, the app's ``[web] public_url`` (the links in its emails) is set to the
+    address it is reached at, unless the test set one."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
+    url = f"http://127.0.0.1:{server.server_port}"
+    web = app.config["BIBLIO"]["web"]
+    web["public_url"] = web["public_url"] or url
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield url
     finally:
         server.shutdown()
         thread.join(10)

@@ -238,7 +238,7 @@ def test_migration_0007_rebuilds_an_old_index_from_its_own_rows(synced, settings
             == 1
         )
         applied = conn.exec_driver_sql("SELECT name FROM migrations").scalars().all()
-        assert "0007_search_v2" in applied and MIGRATIONS[-1][0] == "0007_search_v2"
+        assert "0007_search_v2" in applied and "0007_search_v2" in dict(MIGRATIONS)
         singular = {
             r[0]
             for r in conn.exec_driver_sql(

@@ -110,8 +110,15 @@ def test_every_owner_page_needs_login(app, client, synced):
 
 
 def test_login_flow_cookies_and_logout(tmp_path, zotero, synced, owner):
-    conf = make_settings(tmp_path, zotero, web={"env": "production"}, mail={"enabled": False})
+    conf = make_settings(
+        tmp_path,
+        zotero,
+        web={"env": "production", "public_url": "https://biblio.example.org"},
+        mail={"enabled": False},
+    )
     client = create_app(conf).test_client()
+    # Production is https: Flask-WTF checks that forms come from the site's own pages.
+    client.environ_base["HTTP_REFERER"] = "https://biblio.example.org/-/admin/login"
     resp = login(client)
     assert resp.status_code == 303 and resp.headers["Location"] == "/-/admin/"
     cookie = resp.headers["Set-Cookie"]
