@@ -14,6 +14,8 @@ from __future__ import annotations
 import html
 import re
 
+from citeproc.string import String
+
 # Paired markers: (open, close). Style formatting and user rich text share them so that
 # nesting flips the same way citeproc-js does.
 ITALIC = ("\ue000", "\ue001")
@@ -49,8 +51,6 @@ class _Wrap:
         self.pair = pair
 
     def __call__(self, text):
-        from citeproc.string import String
-
         return String(self.pair[0]) + text + String(self.pair[1])
 
 
