@@ -16,8 +16,6 @@ from urllib.parse import urlencode
 from flask import current_app, request, url_for
 from werkzeug.datastructures import MultiDict
 
-from biblio.settings import public_url
-
 #: Arguments that only make sense for the exact page they came from.
 _PAGE_ONLY = ("_next",)
 
@@ -90,9 +88,11 @@ def filtered(endpoint: str, **controls: object) -> str:
 
 
 def absolute(path: str) -> str:
-    """``path`` made absolute with the configured address (:func:`biblio.settings.public_url`),
-    never the request's ``Host`` header, which any client can set."""
-    return public_url(current_app.config["BIBLIO"]) + path
+    """``path`` made absolute with ``[web] public_url``, which production requires; in
+    development, without one, with the request's host (emails never use this: their
+    links come from configuration alone, :func:`biblio.settings.public_url`)."""
+    base = current_app.config["BIBLIO"]["web"]["public_url"] or request.host_url
+    return base.rstrip("/") + path
 
 
 def page_url(next_token: str | None) -> str | None:

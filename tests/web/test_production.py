@@ -52,8 +52,9 @@ def test_feeds_link_to_the_public_url_whatever_the_host_header(tmp_path, zotero,
     assert links and all(link.startswith(PUBLIC + "/") for link in links), links
 
 
-def test_development_links_come_from_the_configured_address_not_the_host(client):
-    """Without ``public_url``, development links name the address ``biblio run`` serves
+def test_development_feeds_link_to_the_configured_address_not_the_host(client):
+    """Feeds, like emails, are read away from the site (and cached by aggregators): in
+    development without ``public_url`` they name the address ``biblio run`` serves
     (``[web] host``/``port``), whatever ``Host`` a client sends."""
     links = feed_links(client, Host="dev.example:8080")
     assert links and all(link.startswith("http://127.0.0.1:5000/") for link in links), links
