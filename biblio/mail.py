@@ -235,9 +235,9 @@ def send_soon(engine: Engine, settings: Settings) -> None:
                 _threads.discard(threading.current_thread())
 
     thread = threading.Thread(target=run, name="biblio-mail", daemon=True)
-    with _threads_lock:
+    with _threads_lock:  # started inside the lock: a waiter never sees an unstarted thread
         _threads.add(thread)
-    thread.start()
+        thread.start()
 
 
 def wait_for_background(timeout: float = 30.0) -> None:

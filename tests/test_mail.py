@@ -4,6 +4,7 @@ that is down leaves messages queued with backoff, and they go out once it is bac
 from __future__ import annotations
 
 import re
+import threading
 from datetime import timedelta
 
 import pytest
@@ -320,3 +321,31 @@ def test_owner_notification_can_be_switched_off(tmp_path, zotero, synced):
     )
     assert resp.status_code == 303
     assert [m["to_addr"] for m in mail.messages(synced)] == ["jo@example.org"]
+
+
+def test_waiting_for_senders_while_others_start_them_never_fails(engine, settings, smtp):
+    """Requests start senders (``send_soon``) and wait for them at once, in many threads,
+    as gunicorn's threads do under a burst of join submissions: a waiter must never meet
+    a sender that is registered but not yet started."""
+    for n in range(24):
+        queue(engine, to=f"reader{n}@example.org")
+    errors: list[BaseException] = []
+    start = threading.Barrier(24)
+
+    def request() -> None:
+        try:
+            start.wait()
+            for _ in range(5):
+                mail.send_soon(engine, settings)
+                mail.wait_for_background(5)
+        except BaseException as exc:  # noqa: BLE001 (the test reports whatever escaped)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=request) for _ in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    mail.wait_for_background()
+    assert {m["status"] for m in mail.messages(engine)} == {"sent"}
