@@ -50,6 +50,10 @@ def configure_logging(level: str | None = None) -> None:
         level=(level or os.environ.get("BIBLIO_LOG_LEVEL", "INFO")).upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # One line per HTTP request to Zotero and per SMTP connection drowns biblio's own
+    # lines (the sync logs its request count); their warnings and errors still show.
+    for chatty in ("httpx", "httpx2", "httpcore", "mail.log"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 def create_app(
