@@ -271,6 +271,7 @@ def sync_first(site: Site) -> None:
     subprocess.run(
         [site.python, "-m", "biblio", "--settings", str(site.settings), "sync"],
         env=site.env,
+        cwd=site.settings.parent,  # not a checkout: `python -m` imports biblio from the cwd
         check=True,
         capture_output=True,
         timeout=1800,
@@ -303,6 +304,7 @@ def scenario_sync(
         sync = subprocess.Popen(
             [site.python, "-m", "biblio", "--settings", str(site.settings), "sync", "--full"],
             env=site.env,
+            cwd=site.settings.parent,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
