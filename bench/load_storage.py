@@ -111,6 +111,7 @@ class Site:
     settings: Path
     python: str
     env: dict[str, str]
+    pid: int = 0  # ``biblio run`` itself: gunicorn's master
 
 
 def _settings_text(library_id: int, zotero: str, url: str, port: int, smtp: int, lock: Path) -> str:
@@ -143,16 +144,26 @@ def postgres_database(server_url: str) -> Iterator[str]:
 
 @contextmanager
 def running_site(
-    python: str, library: StandinLibrary, database_url: str | None = None
+    python: str,
+    library: StandinLibrary,
+    database_url: str | None = None,
+    *,
+    env: dict[str, str] | None = None,
+    smtp_handler: object | None = None,
 ) -> Iterator[Site]:
-    """Stand-in, SMTP sink and ``python -m biblio run`` (its defaults) on a fresh database."""
+    """Stand-in, SMTP sink and ``python -m biblio run`` (its defaults) on a fresh database.
+
+    ``env`` adds to the server's environment (``BIBLIO_<SECTION>__<KEY>`` settings, which
+    every biblio version reads); ``smtp_handler`` replaces the sink that forgets."""
     folder = Path(tempfile.mkdtemp(prefix="bench-load-"))
     url = database_url or f"sqlite:///{folder / 'biblio.sqlite3'}"
-    smtp = Controller(_Sink(), hostname="127.0.0.1", port=free_port())
+    smtp = Controller(smtp_handler or _Sink(), hostname="127.0.0.1", port=free_port())
     smtp.start()
     port = free_port()
+    extra = env or {}
     env = {k: v for k, v in os.environ.items() if not k.startswith("BIBLIO_")}
     env["BIBLIO_LOG_LEVEL"] = "WARNING"
+    env.update(extra)
     try:
         with StandinServer(library) as zotero:
             settings = folder / "settings.toml"
@@ -173,7 +184,7 @@ def running_site(
             base = f"http://127.0.0.1:{port}"
             try:
                 _wait_until_up(proc, base, folder / "run.log")
-                yield Site(base, url, settings, python, env)
+                yield Site(base, url, settings, python, env, proc.pid)
             finally:
                 proc.send_signal(signal.SIGTERM)
                 try:
@@ -271,6 +282,7 @@ def sync_first(site: Site) -> None:
     subprocess.run(
         [site.python, "-m", "biblio", "--settings", str(site.settings), "sync"],
         env=site.env,
+        cwd=site.settings.parent,  # not a checkout: `python -m` imports biblio from the cwd
         check=True,
         capture_output=True,
         timeout=1800,
@@ -303,6 +315,7 @@ def scenario_sync(
         sync = subprocess.Popen(
             [site.python, "-m", "biblio", "--settings", str(site.settings), "sync", "--full"],
             env=site.env,
+            cwd=site.settings.parent,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
