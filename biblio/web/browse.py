@@ -40,6 +40,7 @@ from biblio.web.params import decode_next, encode_next, parse_list_args
 from biblio.zotero import connector as coins
 from biblio.zotero import richtext, schemaorg
 from biblio.zotero.keys import is_key
+from biblio.zotero.schema import type_label
 
 bp = Blueprint("browse", __name__)
 
@@ -265,6 +266,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters.setdefault("inline", richtext.inline)
     app.jinja_env.filters.setdefault("block", richtext.block)
     app.jinja_env.filters.setdefault("plain", richtext.plain)
+    app.jinja_env.filters.setdefault("type_label", type_label)
     app.jinja_env.globals.setdefault("with_args", urls.with_args)
     app.jinja_env.globals.setdefault("twin", urls.twin)
     app.jinja_env.globals.setdefault("filtered", urls.filtered)
