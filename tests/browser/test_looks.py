@@ -33,7 +33,8 @@ OWNER, PASSWORD = "owner@example.org", "a long owner passphrase"
 #: The elements that reach past the right edge (what to fix when a page scrolls sideways).
 WIDER = """(width) => [...document.querySelectorAll("body *")]
   .filter(e => e.getBoundingClientRect().right > width + 1)
-  .slice(-4).map(e => e.tagName + "." + e.className + " " + Math.round(e.getBoundingClientRect().right))"""
+  .slice(-4)
+  .map(e => `${e.tagName}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`)"""
 WIDTHS = {1280: {"width": 1280, "height": 900}, 375: {"width": 375, "height": 812}}
 
 

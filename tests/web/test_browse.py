@@ -409,6 +409,7 @@ def test_hostile_zotero_values_are_escaped(library, tmp_path, zotero):
         assert scripts in (
             [lists_js],
             [lists_js, {"src": "/static/copy.js", "defer": None}],
+            [lists_js, {"src": "/static/filters.js", "defer": None}],
         ), url
         for tag, attrs in tags.seen:
             assert not any(name.startswith("on") for name in attrs), (url, tag, attrs)
