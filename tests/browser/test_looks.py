@@ -96,6 +96,8 @@ def _public_pages(site):
         ("lists-edit", f"/lists/{slug}/edit?token={site['token']}"),
         ("lists-view", f"/lists/{slug}"),
         ("lists-mine", "/lists/mine"),
+        ("lists-add", f"/lists/add?key={key}"),
+        ("lists-delete", f"/lists/{slug}/delete?token={site['token']}"),
         ("join", "/join"),
         ("join-status", f"/join/status/{site['status']}"),
         ("prongs", "/prongs"),
