@@ -88,7 +88,7 @@ def test_prong_filter_and_sentence(client):
 def test_facets_count_and_toggle(client):
     html = client.get("/items").get_data(as_text=True)
     for label in ("Prong", "Collection", "Item type", "Decade", "Tag", "Creator"):
-        assert f">{label}</h3>" in html
+        assert f">{label}</h2>" in html
     # The item-type facet's count equals the filtered list's count.
     m = re.search(
         r'<a href="(/items\?type=journalArticle)"[^>]*>\s*Journal Article</a>\s*'
