@@ -263,3 +263,24 @@ def test_a_style_is_chosen_by_its_common_name_from_a_menu_or_the_url(site, brows
     page.get_by_role("link", name="Back to the page in the default style").click()
     expect(page.locator(".sentence strong")).to_have_text("APA 7th edition")
     assert problems == []
+
+
+@pytest.mark.parametrize("width", [1280, 375])
+def test_the_home_pages_cards_line_up_and_its_year_labels_stand_apart(site, browser, width):
+    page, problems = _page(browser, site, width)
+    page.goto("/")
+    cards = page.locator(".prong-card")
+    boxes = [cards.nth(i).bounding_box() for i in range(cards.count())]
+    links = [cards.nth(i).locator(".count").bounding_box() for i in range(cards.count())]
+    if width == 1280:  # side by side: one height, the links on one line
+        assert len({round(b["y"]) for b in boxes}) == 1
+        assert len({round(b["height"]) for b in boxes}) == 1
+        assert len({round(link["y"]) for link in links}) == 1
+    labels = page.locator("figure.chart svg text[text-anchor=middle]")
+    spans = sorted(
+        (b["x"], b["x"] + b["width"])
+        for b in (labels.nth(i).bounding_box() for i in range(labels.count()))
+    )
+    assert len(spans) >= 3
+    assert all(right < left for (_, right), (left, _) in zip(spans, spans[1:])), spans
+    assert problems == []

@@ -14,6 +14,7 @@ import pytest
 
 from biblio import reading_lists as rl
 from biblio.catalog.items import iter_items
+from biblio.web import export as web_export
 
 
 @pytest.fixture
@@ -129,3 +130,15 @@ def test_an_unknown_style_in_json_keeps_the_error_shape_and_names_close_styles(c
     body = resp.get_json()
     assert resp.status_code == 400 and set(body) == {"ok", "error", "status"}
     assert "did you mean chicago-author-date" in body["error"]
+
+
+def test_the_menus_put_the_styles_the_group_uses_first(client, key, monkeypatch):
+    monkeypatch.setattr(web_export, "_USE_SECONDS", 0.0)  # each worker recounts every minute
+    page = client.get(f"/items/{key}").get_data(as_text=True)
+    assert "elsevier-harvard" not in page  # not among the ten most popular
+    # Formatting the library in a style records its use (the cache of rendered entries).
+    assert client.get("/bibliography?_style=elsevier-harvard").status_code == 200
+    page = client.get(f"/items/{key}").get_data(as_text=True)
+    menu = re.search(r'<select id="style" name="_style">(.*?)</select>', page, re.S).group(1)
+    names = re.findall(r'<option value="([^"]+)"', menu)
+    assert len(names) == 10 and names.index("elsevier-harvard") <= 1, names
