@@ -4,12 +4,13 @@
 ``.docx`` export every item matching the plain filter parameters (no page cap,
 streamed where the format allows); ``/bibliography`` shows the formatted bibliography
 of the same selection in ``_style``/``_locale`` (``_dl=1`` downloads it as an HTML
-file). ``_style`` takes an id, a title or a common name (:func:`style_param`); an unknown
-one is a :class:`~biblio.web.params.BadStyle`, whose page offers close styles and the
-page in the default style. Text formats are shown inline (``text/plain`` for .bib/.ris/.txt/.csv) unless
-``_dl=1``, which sends a meaningful file name. ``/styles`` lists the CSL styles with
-the CC BY-SA attribution; ``/items/<KEY>/cite`` formats one item, ready to copy. The
-request helpers here (:func:`render_options`, :func:`send`) serve the reading lists too.
+file). ``_style`` takes an id, a title or a common name (:func:`style_param`); an
+unknown one is a :class:`~biblio.web.params.BadStyle`, whose page offers close styles
+and the page in the default style. Text formats are shown inline (``text/plain`` for
+.bib/.ris/.txt/.csv) unless ``_dl=1``, which sends a meaningful file name. ``/styles``
+lists the CSL styles with the CC BY-SA attribution; ``/items/<KEY>/cite`` formats one
+item, ready to copy. The request helpers here (:func:`render_options`, :func:`send`)
+serve the reading lists too.
 """
 
 from __future__ import annotations
