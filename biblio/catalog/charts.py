@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 COLOURS = ("#0b5394", "#a64d00", "#38761d", "#741b47", "#444444")
 WIDTH, HEIGHT = 720, 240
 LEFT, BOTTOM, TOP = 36, 28, 10
+#: Least distance between the centres of two year labels: a four-digit year in the
+#: 11-unit font is about 28 units wide, so closer labels run together ("19681970").
+MIN_TICK_GAP = 44
 
 
 @dataclass
@@ -47,6 +50,16 @@ def _nice_max(value: int) -> int:
         if value <= step * 4:
             return step * ((value + step - 1) // step) or step
     return value
+
+
+def x_ticks(years: list[int], slot: float) -> list[tuple[float, str]]:
+    """Year labels at round years (every 1, 2, 5, 10, ... years, whichever leaves
+    :data:`MIN_TICK_GAP` between them), plus the first year when it has room."""
+    step = next((s for s in (1, 2, 5, 10, 20, 25, 50, 100) if s * slot >= MIN_TICK_GAP), 100)
+    picks = [n for n, y in enumerate(years) if y % step == 0]
+    if not picks or (picks[0] > 0 and picks[0] * slot >= MIN_TICK_GAP):
+        picks.insert(0, 0)
+    return [(round(LEFT + n * slot + slot / 2, 1), str(years[n])) for n in picks]
 
 
 def prong_year_chart(counts: dict[str, dict[int, int]], labels: dict[str, str]) -> Chart:
@@ -92,12 +105,7 @@ def prong_year_chart(counts: dict[str, dict[int, int]], labels: dict[str, str]) 
                     f"{year}, {lab}: {value}",
                 )
             )
-    every = max(1, len(years) // 8)
-    chart.x_ticks = [
-        (round(LEFT + n * slot + slot / 2, 1), str(y))
-        for n, y in enumerate(years)
-        if (y % 5 == 0 and every > 1) or every == 1 or n == 0
-    ]
+    chart.x_ticks = x_ticks(years, slot)
     chart.y_ticks = [
         (round(HEIGHT - BOTTOM - plot_h * f, 1), str(round(top * f)))
         for f in (0, 0.25, 0.5, 0.75, 1)

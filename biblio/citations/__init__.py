@@ -4,7 +4,9 @@ Public API used by the web and export code: :func:`list_styles`, :func:`load_sty
 :func:`list_locales`, :func:`render_bibliography` (a list of :class:`Entry`, one per item,
 never failing on a single bad item), :func:`render_citation` (a single entry for "cite as"),
 :class:`StyleError`, and :data:`ATTRIBUTION` for the CC BY-SA notice CSL styles and locales
-require. Modules: ``styles`` (discovery, cache), ``compiled`` (citeproc-py's element classes
+require. Modules: ``styles`` (discovery, cache), ``stylenames`` (a style by the name people
+use — ``APA``, ``chicago``, ``vancouver`` — resolved in one place for the web and the CLI,
+with menu labels, suggestions and the popularity order), ``compiled`` (citeproc-py's element classes
 with their lookups resolved once per style), ``engine``, ``groups``, ``dates`` and ``names``
 (biblio's element classes), ``source`` and ``notefields`` (input normalisation),
 ``sorting`` (collation), ``disambiguation``, ``markup`` (output writers), ``pipeline`` (the

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from lxml import etree
-from sqlalchemy import and_, delete, insert, select
+from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -348,6 +348,15 @@ def clear(engine: Engine, style: str | None = None) -> int:
         stmt = stmt.where(st.rendered_citations.c.style == style)
     with st.transaction(engine) as conn:
         return conn.execute(stmt).rowcount or 0
+
+
+def style_use(engine: Engine) -> dict[str, int]:
+    """How many items the group has had formatted in each style: the cache is the record
+    of use (styles that number their entries are never cached, so they count 0)."""
+    rc = st.rendered_citations.c
+    stmt = select(rc.style, func.count()).where(rc.fmt == "html").group_by(rc.style)
+    with st.connect(engine) as conn:
+        return {str(style): int(n) for style, n in conn.execute(stmt)}
 
 
 # -- pre-rendering after a sync -------------------------------------------------------

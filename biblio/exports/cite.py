@@ -1,9 +1,8 @@
-"""One item's "cite" box and the list of styles to pick from.
+"""One item's "cite" box.
 
 :func:`cite` formats a single live item in any CSL style, as HTML and as plain text,
 straight through the citation layer (a lone citation has no set to disambiguate
 against, so it is never the cached bibliography entry, which may carry "2017a").
-:func:`styles` lists the selectable styles, filtered by a search phrase.
 """
 
 from __future__ import annotations
@@ -16,15 +15,9 @@ from sqlalchemy.engine import Engine
 from biblio import storage as st
 from biblio.catalog.filters import NON_REGULAR
 from biblio.catalog.items import get_item
-from biblio.citations import list_styles, render_citation
+from biblio.citations import render_citation
 from biblio.citations.styles import resolve_locale
 from biblio.zotero.csljson import to_csl
-
-#: Offered first in style pickers.
-COMMON_STYLES = ("apa", "chicago-author-date", "chicago-notes-bibliography",
-                 "modern-language-association", "harvard-cite-them-right", "ieee",
-                 "american-medical-association", "vancouver", "nature",
-                 "american-sociological-association", "turabian-author-date")  # fmt: skip
 
 
 def cite(
@@ -53,18 +46,3 @@ def cite(
         "text": render_citation(csl, style, code, "text", styles_dir),
         "csl": csl,
     }
-
-
-def styles(styles_dir: str | Path | None = None, q: str | None = None) -> list[dict[str, str]]:
-    """Every style as ``{name, title, source}``, common ones first; ``q`` filters."""
-    rows = [
-        {"name": s.name, "title": s.title or s.name, "source": s.source}
-        for s in list_styles(styles_dir)
-    ]
-    if q:
-        needle = q.casefold()
-        rows = [
-            r for r in rows if needle in r["name"].casefold() or needle in r["title"].casefold()
-        ]
-    rank = {name: n for n, name in enumerate(COMMON_STYLES)}
-    return sorted(rows, key=lambda r: (rank.get(r["name"], len(rank)), r["name"]))

@@ -8,7 +8,8 @@ records (Zotero data, prongs and their reasons); every other format is one of
 :data:`biblio.exports.FORMATS`, the formatted ones in ``--style``/``--locale``.
 Output goes to standard output, or to ``-o FILE`` (required for xlsx and docx). A
 filter the web would answer with 400 (an unknown prong, a search with no words) and
-an unknown style exit 2; a reading list that does not exist exits 1.
+an unknown style (``--style`` takes ids, titles and common names: ``vancouver``)
+exit 2; a reading list that does not exist exits 1.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from biblio import exports
 from biblio.catalog.filters import FILTERS, BadParameter, Filters
 from biblio.catalog.items import iter_items
 from biblio.catalog.listing import describe
-from biblio.citations import StyleError
+from biblio.citations import StyleError, stylenames
 from biblio.cli import context
 from biblio.reading_lists import get_list
 
@@ -77,7 +78,12 @@ def _filters(options: Mapping[str, str | None], prong_ids: tuple[str, ...]) -> F
     help="json (data, prongs and reasons), a data format, or a formatted "
     "bibliography (html, text, rtf, docx) in --style.",
 )
-@click.option("--style", default=None, help="CSL style id (default [citations] default_style).")
+@click.option(
+    "--style",
+    default=None,
+    help="CSL style: an id, a title or a common name such as apa, chicago, vancouver "
+    "(default [citations] default_style).",
+)
 @click.option("--locale", default=None, help="CSL locale (default [citations] locale).")
 @_filter_options
 @click.option("--list", "list_slug", default=None, help="Export this reading list instead.")
@@ -104,10 +110,16 @@ def export_command(
     filters = None
     if not list_slug:
         filters = _filters(filter_values, tuple(rules.ids()))
-    engine = context.open_engine(settings)
     cit = settings["citations"]
+    try:
+        resolved = stylenames.resolve_style(style or cit["default_style"], cit["styles_dir"])
+    except StyleError as exc:
+        if style:
+            context.fail(f"--style: {exc}", context.USAGE)
+        resolved = cit["default_style"]  # the settings' own; a formatted export reports it
+    engine = context.open_engine(settings)
     options = exports.Options(
-        style=style or cit["default_style"],
+        style=resolved,
         locale=locale or cit["locale"],
         styles_dir=cit["styles_dir"],
     )

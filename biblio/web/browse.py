@@ -9,7 +9,6 @@ pages never touch the session, so they set no cookie.
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 from flask import (
@@ -29,31 +28,25 @@ from werkzeug.datastructures import MultiDict
 
 from biblio.catalog import charts, listing
 from biblio.catalog import record as records
-from biblio.catalog.filters import FILTERS, BadParameter, SearchError
+from biblio.catalog.filters import FILTERS, SearchError
 from biblio.catalog.filters import sentence as filters_sentence
 from biblio.catalog.items import group
 from biblio.catalog.sorts import RELEVANCE, SORTS
-from biblio.citations import list_styles
 from biblio.exports import FORMATS
 from biblio.storage import app as db
+from biblio.web import export as web_export
 from biblio.web import pagecache, responses, urls
 from biblio.web.params import decode_next, encode_next, parse_list_args
 from biblio.zotero import connector as coins
 from biblio.zotero import richtext, schemaorg
 from biblio.zotero.keys import is_key
+from biblio.zotero.schema import type_label
 
 bp = Blueprint("browse", __name__)
 
-#: Offered in the "cite as" menu when installed (any installed style works via _style).
-CITE_AS = (
-    "apa",
-    "modern-language-association",
-    "chicago-author-date",
-    "chicago-note-bibliography",
-    "harvard-cite-them-right",
-    "ieee",
-    "vancouver",
-)
+#: How many styles the list page links its formatted bibliography in.
+BIBLIOGRAPHY_LINKS = 5
+
 #: Export links of the list page: (endpoint, label); each carries the list's filters.
 EXPORTS = tuple((f"export.items_{f.name}", f.label) for f in FORMATS.values() if f.name != "html")
 
@@ -165,7 +158,7 @@ def _items() -> Response:
             # A search to fix is still a search: its box offers (and keeps) relevance.
             selected_sort=RELEVANCE if search_error and "_sort" not in request.args else args.sort,
             exports=EXPORTS,
-            styles=_cite_styles(),
+            styles=web_export.style_menu()[:BIBLIOGRAPHY_LINKS],
             filter_params=[f.param for f in FILTERS],
             lines=[_line(row, labels) for row in page.rows],
             first=offset + 1,
@@ -202,26 +195,9 @@ def _line(row: dict[str, Any], labels: dict[str, str]) -> Markup:
     return line
 
 
-@cache
-def _style_names(styles_dir: str) -> frozenset[str]:
-    return frozenset(s.name for s in list_styles(styles_dir))
-
-
-def _cite_styles() -> list[str]:
-    names = _style_names(db.settings()["citations"]["styles_dir"])
-    return [s for s in CITE_AS if s in names]
-
-
 def _style() -> str | None:
-    style = request.args.get("_style")
-    if style is None or style == "":
-        return None
-    if style not in _style_names(db.settings()["citations"]["styles_dir"]):
-        raise BadParameter(
-            f"unknown _style {style[:100]!r}; try apa, chicago-author-date "
-            "or modern-language-association"
-        )
-    return style
+    """The style ``_style`` names (resolved as on every export), None if not given."""
+    return web_export.style_param() if (request.args.get("_style") or "").strip() else None
 
 
 @bp.get("/items/<key>")
@@ -230,7 +206,8 @@ def item(key: str):  # type: ignore[no-untyped-def]
     if not is_key(key):
         abort(404, description=f"no item with key {key[:40]!r}")
     style = _style()
-    record = records.item_record(db.engine(), key, db.settings(), style)
+    shown = style or web_export.style_param()
+    record = records.item_record(db.engine(), key, db.settings(), shown)
     if record is None:
         abort(404, description=f"no item with key {key}")
     if request.path.endswith(".json"):
@@ -246,10 +223,10 @@ def item(key: str):  # type: ignore[no-untyped-def]
         json_ld=Markup(schemaorg.script_json(described)),  # noqa: S704 (escaped JSON)
         meta=coins.highwire_meta(record["data"], page_url),
         coins_title=coins.coins_title(record["data"]),
-        styles=_cite_styles(),
+        style=shown,
+        styles=web_export.style_menu(shown),
         prong_labels=_prong_labels(),
         prong_thresholds=_prong_thresholds(),
-        style=style or db.settings()["citations"]["default_style"],
     )
 
 
@@ -289,6 +266,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters.setdefault("inline", richtext.inline)
     app.jinja_env.filters.setdefault("block", richtext.block)
     app.jinja_env.filters.setdefault("plain", richtext.plain)
+    app.jinja_env.filters.setdefault("type_label", type_label)
     app.jinja_env.globals.setdefault("with_args", urls.with_args)
     app.jinja_env.globals.setdefault("twin", urls.twin)
     app.jinja_env.globals.setdefault("filtered", urls.filtered)

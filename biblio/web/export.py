@@ -4,14 +4,18 @@
 ``.docx`` export every item matching the plain filter parameters (no page cap,
 streamed where the format allows); ``/bibliography`` shows the formatted bibliography
 of the same selection in ``_style``/``_locale`` (``_dl=1`` downloads it as an HTML
-file). Text formats are shown inline (``text/plain`` for .bib/.ris/.txt/.csv) unless
-``_dl=1``, which sends a meaningful file name. ``/styles`` lists the CSL styles with
-the CC BY-SA attribution; ``/items/<KEY>/cite`` formats one item, ready to copy. The
-request helpers here (:func:`render_options`, :func:`send`) serve the reading lists too.
+file). ``_style`` takes an id, a title or a common name (:func:`style_param`); an
+unknown one is a :class:`~biblio.web.params.BadStyle`, whose page offers close styles
+and the page in the default style. Text formats are shown inline (``text/plain`` for
+.bib/.ris/.txt/.csv) unless ``_dl=1``, which sends a meaningful file name. ``/styles``
+lists the CSL styles with the CC BY-SA attribution; ``/items/<KEY>/cite`` formats one
+item, ready to copy. The request helpers here (:func:`render_options`, :func:`send`)
+serve the reading lists too.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -21,13 +25,13 @@ from biblio import exports
 from biblio.catalog import listing
 from biblio.catalog.filters import BadParameter
 from biblio.catalog.items import Filters, iter_items
-from biblio.citations import ATTRIBUTION, StyleError, list_locales
+from biblio.citations import ATTRIBUTION, StyleError, list_locales, stylenames
 from biblio.citations import cache as rendercache
 from biblio.citations.styles import resolve_locale
 from biblio.exports import cite as cite_mod
 from biblio.storage import app as db
 from biblio.web import responses, urls
-from biblio.web.params import PRONG_IDS, parse_filters
+from biblio.web.params import PRONG_IDS, BadStyle, parse_filters
 from biblio.zotero.keys import is_key
 
 bp = Blueprint("export", __name__)
@@ -38,10 +42,47 @@ LINKS = tuple(
 )
 
 
+#: How long a worker trusts its count of the group's use of each style (the menu order).
+_USE_SECONDS = 60.0
+_use: dict[str, tuple[float, dict[str, int]]] = {}
+
+
+def style_param() -> str:
+    """The id of the style ``_style`` names (an id, a title or a common name such as
+    ``APA`` or ``vancouver``), else the default style; :class:`BadStyle` if unknown."""
+    cit = db.settings()["citations"]
+    asked = (request.args.get("_style") or "").strip()
+    try:
+        return stylenames.resolve_style(asked or cit["default_style"], cit["styles_dir"])
+    except stylenames.UnknownStyle as exc:
+        if not asked:  # a broken default is the settings' fault: shown as before, not a 400
+            return str(cit["default_style"])
+        offers = [(n, stylenames.label(n, cit["styles_dir"])) for n in exc.suggestions]
+        stop = "" if str(exc).endswith("?") else "."
+        raise BadStyle(f"_style: {exc}{stop} See /styles for all styles.", offers) from None
+
+
+def style_menu(current: str | None = None) -> list[stylenames.Choice]:
+    """The styles a menu offers: the ten the group uses most, and ``current``."""
+    styles_dir = db.settings()["citations"]["styles_dir"]
+    key, now = str(db.engine().url), time.monotonic()
+    found = _use.get(key)
+    if found is None or now - found[0] > _USE_SECONDS:
+        found = _use[key] = (now, rendercache.style_use(db.engine()))
+    choices = stylenames.menu(styles_dir, found[1])
+    if current and current not in {c.name for c in choices}:
+        choices.append(stylenames.Choice(current, stylenames.label(current, styles_dir)))
+    return choices
+
+
+def style_label(name: str) -> str:
+    return stylenames.label(name, db.settings()["citations"]["styles_dir"])
+
+
 def render_options(**extra: Any) -> exports.Options:
     """``_style`` and ``_locale`` of the request, checked; :class:`BadParameter` if bad."""
     cit = db.settings()["citations"]
-    style = (request.args.get("_style") or cit["default_style"]).strip()
+    style = style_param()
     locale = (request.args.get("_locale") or cit["locale"]).strip()
     try:
         rendercache.style_meta(style, cit["styles_dir"])
@@ -138,7 +179,14 @@ def bibliography():  # type: ignore[no-untyped-def]
             attribution=ATTRIBUTION.text,
         )
     links = [
-        (label, urls.with_args(_path_for(fmt), _dl=1 if fmt == "html" else None))
+        (
+            label,
+            urls.with_args(
+                _path_for(fmt),
+                _style=options.style if "_style" in request.args else None,
+                _dl=1 if fmt == "html" else None,
+            ),
+        )
         for fmt, label in LINKS
     ]
     return render_template(
@@ -146,7 +194,8 @@ def bibliography():  # type: ignore[no-untyped-def]
         bib=bib,
         options=options,
         links=links,
-        common=cite_mod.COMMON_STYLES,
+        choices=style_menu(options.style),
+        style_label=style_label(options.style),
         locales=list_locales(),
         attribution=ATTRIBUTION,
         entry_html=exports.documents.page_html,
@@ -165,7 +214,7 @@ def _path_for(fmt: str) -> str:
 @bp.get("/styles.json", endpoint="styles_json")
 def styles():  # type: ignore[no-untyped-def]
     q = (request.args.get("q") or "").strip()[:100] or None
-    rows = cite_mod.styles(db.settings()["citations"]["styles_dir"], q)
+    rows = stylenames.search(q, db.settings()["citations"]["styles_dir"])
     if request.path.endswith(".json"):
         return responses.envelope(
             rows, len(rows), None, attribution=ATTRIBUTION.text, license=ATTRIBUTION.license_url
@@ -191,7 +240,8 @@ def cite(key: str):  # type: ignore[no-untyped-def]
         "export/cite.html",
         cite=result,
         options=options,
-        common=cite_mod.COMMON_STYLES,
+        choices=style_menu(options.style),
+        style_label=style_label(options.style),
         locales=list_locales(),
         attribution=ATTRIBUTION,
         entry_html=exports.documents.page_html,

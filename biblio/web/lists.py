@@ -38,7 +38,6 @@ from biblio import exports
 from biblio import reading_lists as rl
 from biblio.catalog.filters import BadParameter
 from biblio.citations import ATTRIBUTION, StyleError, list_locales
-from biblio.exports import cite as cite_mod
 from biblio.storage import app as db
 from biblio.web import export as web_export
 from biblio.web import responses
@@ -192,7 +191,8 @@ def _view(slug: str, fmt: str | None):  # type: ignore[no-untyped-def]
         entries=entries,
         options=options,
         links=links,
-        common=cite_mod.COMMON_STYLES,
+        choices=web_export.style_menu(options.style),
+        style_label=web_export.style_label(options.style),
         locales=list_locales(),
         attribution=ATTRIBUTION,
         entry_html=exports.documents.page_html,

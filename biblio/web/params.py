@@ -80,6 +80,15 @@ def decode_next(token: str) -> int:
     return int(raw[1:])
 
 
+class BadStyle(BadParameter):
+    """An unknown ``_style``: the error page offers ``suggestions``, (id, label) pairs of
+    close styles, and a way back to the page in the default style."""
+
+    def __init__(self, message: str, suggestions: list[tuple[str, str]]) -> None:
+        super().__init__(message)
+        self.suggestions = suggestions
+
+
 def error_payload(exc: BadParameter) -> dict[str, Any]:
     """The JSON error envelope for a bad parameter."""
     return {"ok": False, "error": str(exc), "status": exc.status}

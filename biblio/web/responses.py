@@ -16,6 +16,8 @@ from flask import Flask, Response, current_app, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from biblio.catalog.filters import BadParameter
+from biblio.web import urls
+from biblio.web.params import BadStyle
 
 
 def wants_json() -> bool:
@@ -49,6 +51,18 @@ def error_response(message: str, status: int) -> tuple[Response | str, int]:
 
 
 def _bad_parameter(exc: BadParameter) -> tuple[Response | str, int]:
+    if isinstance(exc, BadStyle) and not wants_json():
+        # An unknown style: offer the close ones on the same page, and the page itself in
+        # the default style, so the visitor is one click from a working page.
+        offers = [(label, urls.with_args(_style=name)) for name, label in exc.suggestions]
+        page = render_template(
+            "error.html",
+            message=str(exc),
+            status=exc.status,
+            offers=offers,
+            back=urls.with_args(_style=None, _dl=None),
+        )
+        return page, exc.status
     return error_response(str(exc), exc.status)
 
 

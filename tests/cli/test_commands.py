@@ -399,3 +399,34 @@ def test_flask_app_biblio_still_loads_the_app(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert "/items" in proc.stdout and "/-/admin/" in proc.stdout
+
+
+def test_export_takes_a_style_by_its_common_name(app, runner, tmp_path):
+    env = {
+        "BIBLIO_SETTINGS": str(tmp_path / "settings.toml"),
+        "BIBLIO_DATABASE__URL": app.config["BIBLIO"]["database"]["url"],
+    }
+    result = runner.invoke(
+        cli, ["export", "--format", "text", "--style", "vancouver", "--prong", "pathways"], env=env
+    )
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert any(line.startswith("1. ") for line in lines), lines[:5]  # NLM numbers, with a space
+    same = runner.invoke(
+        cli,
+        ["export", "--format", "text", "--style", "nlm-citation-sequence", "--prong", "pathways"],
+        env=env,
+    )
+    assert same.output == result.output
+    apa = runner.invoke(cli, ["export", "--format", "text", "--style", "APA"], env=env)
+    assert apa.exit_code == 0 and "(20" in apa.output
+
+
+def test_export_of_an_unknown_style_exits_2_naming_close_ones(here):
+    (here / "settings.toml").write_text("[zotero]\nlibrary_id = 1\n", encoding="utf-8")
+    result = _invoke(["export", "--format", "text", "--style", "vancuver"])
+    assert result.exit_code == 2, result.output
+    line = _one_error_line(result)
+    assert line.startswith("error: --style: unknown style 'vancuver'; did you mean ")
+    assert "nlm-citation-sequence" in line
+    assert [p.name for p in here.iterdir()] == ["settings.toml"]  # no database made

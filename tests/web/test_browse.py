@@ -88,7 +88,7 @@ def test_prong_filter_and_sentence(client):
 def test_facets_count_and_toggle(client):
     html = client.get("/items").get_data(as_text=True)
     for label in ("Prong", "Collection", "Item type", "Decade", "Tag", "Creator"):
-        assert f">{label}</h3>" in html
+        assert f">{label}</h2>" in html
     # The item-type facet's count equals the filtered list's count.
     m = re.search(
         r'<a href="(/items\?type=journalArticle)"[^>]*>\s*Journal Article</a>\s*'
@@ -409,6 +409,7 @@ def test_hostile_zotero_values_are_escaped(library, tmp_path, zotero):
         assert scripts in (
             [lists_js],
             [lists_js, {"src": "/static/copy.js", "defer": None}],
+            [lists_js, {"src": "/static/filters.js", "defer": None}],
         ), url
         for tag, attrs in tags.seen:
             assert not any(name.startswith("on") for name in attrs), (url, tag, attrs)
