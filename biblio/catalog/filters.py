@@ -327,13 +327,18 @@ class Filters:
         return [f.value_text(v) for f, v in self.active()]
 
     def phrase(self, labels: Labels | None = None) -> str:
-        """English for the filters ("prong is Pathways and matching "tenure""), values
-        read through ``labels`` (prong and collection names, by parameter)."""
-        return " and ".join(f.describe(value, labels or {}) for f, value in self.active())
+        """English for the filters, to follow "items": ``matching "tenure" where prong is
+        Pathways and type is Book``, ``where year is 2020``, ``matching "tenure"`` or ""
+        (no filter); values read through ``labels`` (prong and collection names)."""
+        search, rest = [], []
+        for f, value in self.active():
+            (search if f.param == "q" else rest).append(f.describe(value, labels or {}))
+        where = "where " + " and ".join(rest) if rest else ""
+        return " ".join(part for part in (*search, where) if part)
 
 
 def sentence(count: int, filters: Filters, sort: str, labels: Labels | None = None) -> str:
     """What a list shows, in one sentence: "1 item where type is Book, sorted by title"."""
     phrase = filters.phrase(labels)
     noun = "item" if count == 1 else "items"
-    return f"{count} {noun}{' where ' + phrase if phrase else ''}, sorted by {SORTS[sort]}"
+    return f"{count} {noun}{' ' + phrase if phrase else ''}, sorted by {SORTS[sort]}"

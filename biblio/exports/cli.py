@@ -134,8 +134,8 @@ def export_command(
     else:
         rows = iter_items(engine, filters)
         phrase = describe(engine, filters, settings)
-        options.description = f"Items {'where ' + phrase if phrase else 'in the library'}"
-        options.title = "Bibliography" + (f": items where {phrase}" if phrase else "")
+        options.description = f"Items {phrase or 'in the library'}"
+        options.title = "Bibliography" + (f": items {phrase}" if phrase else "")
     if fmt == "json":
         chunks: Iterable[str | bytes] = _records(rows)
     else:

@@ -129,8 +129,8 @@ def send(fmt: str, chunks: Iterator[str | bytes], name: str) -> Response:
 
 def _title(filters: Filters) -> tuple[str, str]:
     phrase = listing.describe(db.engine(), filters, db.settings())
-    name = "Bibliography" + (f": items where {phrase}" if phrase else "")
-    return name, f"Items {'where ' + phrase if phrase else 'in the library'}"
+    name = "Bibliography" + (f": items {phrase}" if phrase else "")
+    return name, f"Items {phrase or 'in the library'}"
 
 
 def _export(fmt: str) -> Response:

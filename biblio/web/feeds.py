@@ -56,7 +56,7 @@ def items_atom() -> Response:
         "browse/items.atom.xml",
         entries=entries,
         updated=updated,
-        title=f"{name}: new and changed items" + (f" where {phrase}" if phrase else ""),
+        title=f"{name}: new and changed items" + (f" {phrase}" if phrase else ""),
         self_url=_link(request.full_path.rstrip("?")),
         html_url=_link(urls.twin("browse.items")),
     )

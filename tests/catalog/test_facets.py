@@ -79,7 +79,7 @@ def test_the_sentence_reads_labels_plurals_and_quotes_once(client):
     one = client.get('/items.json?q=title:"Owning Faculty Status"').get_json()
     assert one["count"] == 1
     assert one["description"] == (
-        '1 item where matching title:"Owning Faculty Status", sorted by relevance'
+        '1 item matching title:"Owning Faculty Status", sorted by relevance'
     )
     plain = client.get("/items.json?q=faculty+status").get_json()["description"]
     assert 'matching "faculty status"' in plain and '""' not in plain
