@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from biblio import storage as st
@@ -316,6 +316,75 @@ def wait_for_background(timeout: float | None = None) -> bool:
             return False
 
 
+# -- answering "being prepared" cheaply -------------------------------------------------
+
+
+@dataclass
+class _Pending:
+    """A request whose render is under way: enough to answer it again without loading
+    its items (a whole library's rows cost a second of CPU to load and look up)."""
+
+    ident: str
+    style: str
+    locale: str
+    fmt: str
+    total: int
+    done: int
+    stored: int  # entries of this style, locale and format in the cache back then
+
+
+_pending: dict[str, _Pending] = {}
+_pending_lock = threading.Lock()
+MAX_PENDING = 256
+
+
+def _stored(engine: Engine, style: str, locale: str, fmt: str) -> int:
+    rc = st.rendered_citations.c
+    with st.connect(engine) as conn:
+        return int(
+            conn.execute(
+                select(func.count()).where(rc.style == style, rc.locale == locale, rc.fmt == fmt)
+            ).scalar_one()
+        )
+
+
+def _remember(engine: Engine, request_key: str | None, found: rendercache.Assessment) -> None:
+    if request_key is None:
+        return
+    pending = _Pending(
+        rendercache.identity(found),
+        found.style,
+        found.locale,
+        found.fmt,
+        len(found.keys),
+        len(found.keys) - found.missing,
+        _stored(engine, found.style, found.locale, found.fmt),
+    )
+    with _pending_lock:
+        _pending.pop(request_key, None)
+        _pending[request_key] = pending
+        while len(_pending) > MAX_PENDING:
+            _pending.pop(next(iter(_pending)))
+
+
+def progress(engine: Engine, request_key: str) -> Outcome | None:
+    """How far the render a request with this key is waiting for has come, if it is
+    still under way (None: ask :func:`obtain`). Loads no items: the entries done are
+    those stored in the render's style, locale and format since it was last looked up
+    in full."""
+    with _pending_lock:
+        pending = _pending.get(request_key)
+    if pending is None:
+        return None
+    if not (running(pending.ident) or claimed_elsewhere(engine, pending.ident)):
+        with _pending_lock:
+            _pending.pop(request_key, None)
+        return None
+    grown = _stored(engine, pending.style, pending.locale, pending.fmt) - pending.stored
+    done = min(pending.total - 1, pending.done + max(0, grown))
+    return Outcome(None, pending.total, done)
+
+
 # -- the one entry point -------------------------------------------------------------------
 
 
@@ -332,11 +401,13 @@ def obtain(
     background: int = 1,
     busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
     permit: Callable[[], bool] = lambda: True,
+    request_key: str | None = None,
 ) -> Outcome:
     """The bibliography of ``rows``, or how far its preparation in the background is.
 
     ``budget`` is the most entries rendered inline, ``background`` the background
-    renders at once in this process, ``busy_timeout`` theirs on SQLite. Raises
+    renders at once in this process, ``busy_timeout`` theirs on SQLite; a ``request_key``
+    (the request's URL, say) lets :func:`progress` answer its next asking cheaply. Raises
     :class:`~biblio.citations.StyleError` for an unknown or broken style.
     """
     found = rendercache.assess(engine, rows, style, locale, fmt, styles_dir)

@@ -14,7 +14,7 @@ budget, 202 "being prepared" and a per-client limit on renders).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from flask import Blueprint, Response, abort, render_template, request, stream_with_context
@@ -103,11 +103,11 @@ def _export(fmt: str) -> Response:
     rows: Iterable[dict[str, Any]] = iter_items(db.engine(), filters)
     entries = None
     if spec.formatted:
-        rows = list(rows)
-        got = _entries(rows, options, spec.render_fmt, page=False)
+        loaded = _Rows(filters)
+        got = _entries(loaded, options, spec.render_fmt, page=False)
         if isinstance(got, Response):
             return got
-        entries = got
+        rows, entries = loaded(), got
     try:
         chunks = exports.export(db.engine(), fmt, rows, options, entries)
     except StyleError as exc:
@@ -115,8 +115,21 @@ def _export(fmt: str) -> Response:
     return send(fmt, chunks, exports.filename(parts, fmt))
 
 
+class _Rows:
+    """The items a filter selects, loaded once, when first asked for."""
+
+    def __init__(self, filters: Filters) -> None:
+        self.filters = filters
+        self.rows: list[dict[str, Any]] | None = None
+
+    def __call__(self) -> list[dict[str, Any]]:
+        if self.rows is None:
+            self.rows = list(iter_items(db.engine(), self.filters))
+        return self.rows
+
+
 def _entries(
-    rows: list[dict[str, Any]], options: exports.Options, fmt: str, *, page: bool
+    rows: Callable[[], list[dict[str, Any]]], options: exports.Options, fmt: str, *, page: bool
 ) -> list[Entry] | Response:
     try:
         return renders.entries_or_answer(
@@ -143,11 +156,11 @@ def bibliography():  # type: ignore[no-untyped-def]
     options = render_options(title=title, description=description)
     if wants_download() and not request.path.endswith(".json"):
         return _export("html")
-    rows = list(iter_items(db.engine(), filters))
+    rows = _Rows(filters)
     got = _entries(rows, options, "html", page=True)
     if isinstance(got, Response):
         return got
-    bib = exports.bibliography(db.engine(), rows, "html", options, got)
+    bib = exports.bibliography(db.engine(), rows(), "html", options, got)
     if request.path.endswith(".json"):
         rows = [{"key": e.id, "html": e.text, "error": e.error} for e in bib.entries]
         return responses.envelope(

@@ -209,7 +209,9 @@ def _rendered(
     found: rl.ReadingList, options: exports.Options, fmt: str, *, page: bool, back: str
 ) -> list[Entry] | Response:
     try:
-        return renders.entries_or_answer(found.live_rows, options, fmt, page=page, back=back)
+        return renders.entries_or_answer(
+            lambda: found.live_rows, options, fmt, page=page, back=back
+        )
     except StyleError as exc:
         raise BadParameter(f"_style: {exc}") from None
 

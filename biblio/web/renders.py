@@ -14,7 +14,7 @@ body, both with ``Retry-After``. Once ready, the same URL is served from the cac
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from flask import Response, current_app, render_template, request
@@ -30,16 +30,21 @@ RETRY_AFTER = 5
 
 
 def entries_or_answer(
-    rows: Sequence[Mapping[str, Any]],
+    rows: Callable[[], Sequence[Mapping[str, Any]]],
     options: exports.Options,
     fmt: str,
     *,
     page: bool,
     back: str = "/items",
 ) -> list[Entry] | Response:
-    """The entries of ``rows`` in ``options``' style and ``fmt``, or the response to send
-    instead (202 while they are prepared, 429 over the limit). ``page``: answer "being
-    prepared" with the HTML page (else JSON); ``back``: where that page links."""
+    """The entries of the item ``rows`` (loaded only if needed) in ``options``' style and
+    ``fmt``, or the response to send instead (202 while they are prepared, 429 over the
+    limit). ``page``: answer "being prepared" with the HTML page (else JSON); ``back``:
+    where that page links."""
+    key = f"{fmt}:{request.full_path}"
+    waiting = flight.progress(db.engine(), key)
+    if waiting is not None:  # asked again while its render is under way
+        return _preparing(waiting, options, page, back)
     settings = db.settings()
     cit = settings["citations"]
     refusal: Refusal | None = None
@@ -51,7 +56,7 @@ def entries_or_answer(
 
     outcome = flight.obtain(
         db.engine(),
-        rows,
+        rows(),
         options.style,
         options.locale,
         fmt,
@@ -61,6 +66,7 @@ def entries_or_answer(
         background=int(cit["background_renders"]),
         busy_timeout=float(settings["database"]["busy_timeout_seconds"]),
         permit=permit,
+        request_key=key,
     )
     if outcome.refused and refusal is not None:
         body, status = responses.error_response(refusal.message, 429)
