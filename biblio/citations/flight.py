@@ -232,35 +232,53 @@ def _rows(engine: Engine, keys: Iterable[str]) -> list[dict[str, Any]]:
 
 
 def run_job(job: Job) -> int:
-    """Render a background job (in its own process); returns how many entries."""
+    """Render a background job (in its own process, whose parent holds the claim);
+    returns how many entries were rendered."""
     if NICE:
         os.nice(NICE)
     engine = st.create_db_engine(job.url, busy_timeout=job.busy_timeout)
     try:
-        with claim(engine, job.ident, wait=CLAIM_WAIT * 10):
-            found = rendercache.assess(
-                engine, _rows(engine, job.keys), job.style, job.locale, job.fmt, job.styles_dir
-            )
-            return len(rendercache.render_stale(engine, found, job.styles_dir))
+        found = rendercache.assess(
+            engine, _rows(engine, job.keys), job.style, job.locale, job.fmt, job.styles_dir
+        )
+        return len(rendercache.render_stale(engine, found, job.styles_dir))
     finally:
         engine.dispose()
 
 
-def _supervise(job: Job, slots: threading.BoundedSemaphore) -> None:
+def _supervise(
+    engine: Engine, job: Job, slots: threading.BoundedSemaphore, decided: _Decision
+) -> None:
+    """Claim the job at once (so no other process starts it while this one waits for
+    a free slot or its process starts), then run it in a process of its own."""
     try:
-        with slots:
-            process = multiprocessing.get_context("spawn").Process(
-                target=run_job, args=(job,), name="biblio-render", daemon=True
-            )
-            process.start()
-            process.join()
-            if process.exitcode:
-                log.warning("background render of %s ended with %s", job.style, process.exitcode)
+        with claim(engine, job.ident, wait=0) as got:
+            decided.taken = got
+            decided.event.set()
+            if not got:
+                return  # someone else is on it
+            with slots:
+                process = multiprocessing.get_context("spawn").Process(
+                    target=run_job, args=(job,), name="biblio-render", daemon=True
+                )
+                process.start()
+                process.join()
+                if process.exitcode:
+                    log.warning(
+                        "background render of %s ended with %s", job.style, process.exitcode
+                    )
     except Exception:  # a background task must never take the process down
         log.exception("background render of %s failed", job.style)
     finally:
+        decided.event.set()
         with _jobs_lock:
             _jobs.pop(job.ident, None)
+
+
+@dataclass
+class _Decision:
+    event: threading.Event = field(default_factory=threading.Event)
+    taken: bool = False
 
 
 def running(ident: str) -> bool:
@@ -288,6 +306,7 @@ def _start(
         styles_dir=str(styles_dir) if styles_dir else None,
         ident=ident,
     )
+    decided = _Decision()
     with _jobs_lock:
         if ident in _jobs:
             return False
@@ -295,11 +314,13 @@ def _start(
             return False
         gate = _slots.setdefault(slots, threading.BoundedSemaphore(slots))
         thread = threading.Thread(
-            target=_supervise, args=(job, gate), name="biblio-render-job", daemon=True
-        )
+            target=_supervise, args=(engine, job, gate, decided), name="biblio-render-job",
+            daemon=True,
+        )  # fmt: skip
         _jobs[ident] = thread
         thread.start()
-    return True
+    decided.event.wait()
+    return decided.taken
 
 
 def wait_for_background(timeout: float | None = None) -> bool:
