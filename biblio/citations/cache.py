@@ -260,6 +260,7 @@ class Assessment:
     context: dict[str, str]
     stale: list[str]
     csl: dict[str, dict[str, Any]]
+    grouped: bool = True  # groups_of, context and stale are worked out
 
     @property
     def whole(self) -> bool:
@@ -285,7 +286,8 @@ def assess(
     fmt: str = "html",
     styles_dir: str | Path | None = None,
 ) -> Assessment:
-    """Look ``rows`` (``key``, ``version``, ``data``) up in the cache without rendering.
+    """Look ``rows`` (``key``, ``version`` and, if at hand, ``data``) up in the cache
+    without rendering; the data of rows without it is read when it is needed.
 
     Raises :class:`~biblio.citations.StyleError` for an unknown or broken style and
     ``ValueError`` for an unknown format.
@@ -298,15 +300,46 @@ def assess(
     keys = list(items)
     found = Assessment(style, code, fmt, meta, keys, items, {}, {}, {}, [], {})
     if found.whole:
+        _with_data(engine, items, keys)
         return found
-    cached = found.cached = _load(engine, keys, style, code, fmt)
+    found.cached = _load(engine, keys, style, code, fmt)
+    if found.cached:
+        _group(engine, found)
+    else:  # nothing cached: everything is missing, and grouping waits for the render
+        found.stale = list(keys)
+        found.grouped = False
+    return found
+
+
+def _with_data(engine: Engine, items: dict[str, Mapping[str, Any]], keys: list[str]) -> None:
+    """Read the data of the ``keys`` among ``items`` that came without it (rows of
+    :func:`biblio.catalog.items.item_versions`)."""
+    wanted = [k for k in keys if "data" not in items[k]]
+    i = st.items.c
+    with st.connect(engine) as conn:
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            for key, data in conn.execute(select(i.key, i.data).where(i.key.in_(chunk))):
+                items[key] = {**items[key], "data": data}
+    for key in wanted:  # deleted meanwhile: rendered by the fallback, never stored
+        if "data" not in items[key]:
+            items[key] = {**items[key], "data": {}}
+
+
+def _group(engine: Engine, found: Assessment) -> None:
+    """Group keys and contexts of ``found``, and its stale entries (whole groups)."""
+    items, keys, cached, meta = found.items, found.keys, found.cached, found.meta
+    misses = [
+        k for k in keys if k not in cached or cached[k]["item_version"] != items[k]["version"]
+    ]
+    _with_data(engine, items, misses)
+    missed = set(misses)
     groups_of = found.groups_of
     for key in keys:
-        hit = cached.get(key)
-        if hit is not None and hit["item_version"] == items[key]["version"]:
-            groups_of[key] = hit["group_key"]
-        else:
+        if key in missed:
             groups_of[key] = group_key(found.csl_of(key))
+        else:
+            groups_of[key] = cached[key]["group_key"]
     members: dict[str, list[str]] = defaultdict(list)
     for key in keys:
         members[groups_of[key]].append(key)
@@ -326,7 +359,8 @@ def assess(
         or cached[k]["context"] != context[k]
     }
     found.stale = [k for k in keys if groups_of[k] in stale_groups]
-    return found
+    found.grouped = True
+    _with_data(engine, items, found.stale)
 
 
 def identity(found: Assessment) -> str:
@@ -359,6 +393,8 @@ def render_stale(
     fresh: dict[str, Entry] = {}
     if found.whole or not found.stale:
         return fresh
+    if not found.grouped:
+        _group(engine, found)
     placeholder = found.meta.numbered
     if workers > 1 and len(found.stale) > POOL_THRESHOLD:
         rendered = render_parallel(

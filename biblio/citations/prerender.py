@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from biblio import events
 from biblio import storage as st
-from biblio.catalog.items import iter_items
+from biblio.catalog.items import item_versions
 from biblio.citations import StyleError
 from biblio.citations import cache as rendercache
 from biblio.settings import Settings
@@ -96,7 +96,7 @@ def prerender(engine: Engine, settings: Settings, workers: int | None = None) ->
     many entries were rendered."""
     cit = settings["citations"]
     workers = workers or int(cit["prerender_workers"]) or os.cpu_count() or 1
-    rows = list(iter_items(engine))
+    rows = item_versions(engine)  # the data of the entries to render is read as needed
     total = 0
     for style, locale, fmt in uses(engine, settings):
         stats = rendercache.RenderStats()

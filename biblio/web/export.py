@@ -22,7 +22,7 @@ from flask import Blueprint, Response, abort, render_template, request, stream_w
 from biblio import exports
 from biblio.catalog import listing
 from biblio.catalog.filters import BadParameter
-from biblio.catalog.items import Filters, iter_items
+from biblio.catalog.items import Filters, item_versions, iter_items
 from biblio.citations import ATTRIBUTION, Entry, StyleError, list_locales
 from biblio.citations import cache as rendercache
 from biblio.citations.styles import resolve_locale
@@ -116,7 +116,8 @@ def _export(fmt: str) -> Response:
 
 
 class _Rows:
-    """The items a filter selects, loaded once, when first asked for."""
+    """Key and version of the items a filter selects, read once, when first asked for
+    (the render cache reads the data of the entries it must render)."""
 
     def __init__(self, filters: Filters) -> None:
         self.filters = filters
@@ -124,7 +125,7 @@ class _Rows:
 
     def __call__(self) -> list[dict[str, Any]]:
         if self.rows is None:
-            self.rows = list(iter_items(db.engine(), self.filters))
+            self.rows = item_versions(db.engine(), self.filters)
         return self.rows
 
 
