@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -200,18 +201,20 @@ def bench_styles(engine, rows: list[dict], styles: tuple[str, ...], quick: bool)
     print("(citeproc-py: (n!) = items it could not render; biblio/js = cold ratio, goal <= 1)")
 
 
-def bench_prerender(m: int, workers: int | None) -> None:
+def bench_prerender(m: int, workers: int | None, nice: int) -> None:
     """A full sync of ``m`` items, then the pre-render it triggers (the default style),
     as :func:`biblio.citations.prerender.prerender` does it in the background."""
     engine, rows = synced_rows(m, seed=11)
     settings = load_settings(None, environ={}, overrides={"zotero": {"library_id": 1}})
+    load = os.getloadavg()[0]
     w0, c0, k0 = time.perf_counter(), cpu(), children_cpu()
-    count = prerender.prerender(engine, settings, workers=workers)
+    count = prerender.prerender(engine, settings, workers=workers, nice=nice)
     w1, c1, k1 = time.perf_counter(), cpu(), children_cpu()
     style = settings["citations"]["default_style"]
     print(
         f"\npre-render after a full sync of {len(rows)} items in {style} "
-        f"({count} entries rendered and stored, {workers or 'all'} workers): "
+        f"({count} entries rendered and stored, {workers or 'all'} workers at nice {nice}; "
+        f"load average before: {load:.1f}): "
         f"wall {w1 - w0:.1f} s, CPU parent {c1 - c0:.1f} s + workers {k1 - k0:.1f} s; "
         f"goal < 30 s wall: {'met' if w1 - w0 < 30 else 'NOT met'}"
     )
@@ -247,6 +250,9 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="biblio only")
     ap.add_argument("--workers", type=int, default=None, help="pre-render workers")
     ap.add_argument("--only-prerender", action="store_true")
+    ap.add_argument(
+        "--nice", type=int, default=prerender.NICE, help="pool workers' niceness (as a sync)"
+    )
     args = ap.parse_args()
     if not args.only_prerender:
         engine, rows = synced_rows(args.n)
@@ -255,7 +261,7 @@ def main() -> int:
         bench_budget(engine, rows, tuple(args.styles.split(",")), 2.0)
         st.dispose_all()
     if args.prerender:
-        bench_prerender(args.prerender, args.workers)
+        bench_prerender(args.prerender, args.workers, args.nice)
     return 0
 
 

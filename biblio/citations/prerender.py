@@ -91,9 +91,11 @@ def uses(engine: Engine, settings: Settings, now: datetime | None = None) -> lis
     return wanted
 
 
-def prerender(engine: Engine, settings: Settings, workers: int | None = None) -> int:
-    """Render every stale entry of every live item in each of :func:`uses`; returns how
-    many entries were rendered."""
+def prerender(
+    engine: Engine, settings: Settings, workers: int | None = None, nice: int = NICE
+) -> int:
+    """Render every stale entry of every live item in each of :func:`uses`, the pool's
+    workers at ``nice``; returns how many entries were rendered."""
     cit = settings["citations"]
     workers = workers or int(cit["prerender_workers"]) or os.cpu_count() or 1
     rows = item_versions(engine)  # the data of the entries to render is read as needed
@@ -108,7 +110,7 @@ def prerender(engine: Engine, settings: Settings, workers: int | None = None) ->
         if found.whole:
             continue  # never cached: nothing to prepare
         rendercache.render_stale(
-            engine, found, cit["styles_dir"], workers=workers, nice=NICE, stats=stats
+            engine, found, cit["styles_dir"], workers=workers, nice=nice, stats=stats
         )
         log.info(
             "pre-rendered %d citations in %s (%s, %s); %d already cached",
