@@ -432,18 +432,23 @@ def obtain(
     :class:`~biblio.citations.StyleError` for an unknown or broken style.
     """
     found = rendercache.assess(engine, rows, style, locale, fmt, styles_dir)
-    record_use(engine, found.style, found.locale, fmt)
     total = len(found.keys)
     if found.missing == 0:
+        record_use(engine, found.style, found.locale, fmt)
         return Outcome(rendercache.assemble(found, {}, order), total, total)
     if found.missing <= budget or found.whole:
-        return _inline(engine, found, styles_dir, order, permit)
+        outcome = _inline(engine, found, styles_dir, order, permit)
+        if not outcome.refused:
+            record_use(engine, found.style, found.locale, fmt)
+        return outcome
     ident = rendercache.identity(found)
     done = total - found.missing
     if running(ident) or claimed_elsewhere(engine, ident):
+        _remember(engine, request_key, found)
         return Outcome(None, total, done)
     if not permit():
         return Outcome(None, total, done, refused=True)
-    return Outcome(
-        None, total, done, started=_start(engine, found, styles_dir, background, busy_timeout)
-    )
+    record_use(engine, found.style, found.locale, fmt)
+    started = _start(engine, found, styles_dir, background, busy_timeout)
+    _remember(engine, request_key, found)
+    return Outcome(None, total, done, started=started)

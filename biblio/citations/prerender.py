@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 NICE = 10
 
 Use = tuple[str, str, str]  # (style, locale, format)
+#: Uses remembered as noted today, per process.
+MAX_RECORDED = 10_000
 
 _recorded: dict[tuple[str, str, str, str], date] = {}  # (database, *use) -> day noted
 _recorded_lock = threading.Lock()
@@ -49,6 +51,8 @@ def record_use(
     with _recorded_lock:
         if _recorded.get(key) == today:
             return
+        if len(_recorded) >= MAX_RECORDED:
+            _recorded.clear()  # only a memo: at worst, one more write per use
         _recorded[key] = today
     table = st.citation_styles_used
     try:

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from biblio import create_app
 from biblio import reading_lists as rl
 from biblio import storage as st
-from biblio.catalog.items import iter_items
+from biblio.catalog.items import item_versions, iter_items
 from biblio.citations import cache as rendercache
 from biblio.citations import flight, prerender, render_bibliography
 from biblio.sync.run import run_sync
@@ -225,3 +225,23 @@ def test_pages_keep_answering_while_uncached_bibliographies_are_prepared(tmp_pat
     assert pages and set(pages) == {200}
     assert all(s[-1] == 200 for s in statuses.values()), statuses
     assert any(202 in s for s in statuses.values()), statuses
+
+
+def test_asked_again_while_another_process_renders_it_answers_from_its_progress(
+    tmp_path, zotero, synced
+):
+    app = _app(tmp_path, zotero, citations={"render_budget_entries": 20})
+    client = app.test_client()
+    found = rendercache.assess(synced, item_versions(synced), "ieee", "en-US", "html")
+    ident = rendercache.identity(found)
+    before = _rendered_so_far()
+    with flight.claim(synced, ident, wait=0) as held:  # another process is on it
+        assert held
+        for _ in range(2):
+            answer = client.get("/bibliography?_style=ieee")
+            assert answer.status_code == 202
+            assert f"0 of {len(found.keys)} entries done" in answer.get_data(as_text=True)
+        assert flight.progress(synced, "html:/bibliography?_style=ieee") is not None
+        assert not flight.running(ident)  # joined, not started here
+    assert flight.progress(synced, "html:/bibliography?_style=ieee") is None
+    assert _rendered_so_far() == before
