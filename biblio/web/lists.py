@@ -12,7 +12,9 @@ job, answered with a 303 back to the edit page. ``/lists/<slug>/delete`` asks, t
 deletes. Adding from the library: every item row and item page links to
 ``/lists/add?key=KEY`` (pick a list, or start one, without JavaScript); ``lists.js``
 turns those links into one-click buttons posting to ``/lists/<slug>/items.json`` with
-the edit token the browser remembers (``/lists/mine``).
+the edit token the browser remembers (``/lists/mine``). A list in a style, shown or
+exported, comes through :mod:`biblio.web.renders` like any bibliography (cache, render
+budget, 202 while it is prepared, the per-client render limit).
 """
 
 from __future__ import annotations
