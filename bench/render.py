@@ -34,6 +34,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -226,6 +227,14 @@ def bench_prerender(m: int, workers: int | None, nice: int) -> None:
         f"wall {time.perf_counter() - w0:.1f} s, CPU {cpu() - c0:.1f} s"
     )
     st.dispose_all()
+    _remove(engine)
+
+
+def _remove(engine) -> None:
+    """The bench's temporary database folder (a 10k library's is some 50 MB)."""
+    path = st.sqlite_path(str(engine.url))
+    if path is not None and path.parent.name.startswith("biblio-bench-render-"):
+        shutil.rmtree(path.parent, ignore_errors=True)
 
 
 def bench_budget(engine, rows: list[dict], styles: tuple[str, ...], seconds: float) -> None:
@@ -260,6 +269,7 @@ def main() -> int:
         bench_styles(engine, rows, tuple(args.styles.split(",")), args.quick)
         bench_budget(engine, rows, tuple(args.styles.split(",")), 2.0)
         st.dispose_all()
+        _remove(engine)
     if args.prerender:
         bench_prerender(args.prerender, args.workers, args.nice)
     return 0
