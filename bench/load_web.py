@@ -9,8 +9,10 @@ two workers) on SQLite, serving a synced 10k-item synthetic library:
   owner's email and an empty password, and with a wrong password (many interleaved
   samples, lockouts raised out of the way);
 * 32 clients for 60 s on a list/search/item/export mix, alone and while 6 clients
-  keep asking for an uncached-style bibliography (``/bibliography?_style=ieee``) →
-  throughput, p50/p95 per page kind, errors;
+  keep asking for uncached-style bibliographies of the whole library (each its own
+  styles; a "being prepared" answer is followed as a browser would, after its
+  ``Retry-After``, and a served style is followed by the client's next one) →
+  throughput, p50/p95 per page kind, errors, the bibliography answers by kind;
 * the fuzz's request and 5xx counts (``tests/test_fuzz.py`` writes them to
   ``test-artifacts/``; ``--fuzz`` runs it first).
 
@@ -50,6 +52,21 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRATCH = ROOT / "bench" / ".scratch"
 OWNER, PASSWORD = "owner@example.org", "a long bench passphrase"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+#: Styles the heavy clients want, none of them the default (so none pre-rendered).
+HEAVY_STYLES = (
+    "ieee",
+    "nature",
+    "chicago-author-date",
+    "modern-language-association",
+    "american-sociological-association",
+    "harvard-cite-them-right",
+    "american-medical-association",
+    "elsevier-harvard",
+    "springer-basic-author-date",
+    "nlm-citation-sequence",
+    "chicago-notes-bibliography",
+    "american-political-science-association",
+)
 
 
 # -- a tiny HTTP client -------------------------------------------------------------
@@ -62,6 +79,7 @@ class Visitor:
         self.port, self.timeout = port, timeout
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
         self.cookie = ""
+        self.retry_after = 0.0
 
     def request(self, method: str, path: str, form: dict[str, str] | None = None) -> tuple:
         """``(status, body)``; a dropped connection is retried once on a new one."""
@@ -80,10 +98,18 @@ class Visitor:
                 self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
                 if attempt == 2:
                     return 0, b""
+        self.retry_after = 0.0
         for name, value in resp.getheaders():
             if name.lower() == "set-cookie" and value.startswith("session="):
                 self.cookie = value.split(";", 1)[0]
+            if name.lower() == "retry-after" and value.isdigit():
+                self.retry_after = float(value)
         return resp.status, data
+
+    def request_with_wait(self, method: str, path: str) -> tuple[int, bytes, float]:
+        """``(status, body, Retry-After seconds or 0)``."""
+        status, body = self.request(method, path)
+        return status, body, self.retry_after
 
     def login_form(self) -> str:
         _, page = self.request("GET", "/-/admin/login")
@@ -277,6 +303,7 @@ def web_mix(port: int, folder: Path, clients: int, seconds: float, heavy: int) -
     stop = time.monotonic() + seconds
     latencies: dict[str, list[float]] = defaultdict(list)
     errors: Counter[str] = Counter()
+    heavy_answers: Counter[str] = Counter()
     lock = threading.Lock()
 
     def client(n: int) -> None:
@@ -292,14 +319,28 @@ def web_mix(port: int, folder: Path, clients: int, seconds: float, heavy: int) -
                     errors[f"{kind} {status}"] += 1
 
     def bibliography(n: int) -> None:
+        # Each heavy client keeps one uncached style in the making: it asks, follows the
+        # "being prepared" answers (202, Retry-After) until the style is served, then
+        # moves on to its next style, so six uncached styles are always wanted.
         visitor = Visitor(port, timeout=600)
+        styles = HEAVY_STYLES[n % len(HEAVY_STYLES) :: heavy] or HEAVY_STYLES[:1]
+        turn = 0
         while time.monotonic() < stop:
+            style = styles[turn % len(styles)]
             started = time.perf_counter()
-            status, _ = visitor.request("GET", "/bibliography?_style=ieee")
+            status, _, wait = visitor.request_with_wait("GET", f"/bibliography?_style={style}")
             with lock:
                 latencies["bibliography"].append(time.perf_counter() - started)
-                if status != 200:
+                if status == 202:
+                    heavy_answers["202 preparing"] += 1
+                elif status == 200:
+                    heavy_answers["200 served"] += 1
+                else:
                     errors[f"bibliography {status}"] += 1
+            if status == 202:
+                time.sleep(min(wait or 5, max(0.0, stop - time.monotonic())))
+            else:
+                turn += 1
 
     mixers = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
     # Daemons: a bibliography still rendering when the window closes is not waited for
@@ -320,6 +361,7 @@ def web_mix(port: int, folder: Path, clients: int, seconds: float, heavy: int) -
         "throughput": done / seconds,
         "wall": wall,
         "errors": dict(errors),
+        "heavy": dict(heavy_answers),
         "kinds": {
             kind: {
                 "n": len(values),
@@ -351,9 +393,17 @@ def web_fuzz(run: bool) -> dict[str, int] | None:
     }
 
 
+def _forget_renders(folder: Path) -> None:
+    with closing(sqlite3.connect(folder / "biblio.sqlite3")) as db:
+        db.execute("DELETE FROM rendered_citations")
+        db.commit()
+
+
 def _print_mix(title: str, result: dict) -> None:
     print(f"\n{title}: {result['throughput']:.1f} requests/s (wall {result['wall']:.0f} s)")
     print(f"  errors: {result['errors'] or 'none'}")
+    if result.get("heavy"):
+        print(f"  bibliography answers: {result['heavy']}")
     for kind, f in result["kinds"].items():
         print(f"  {kind:<13} n={f['n']:>6}  p50 {f['p50_ms']:8.0f} ms  p95 {f['p95_ms']:8.0f} ms")
 
@@ -392,13 +442,14 @@ def web_main(args: argparse.Namespace) -> None:
         for kind, ms in medians.items():
             print(f"  {kind:<24} {ms:7.1f} ms")
         base = web_settings(code, folder, "mix", zotero.url, zotero.library.group_id)
+        _forget_renders(folder)  # every heavy style starts uncached, run after run
         with web_server(code, base) as port:
             _print_mix(
                 f"mix, {args.clients} clients, {args.seconds:.0f} s",
                 web_mix(port, folder, args.clients, args.seconds, heavy=0),
             )
             _print_mix(
-                f"mix with {args.heavy} uncached bibliographies (_style=ieee)",
+                f"mix with {args.heavy} clients wanting uncached-style bibliographies",
                 web_mix(port, folder, args.clients, args.seconds, heavy=args.heavy),
             )
     finally:

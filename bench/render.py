@@ -16,19 +16,25 @@ Vancouver = nlm-citation-sequence) the same N items are rendered, in one run, by
   as ``bench/fidelity/run.py`` does), a fresh engine per run, best of two runs.
 
 Times are CPU seconds of the rendering process (node's include its GC threads); wall time
-is shown for citeproc-js and the pool. Then ``render_parallel`` pre-renders a synthetic
-library of M items (default 10,000) in the default style across the CPUs: wall time, CPU
-of the parent and of the workers. The machine is shared, so compare ratios within a run.
+is shown for citeproc-js and the pool. Then the inline render budget: cold entries per
+2 s of a request in each style (what ``[citations] render_budget_entries`` is set from).
+Last, the pre-render after a full sync of a synthetic library of M items (default
+10,000): what the sync's background thread runs (:func:`biblio.citations.prerender.
+prerender`: the cache's stale entries, across a process pool of one worker per CPU, at
+lower priority, stored in the cache): wall time, CPU of the parent and of the workers.
+The machine is shared, so compare ratios within a run.
 
-Run: ``.venv/bin/python bench/render.py [N] [--prerender M] [--styles apa,ieee] [--quick]``
-(``--quick`` skips plain citeproc-py and citeproc-js).
+Run: ``.venv/bin/python bench/render.py [N] [--prerender M] [--styles apa,ieee] [--quick]
+[--only-prerender] [--workers W]`` (``--quick`` skips plain citeproc-py and citeproc-js).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -46,8 +52,7 @@ from biblio import storage as st  # noqa: E402
 from biblio import subscribe_packages  # noqa: E402
 from biblio.catalog.items import iter_items  # noqa: E402
 from biblio.citations import cache as rendercache  # noqa: E402
-from biblio.citations import render_bibliography  # noqa: E402
-from biblio.citations.pool import render_parallel  # noqa: E402
+from biblio.citations import prerender, render_bibliography  # noqa: E402
 from biblio.settings import load_settings  # noqa: E402
 from biblio.standin.server import StandinServer  # noqa: E402
 from biblio.standin.synthetic import synthetic_library  # noqa: E402
@@ -56,7 +61,6 @@ from biblio.zotero.csljson import to_csl  # noqa: E402
 
 STYLES = ("apa", "chicago-author-date", "ieee", "nlm-citation-sequence")
 RENDER_JS = ROOT / "bench" / "fidelity" / "render.js"
-SKIP_TYPES = ("attachment", "note", "annotation")
 
 
 def cpu() -> float:
@@ -68,8 +72,8 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def synced_rows(n: int) -> tuple[object, list[dict]]:
-    lib = synthetic_library(int(n * 1.25), seed=7)
+def synced_rows(n: int, seed: int = 7) -> tuple[object, list[dict]]:
+    lib = synthetic_library(int(n * 1.25), seed=seed)
     folder = Path(tempfile.mkdtemp(prefix="biblio-bench-render-"))
     with StandinServer(lib) as zotero:
         settings = load_settings(
@@ -198,23 +202,53 @@ def bench_styles(engine, rows: list[dict], styles: tuple[str, ...], quick: bool)
     print("(citeproc-py: (n!) = items it could not render; biblio/js = cold ratio, goal <= 1)")
 
 
-def bench_prerender(m: int, style: str) -> None:
-    lib = synthetic_library(int(m * 1.25), seed=11)
-    items = [
-        to_csl(d, d["key"])
-        for d in lib.items.values()
-        if d.get("itemType") not in SKIP_TYPES and not d.get("parentItem")
-    ][:m]
+def bench_prerender(m: int, workers: int | None, nice: int) -> None:
+    """A full sync of ``m`` items, then the pre-render it triggers (the default style),
+    as :func:`biblio.citations.prerender.prerender` does it in the background."""
+    engine, rows = synced_rows(m, seed=11)
+    settings = load_settings(None, environ={}, overrides={"zotero": {"library_id": 1}})
+    load = os.getloadavg()[0]
     w0, c0, k0 = time.perf_counter(), cpu(), children_cpu()
-    entries = render_parallel(items, style)
+    count = prerender.prerender(engine, settings, workers=workers, nice=nice)
     w1, c1, k1 = time.perf_counter(), cpu(), children_cpu()
-    failed = sum(1 for e in entries if e.error)
+    style = settings["citations"]["default_style"]
     print(
-        f"\nparallel pre-render of {len(items)} items in {style} (render_parallel, "
-        f"{len(entries)} entries, {failed} fallback): wall {w1 - w0:.1f} s, "
-        f"CPU parent {c1 - c0:.1f} s + workers {k1 - k0:.1f} s; "
+        f"\npre-render after a full sync of {len(rows)} items in {style} "
+        f"({count} entries rendered and stored, {workers or 'all'} workers at nice {nice}; "
+        f"load average before: {load:.1f}): "
+        f"wall {w1 - w0:.1f} s, CPU parent {c1 - c0:.1f} s + workers {k1 - k0:.1f} s; "
         f"goal < 30 s wall: {'met' if w1 - w0 < 30 else 'NOT met'}"
     )
+    every = list(iter_items(engine))  # what was pre-rendered: every live item
+    w0, c0 = time.perf_counter(), cpu()
+    warm = rendercache.render(engine, every, style)
+    print(
+        f"then the whole bibliography from the cache: {len(warm)} entries, "
+        f"wall {time.perf_counter() - w0:.1f} s, CPU {cpu() - c0:.1f} s"
+    )
+    st.dispose_all()
+    _remove(engine)
+
+
+def _remove(engine) -> None:
+    """The bench's temporary database folder (a 10k library's is some 50 MB)."""
+    path = st.sqlite_path(str(engine.url))
+    if path is not None and path.parent.name.startswith("biblio-bench-render-"):
+        shutil.rmtree(path.parent, ignore_errors=True)
+
+
+def bench_budget(engine, rows: list[dict], styles: tuple[str, ...], seconds: float) -> None:
+    """Cold entries per ``seconds`` of a request (``rendercache.render``, the style
+    parsed): the figure behind ``[citations] render_budget_entries``."""
+    few = rows[:300]
+    print(f"\ninline render budget: entries rendered cold in {seconds:.0f} s of CPU")
+    for style in styles:
+        render_bibliography([to_csl(r["data"], r["key"]) for r in few[:3]], style)
+        rendercache.clear(engine, style)
+        t0 = cpu()
+        rendercache.render(engine, few, style)
+        per_entry = (cpu() - t0) / len(few)
+        print(f"  {style:<24}{1000 * per_entry:6.1f} ms/entry -> {seconds / per_entry:5.0f}")
 
 
 def main() -> int:
@@ -223,13 +257,21 @@ def main() -> int:
     ap.add_argument("--prerender", type=int, default=10000, help="items (0: skip)")
     ap.add_argument("--styles", default=",".join(STYLES))
     ap.add_argument("--quick", action="store_true", help="biblio only")
+    ap.add_argument("--workers", type=int, default=None, help="pre-render workers")
+    ap.add_argument("--only-prerender", action="store_true")
+    ap.add_argument(
+        "--nice", type=int, default=prerender.NICE, help="pool workers' niceness (as a sync)"
+    )
     args = ap.parse_args()
-    engine, rows = synced_rows(args.n)
-    print(f"{len(rows)} items, synthetic library synced through the stand-in")
-    bench_styles(engine, rows, tuple(args.styles.split(",")), args.quick)
-    st.dispose_all()
+    if not args.only_prerender:
+        engine, rows = synced_rows(args.n)
+        print(f"{len(rows)} items, synthetic library synced through the stand-in")
+        bench_styles(engine, rows, tuple(args.styles.split(",")), args.quick)
+        bench_budget(engine, rows, tuple(args.styles.split(",")), 2.0)
+        st.dispose_all()
+        _remove(engine)
     if args.prerender:
-        bench_prerender(args.prerender, "apa")
+        bench_prerender(args.prerender, args.workers, args.nice)
     return 0
 
 

@@ -77,7 +77,7 @@ def prerender(conf: Path, folder: Path) -> None:
     """Pre-render the default citation style once, as a production sync does
     (``[sync] prerender`` defaults on); the build itself skips it to stay simple."""
     from biblio import storage
-    from biblio.citations import cache as rendercache
+    from biblio.citations import prerender as rendercache
     from biblio.settings import load_settings
 
     done = folder / "prerendered"

@@ -31,7 +31,7 @@ SUBSCRIBERS = (
     "biblio.catalog.search",  # keep the search index in step
     "biblio.membership.reconcile",  # confirm approved applicants against the members
     "biblio.membership.digests",  # the owners' digest and outbox jobs of the scheduler
-    "biblio.citations.cache",  # pre-render citations after a sync
+    "biblio.citations.prerender",  # pre-render citations after a sync
 )
 
 

@@ -99,7 +99,13 @@ DECLARED: tuple[Setting, ...] = (
         str,
         "Lock file shared by every sync (default: next to the SQLite file, or instance/).",
     ),
-    _S("sync", "prerender", True, bool, "Pre-render the default citation style after a sync."),
+    _S(
+        "sync",
+        "prerender",
+        True,
+        bool,
+        "Pre-render citations after a sync: the default style and recently used ones.",
+    ),
     _S(
         "sync",
         "concurrency",
@@ -151,6 +157,14 @@ DECLARED: tuple[Setting, ...] = (
         int,
         "Reverse proxies in front of biblio (nginx: 1); their X-Forwarded-For/-Proto are "
         "believed, so limits key on the real client. 0 ignores those headers.",
+    ),
+    _S(
+        "web",
+        "render_rate_limit",
+        "20 per minute",
+        str,
+        "Renders of uncached bibliographies (pages, reading lists, formatted exports) "
+        "started per IP; answers from the cache never count.",
     ),
     _S(
         "web",
@@ -218,6 +232,48 @@ DECLARED: tuple[Setting, ...] = (
     _S("citations", "default_style", "apa", str, "Default CSL style."),
     _S("citations", "locale", "en-US", str, "Default CSL locale."),
     _S("citations", "styles_dir", "styles", str, "Folder of extra .csl files (wins on clash)."),
+    _S(
+        "citations",
+        "prerender_recent_days",
+        30,
+        int,
+        "After a sync, also pre-render every style (with its locale and format) requested "
+        "within this many days, besides the default style ([sync] prerender).",
+        minimum=0,
+    ),
+    _S(
+        "citations",
+        "prerender_max_styles",
+        8,
+        int,
+        "At most this many recently requested styles are pre-rendered, most recent first.",
+        minimum=0,
+    ),
+    _S(
+        "citations",
+        "prerender_workers",
+        0,
+        int,
+        "Processes that pre-render a large change after a sync (0 = one per CPU).",
+        minimum=0,
+    ),
+    _S(
+        "citations",
+        "render_budget_entries",
+        250,
+        int,
+        "A request missing more rendered entries than this is answered at once (202, a "
+        "page that refreshes itself) while they render in the background.",
+        minimum=0,
+    ),
+    _S(
+        "citations",
+        "background_renders",
+        1,
+        int,
+        "Background renders at once per web process, each in a process of lower priority.",
+        minimum=1,
+    ),
     _S("lists", "create_rate_limit", "10 per hour", str, "Reading lists created per IP."),
     _S(
         "health",

@@ -330,7 +330,8 @@ class Filters:
         """English for the filters, to follow "items": ``matching "tenure" where prong is
         Pathways and type is Book``, ``where year is 2020``, ``matching "tenure"`` or ""
         (no filter); values read through ``labels`` (prong and collection names)."""
-        search, rest = [], []
+        search: list[str] = []
+        rest: list[str] = []
         for f, value in self.active():
             (search if f.param == "q" else rest).append(f.describe(value, labels or {}))
         where = "where " + " and ".join(rest) if rest else ""

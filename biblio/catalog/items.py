@@ -82,6 +82,17 @@ def iter_items(
         last = rows[-1]["key"]
 
 
+def item_versions(engine: Engine, filters: Filters | None = None) -> list[dict[str, Any]]:
+    """``key`` and ``version`` of every live item matching ``filters``, in key order: what
+    the render cache needs to tell whether a bibliography is ready, without the items'
+    data (which it reads for the entries it must render)."""
+    filters = filters or Filters()
+    i = st.items.c
+    with st.connect(engine) as conn:
+        rows = conn.execute(select(i.key, i.version).where(filters.where()).order_by(i.key))
+        return [{"key": key, "version": version} for key, version in rows]
+
+
 def get_item(conn: Connection, key: str) -> dict[str, Any] | None:
     row = conn.execute(select(st.items).where(st.items.c.key == key)).mappings().first()
     return dict(row) if row else None

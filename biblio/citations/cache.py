@@ -1,6 +1,6 @@
-"""The rendered-citation cache: get-or-render bibliography entries, and pre-rendering.
+"""The rendered-citation cache: get-or-render bibliography entries, per item.
 
-Rendering costs about 10 ms per item with citeproc-py, so each entry is kept in
+Rendering costs milliseconds per item with citeproc-py, so each entry is kept in
 ``rendered_citations`` per (item key, style, locale, format) together with the item
 version it was rendered from and a *context*. Bibliography order and disambiguation are
 set-level, but their effects are confined to items that share their first names (year
@@ -9,11 +9,19 @@ identical names, or identical titles when there are none). So items are grouped 
 *group key*; a singleton's context is just the style file's stamp, a group member's
 context also names every member (key and version). An entry is reused only when its
 version and context still match; otherwise the stale items, always whole groups, are
-rendered together in one :func:`biblio.citations.render_bibliography` call, which gives
-them exactly the text they have in the full set. The order is then rebuilt from the
-cached sort keys and the style's sort directions. Styles that print citation numbers
-are rendered whole every time (their text depends on position). After each sync a
-background thread pre-renders the default style (:func:`install` hooks it in).
+rendered together, which gives them exactly the text they have in the full set. The
+order is then rebuilt from the cached sort keys and the style's sort directions.
+
+Numbered styles (IEEE, Vancouver, Nature...) print each entry's position, so their
+entries are rendered with a placeholder for the number and numbered when the set is
+assembled (:func:`assemble`); only styles that sort by the citation number itself or
+print it in another form than digits are rendered whole every time.
+
+The phases are public for the callers that schedule the work: :func:`assess` (what is
+missing, without rendering), :func:`render_stale` (render and store it, progressively
+or across a process pool) and :func:`assemble`; :func:`render` does all three.
+:mod:`.prerender` fills the cache after each sync, :mod:`.flight` shares and budgets
+the renders requests ask for.
 """
 
 from __future__ import annotations
@@ -38,12 +46,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 import biblio.citations
 import biblio.zotero.csljson
-from biblio import events
 from biblio import storage as st
-from biblio.catalog.items import iter_items
 from biblio.citations import Entry, StyleError, render_bibliography
+from biblio.citations.pipeline import NUMBER_PLACEHOLDER
+from biblio.citations.pool import render_parallel
 from biblio.citations.styles import resolve_locale, style_path
-from biblio.settings import Settings
 from biblio.zotero.csljson import to_csl
 
 log = logging.getLogger(__name__)
@@ -54,6 +61,13 @@ CSL_NS = "{http://purl.org/net/xbiblio/csl}"
 NAME_VARS = ("author", "editor", "translator", "director", "composer")
 _CHUNK = 500
 BATCH = 100
+#: Rendered entries stored per transaction while a big set renders in this process.
+STORE_EVERY = 500
+#: Stale entries above which :func:`render_stale` uses a process pool (when allowed).
+POOL_THRESHOLD = 400
+PLACEHOLDER = str(NUMBER_PLACEHOLDER)
+#: Forms of ``citation-number`` that print the number as digits (others: rendered whole).
+_DIGIT_FORMS = (None, "numeric")
 
 
 @dataclass(frozen=True)
@@ -62,13 +76,19 @@ class StyleMeta:
 
     stamp: str  # changes when the .csl file changes
     directions: tuple[bool, ...] | None  # per sort key: descending?; None = no sort
-    numbered: bool  # prints citation numbers: position-dependent, never cached
+    numbered: bool  # entries print their position: cached with a placeholder
+    cacheable: bool = True  # False: rendered whole every time
 
 
 @dataclass
 class RenderStats:
     cached: int = 0
     rendered: int = 0
+
+
+#: Entries rendered and served from the cache by this process, all callers together.
+TOTALS = RenderStats()
+_totals_lock = threading.Lock()
 
 
 def _parse_meta(path: str, mtime: float) -> StyleMeta:
@@ -84,11 +104,16 @@ def _parse_meta(path: str, mtime: float) -> StyleMeta:
         directions = tuple(
             k.get("sort", "ascending") == "descending" for k in sort.findall(f"{CSL_NS}key")
         )
-    numbered = any(el.get("variable") == "citation-number" for el in root.iter())
+    # anywhere in the style: a bibliography may print the number through a macro
+    numbers = [el for el in root.iter() if el.get("variable") == "citation-number"]
+    sorts_by_number = sort is not None and any(
+        k.get("variable") == "citation-number" for k in sort.findall(f"{CSL_NS}key")
+    )
+    cacheable = not sorts_by_number and all(el.get("form") in _DIGIT_FORMS for el in numbers)
     stamp = hashlib.sha1(
         f"{path}\0{mtime}\0{renderer_stamp()}".encode(), usedforsecurity=False
     ).hexdigest()[:16]
-    return StyleMeta(stamp, directions, numbered)
+    return StyleMeta(stamp, directions, bool(numbers), cacheable)
 
 
 @lru_cache(maxsize=1)
@@ -219,6 +244,235 @@ def _store(engine: Engine, rows: list[dict[str, Any]], style: str, locale: str, 
         log.info("render cache not written (%s)", type(exc).__name__)
 
 
+@dataclass
+class Assessment:
+    """What a set of item rows needs from the cache in one style, locale and format:
+    which entries are cached and current, and which (``stale``, whole groups) are not."""
+
+    style: str
+    locale: str
+    fmt: str
+    meta: StyleMeta
+    keys: list[str]
+    items: dict[str, Mapping[str, Any]]
+    cached: dict[str, dict[str, Any]]
+    groups_of: dict[str, str]
+    context: dict[str, str]
+    stale: list[str]
+    csl: dict[str, dict[str, Any]]
+    grouped: bool = True  # groups_of, context and stale are worked out
+
+    @property
+    def whole(self) -> bool:
+        """Rendered whole every time, never cached (see :attr:`StyleMeta.cacheable`)."""
+        return not self.meta.cacheable
+
+    @property
+    def missing(self) -> int:
+        """Entries that must be rendered before the set can be shown."""
+        return len(self.keys) if self.whole else len(self.stale)
+
+    def csl_of(self, key: str) -> dict[str, Any]:
+        if key not in self.csl:
+            self.csl[key] = to_csl(self.items[key]["data"], key)
+        return self.csl[key]
+
+
+def assess(
+    engine: Engine,
+    rows: Iterable[Mapping[str, Any]],
+    style: str = "apa",
+    locale: str = "en-US",
+    fmt: str = "html",
+    styles_dir: str | Path | None = None,
+) -> Assessment:
+    """Look ``rows`` (``key``, ``version`` and, if at hand, ``data``) up in the cache
+    without rendering; the data of rows without it is read when it is needed.
+
+    Raises :class:`~biblio.citations.StyleError` for an unknown or broken style and
+    ``ValueError`` for an unknown format.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    meta = style_meta(style, styles_dir)
+    code = resolve_locale(locale) or "en-US"
+    items = {str(r["key"]): r for r in rows}
+    keys = list(items)
+    found = Assessment(style, code, fmt, meta, keys, items, {}, {}, {}, [], {})
+    if found.whole:
+        _with_data(engine, items, keys)
+        return found
+    found.cached = _load(engine, keys, style, code, fmt)
+    if found.cached:
+        _group(engine, found)
+    else:  # nothing cached: everything is missing, and grouping waits for the render
+        found.stale = list(keys)
+        found.grouped = False
+    return found
+
+
+def _with_data(engine: Engine, items: dict[str, Mapping[str, Any]], keys: list[str]) -> None:
+    """Read the data of the ``keys`` among ``items`` that came without it (rows of
+    :func:`biblio.catalog.items.item_versions`)."""
+    wanted = [k for k in keys if "data" not in items[k]]
+    i = st.items.c
+    with st.connect(engine) as conn:
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            for key, data in conn.execute(select(i.key, i.data).where(i.key.in_(chunk))):
+                items[key] = {**items[key], "data": data}
+    for key in wanted:  # deleted meanwhile: rendered by the fallback, never stored
+        if "data" not in items[key]:
+            items[key] = {**items[key], "data": {}}
+
+
+def _group(engine: Engine, found: Assessment) -> None:
+    """Group keys and contexts of ``found``, and its stale entries (whole groups)."""
+    items, keys, cached, meta = found.items, found.keys, found.cached, found.meta
+    misses = [
+        k for k in keys if k not in cached or cached[k]["item_version"] != items[k]["version"]
+    ]
+    _with_data(engine, items, misses)
+    missed = set(misses)
+    groups_of = found.groups_of
+    for key in keys:
+        if key in missed:
+            groups_of[key] = group_key(found.csl_of(key))
+        else:
+            groups_of[key] = cached[key]["group_key"]
+    members: dict[str, list[str]] = defaultdict(list)
+    for key in keys:
+        members[groups_of[key]].append(key)
+    context = found.context
+    for group in members.values():
+        if len(group) == 1:
+            context[group[0]] = meta.stamp
+        else:
+            sig = _digest(meta.stamp, *sorted(f"{k}:{items[k]['version']}" for k in group))
+            for key in group:
+                context[key] = sig
+    stale_groups = {
+        groups_of[k]
+        for k in keys
+        if k not in cached
+        or cached[k]["item_version"] != items[k]["version"]
+        or cached[k]["context"] != context[k]
+    }
+    found.stale = [k for k in keys if groups_of[k] in stale_groups]
+    found.grouped = True
+    _with_data(engine, items, found.stale)
+
+
+def identity(found: Assessment) -> str:
+    """One name for the work of rendering this set: equal for identical requests."""
+    return _digest(
+        found.style,
+        found.locale,
+        found.fmt,
+        found.meta.stamp,
+        *sorted(f"{k}:{found.items[k]['version']}" for k in found.keys),
+    )
+
+
+def render_stale(
+    engine: Engine,
+    found: Assessment,
+    styles_dir: str | Path | None = None,
+    *,
+    workers: int = 1,
+    nice: int = 0,
+    stats: RenderStats | None = None,
+) -> dict[str, Entry]:
+    """Render and store the stale entries of ``found``; returns them by key.
+
+    In this process, whole groups in batches stored as they come (so others see the
+    progress), or, with ``workers`` > 1 and more than a few batches, all at once across
+    a process pool (:func:`~biblio.citations.pool.render_parallel`) and stored at the end.
+    """
+    stats = stats if stats is not None else RenderStats()
+    fresh: dict[str, Entry] = {}
+    if found.whole or not found.stale:
+        return fresh
+    if not found.grouped:
+        _group(engine, found)
+    placeholder = found.meta.numbered
+    if workers > 1 and len(found.stale) > POOL_THRESHOLD:
+        rendered = render_parallel(
+            [found.csl_of(k) for k in found.stale],
+            found.style,
+            found.locale,
+            found.fmt,
+            styles_dir,
+            workers=workers,
+            nice=nice,
+            placeholder_numbers=placeholder,
+        )
+        fresh.update((e.id, e) for e in rendered)
+        _store_fresh(engine, found, found.stale, fresh)
+    else:
+        pending: list[str] = []
+        for batch in _batches(found.stale, found.groups_of):
+            for entry in render_bibliography(
+                [found.csl_of(k) for k in batch],
+                found.style,
+                found.locale,
+                found.fmt,
+                styles_dir,
+                placeholder_numbers=placeholder,
+            ):
+                fresh[entry.id] = entry
+            pending += batch
+            if len(pending) >= STORE_EVERY:
+                _store_fresh(engine, found, pending, fresh)
+                pending = []
+        _store_fresh(engine, found, pending, fresh)
+    _count(stats, rendered=len(fresh))
+    return fresh
+
+
+def _store_fresh(
+    engine: Engine, found: Assessment, keys: list[str], fresh: Mapping[str, Entry]
+) -> None:
+    _store(
+        engine,
+        [
+            {
+                "item_key": k,
+                "item_version": found.items[k]["version"],
+                "text": fresh[k].text,
+                "sort_key": fresh[k].sort_key,
+                "context": found.context[k],
+                "group_key": found.groups_of[k],
+                "error": fresh[k].error,
+            }
+            for k in keys
+            if k in fresh
+        ],
+        found.style,
+        found.locale,
+        found.fmt,
+    )
+
+
+def assemble(found: Assessment, fresh: Mapping[str, Entry], order: str = "style") -> list[Entry]:
+    """The entries of ``found`` from the cache and ``fresh``, in the style's order (or the
+    rows' with ``order="input"``), numbered by position in numbered styles."""
+    entries = []
+    for key in found.keys:
+        if key in fresh:
+            entries.append(fresh[key])
+        else:
+            hit = found.cached[key]
+            entries.append(Entry(key, hit["text"], hit["sort_key"] or "", hit["error"]))
+    ordered = order_entries(entries, found.meta)
+    if found.meta.numbered:
+        ordered = [
+            Entry(e.id, e.text.replace(PLACEHOLDER, str(n)), e.sort_key, e.error)
+            for n, e in enumerate(ordered, 1)
+        ]
+    return ordered if order == "style" else _input_order(ordered, found.keys)
+
+
 def render(
     engine: Engine,
     rows: Iterable[Mapping[str, Any]],
@@ -236,88 +490,25 @@ def render(
     style's order, or in the rows' order when ``order="input"`` (reading lists). Raises
     :class:`~biblio.citations.StyleError` for an unknown or broken style.
     """
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
     stats = stats if stats is not None else RenderStats()
-    meta = style_meta(style, styles_dir)
-    code = resolve_locale(locale) or "en-US"
-    items = {str(r["key"]): r for r in rows}
-    keys = list(items)
-    if meta.numbered:
+    found = assess(engine, rows, style, locale, fmt, styles_dir)
+    if found.whole:
         entries = render_bibliography(
-            [to_csl(items[k]["data"], k) for k in keys], style, code, fmt, styles_dir
+            [found.csl_of(k) for k in found.keys], style, found.locale, fmt, styles_dir
         )
-        stats.rendered += len(entries)
-        return entries if order == "style" else _input_order(entries, keys)
+        _count(stats, rendered=len(entries))
+        return entries if order == "style" else _input_order(entries, found.keys)
+    fresh = render_stale(engine, found, styles_dir, stats=stats)
+    _count(stats, cached=len(found.keys) - len(fresh))
+    return assemble(found, fresh, order)
 
-    cached = _load(engine, keys, style, code, fmt)
-    csl: dict[str, dict[str, Any]] = {}
-    groups_of: dict[str, str] = {}
-    for key in keys:
-        hit = cached.get(key)
-        if hit is not None and hit["item_version"] == items[key]["version"]:
-            groups_of[key] = hit["group_key"]
-        else:
-            csl[key] = to_csl(items[key]["data"], key)
-            groups_of[key] = group_key(csl[key])
-    members: dict[str, list[str]] = defaultdict(list)
-    for key in keys:
-        members[groups_of[key]].append(key)
-    context: dict[str, str] = {}
-    for group in members.values():
-        if len(group) == 1:
-            context[group[0]] = meta.stamp
-        else:
-            sig = _digest(meta.stamp, *sorted(f"{k}:{items[k]['version']}" for k in group))
-            for key in group:
-                context[key] = sig
 
-    stale_groups = {
-        groups_of[k]
-        for k in keys
-        if k not in cached
-        or cached[k]["item_version"] != items[k]["version"]
-        or cached[k]["context"] != context[k]
-    }
-    stale = [k for k in keys if groups_of[k] in stale_groups]
-    fresh: dict[str, Entry] = {}
-    if stale:
-        for key in stale:
-            if key not in csl:
-                csl[key] = to_csl(items[key]["data"], key)
-        for batch in _batches(stale, groups_of):
-            for entry in render_bibliography([csl[k] for k in batch], style, code, fmt, styles_dir):
-                fresh[entry.id] = entry
-        _store(
-            engine,
-            [
-                {
-                    "item_key": k,
-                    "item_version": items[k]["version"],
-                    "text": fresh[k].text,
-                    "sort_key": fresh[k].sort_key,
-                    "context": context[k],
-                    "group_key": groups_of[k],
-                    "error": fresh[k].error,
-                }
-                for k in stale
-                if k in fresh
-            ],
-            style,
-            code,
-            fmt,
-        )
-    stats.rendered += len(fresh)
-    stats.cached += len(keys) - len(fresh)
-
-    entries = []
-    for key in keys:
-        if key in fresh:
-            entries.append(fresh[key])
-        else:
-            hit = cached[key]
-            entries.append(Entry(key, hit["text"], hit["sort_key"] or "", hit["error"]))
-    return order_entries(entries, meta) if order == "style" else entries
+def _count(stats: RenderStats, rendered: int = 0, cached: int = 0) -> None:
+    stats.rendered += rendered
+    stats.cached += cached
+    with _totals_lock:
+        TOTALS.rendered += rendered
+        TOTALS.cached += cached
 
 
 def _batches(keys: list[str], groups_of: dict[str, str]) -> Iterator[list[str]]:
@@ -352,86 +543,8 @@ def clear(engine: Engine, style: str | None = None) -> int:
 
 def style_use(engine: Engine) -> dict[str, int]:
     """How many items the group has had formatted in each style: the cache is the record
-    of use (styles that number their entries are never cached, so they count 0)."""
+    of use (numbered styles included: their entries are kept without the number)."""
     rc = st.rendered_citations.c
     stmt = select(rc.style, func.count()).where(rc.fmt == "html").group_by(rc.style)
     with st.connect(engine) as conn:
         return {str(style): int(n) for style, n in conn.execute(stmt)}
-
-
-# -- pre-rendering after a sync -------------------------------------------------------
-
-
-def prerender(engine: Engine, settings: Settings, formats: tuple[str, ...] = ("html",)) -> int:
-    """Render the default style for every live item now; returns how many were rendered."""
-    cit = settings["citations"]
-    rows = list(iter_items(engine))
-    stats = RenderStats()
-    for fmt in formats:
-        render(
-            engine, rows, cit["default_style"], cit["locale"], fmt, cit["styles_dir"], stats=stats
-        )
-    log.info(
-        "pre-rendered %d citations in %s (%d already cached)",
-        stats.rendered,
-        cit["default_style"],
-        stats.cached,
-    )
-    return stats.rendered
-
-
-_lock = threading.Lock()
-_threads: dict[str, threading.Thread] = {}
-_again: set[str] = set()
-
-
-def _worker(url: str, engine: Engine, settings: Settings) -> None:
-    while True:
-        try:
-            prerender(engine, settings)
-        except Exception:  # a background task must never take the process down
-            log.exception("pre-rendering citations failed")
-        with _lock:
-            if url not in _again:
-                _threads.pop(url, None)
-                return
-            _again.discard(url)
-
-
-def prerender_in_background(engine: Engine, settings: Settings) -> threading.Thread:
-    """Start (or queue one more round of) pre-rendering for this database."""
-    url = str(engine.url)
-    with _lock:
-        running = _threads.get(url)
-        if running is not None and running.is_alive():
-            _again.add(url)
-            return running
-        thread = threading.Thread(
-            target=_worker, args=(url, engine, settings), name="biblio-prerender", daemon=True
-        )
-        _threads[url] = thread
-        thread.start()
-        return thread
-
-
-def wait_for_prerender(timeout: float | None = None) -> bool:
-    """Wait for every pre-rendering thread; True if none is left running."""
-    while True:
-        with _lock:
-            threads = [t for t in _threads.values() if t.is_alive()]
-        if not threads:
-            return True
-        threads[0].join(timeout)
-        if threads[0].is_alive():
-            return False
-
-
-def on_sync_committed(settings: Settings, *, engine: Engine, changed: set[str]) -> None:
-    """Pre-render when something changed; a receiver of :data:`biblio.events.sync_committed`."""
-    if settings["sync"]["prerender"] and changed:
-        prerender_in_background(engine, settings)
-
-
-def subscribe() -> None:
-    """Pre-render after every sync that changed items, if ``[sync] prerender`` (idempotent)."""
-    events.sync_committed.connect(on_sync_committed)

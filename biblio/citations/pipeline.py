@@ -37,6 +37,9 @@ from .source import BiblioSource, normalise_item
 log = logging.getLogger(__name__)
 
 EMPTY = "ValueError: style rendered nothing for this item"
+#: What a citation number prints as when entries are rendered to be numbered later (the
+#: render cache keeps numbered styles' entries per item and numbers them by position).
+NUMBER_PLACEHOLDER = 918273645
 
 
 @dataclass
@@ -273,9 +276,13 @@ def run(
     prepare: PrepareMap,
     render: RenderMap,
     settle: SettleMap | None = None,
+    *,
+    placeholder_numbers: bool = False,
 ) -> Result:
     """All four phases; ``prepare`` and ``render`` map phase-1 and phase-3 jobs, ``settle``
-    the clash groups of the plan (in this thread when None)."""
+    the clash groups of the plan (in this thread when None). With ``placeholder_numbers``
+    every entry prints :data:`NUMBER_PLACEHOLDER` as its citation number (the plan still
+    sees the real ones, so numbered citations never clash)."""
     prepared = prepare(list(enumerate(csl_items)))
     errors = {p.index: p.error for p in prepared if p.error is not None}
     good = [p for p in prepared if p.error is None]
@@ -297,7 +304,7 @@ def run(
         Job(
             i,
             csl_items[i],
-            numbers[i],
+            NUMBER_PLACEHOLDER if placeholder_numbers else numbers[i],
             plan.suffixes.get(i),
             plan.shown.get(i),
             full_given=i in plan.full_given,

@@ -44,9 +44,11 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def _init_worker(style: str, locale: str, fmt: str, styles_dir: str | None) -> None:
-    """Load the style once per worker process."""
+def _init_worker(style: str, locale: str, fmt: str, styles_dir: str | None, nice: int) -> None:
+    """Load the style once per worker process (at lower priority with ``nice``)."""
     global _worker
+    if nice:
+        os.nice(nice)
     _worker = Renderer(load_style(style, styles_dir, locale), fmt)
     # keep the items normalised in one phase for the next (the pool lives for one call)
     _worker.items = {}
@@ -108,11 +110,15 @@ def render_parallel(
     workers: int | None = None,
     chunk_size: int = CHUNK,
     start_method: str = "spawn",
+    nice: int = 0,
+    placeholder_numbers: bool = False,
 ) -> list[Entry]:
     """:func:`~biblio.citations.render_bibliography` of ``csl_items``, across processes.
 
     ``workers`` defaults to the number of CPUs. With one worker, or no more items than
-    one chunk, the items are rendered in this process. Raises
+    one chunk, the items are rendered in this process. ``nice`` lowers the workers'
+    priority (background work that must not slow the web's processes);
+    ``placeholder_numbers`` is :func:`~biblio.citations.render_bibliography`'s. Raises
     :class:`~biblio.citations.StyleError` for an unknown or broken style (before any
     process starts) and ``ValueError`` for an unknown ``fmt``.
     """
@@ -122,7 +128,9 @@ def render_parallel(
         raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
     code = resolve_locale(locale) or "en-US"
     if workers < 2 or len(items) <= chunk_size:
-        return render_bibliography(items, style, code, fmt, styles_dir)
+        return render_bibliography(
+            items, style, code, fmt, styles_dir, placeholder_numbers=placeholder_numbers
+        )
     style_path(style, styles_dir)  # an unknown style fails here, not in every worker
     folder = str(styles_dir) if styles_dir else None
     context = multiprocessing.get_context(start_method)
@@ -134,7 +142,7 @@ def render_parallel(
         max_workers=workers,
         mp_context=context,
         initializer=_init_worker,
-        initargs=(style, code, fmt, folder),
+        initargs=(style, code, fmt, folder, nice),
     ) as pool:
         try:
             result = run(
@@ -143,6 +151,7 @@ def render_parallel(
                 _chunked(pool, _prepare, chunk_size),
                 _chunked(pool, _render, chunk_size),
                 _chunked(pool, _settle, chunk_size, weigh=len),  # type: ignore[arg-type]
+                placeholder_numbers=placeholder_numbers,
             )
         finally:
             state.reset()

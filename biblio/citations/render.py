@@ -100,12 +100,16 @@ def render_bibliography(
     locale: str = "en-US",
     fmt: str = "html",
     styles_dir: Path | str | None = None,
+    *,
+    placeholder_numbers: bool = False,
 ) -> list[Entry]:
     """Format ``csl_items`` as a bibliography in ``style``; one :class:`Entry` per item.
 
     Entries come in the style's order. An item the engine cannot render is still listed,
     rendered by a simple fallback, with ``error`` set. Raises :class:`StyleError` for an
-    unknown or broken style and ``ValueError`` for an unknown ``fmt``.
+    unknown or broken style and ``ValueError`` for an unknown ``fmt``. With
+    ``placeholder_numbers`` citation numbers print as
+    :data:`~.pipeline.NUMBER_PLACEHOLDER`, for the caller to number the entries.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
@@ -118,7 +122,13 @@ def render_bibliography(
         renderer = renderer_for(parsed, fmt)
         renderer.items = {}  # normalise each item once for all phases
         try:
-            result = run(renderer, items, renderer.prepare, renderer.render)
+            result = run(
+                renderer,
+                items,
+                renderer.prepare,
+                renderer.render,
+                placeholder_numbers=placeholder_numbers,
+            )
         finally:
             renderer.items = None
             state.reset()

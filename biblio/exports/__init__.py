@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from biblio.catalog.items import group
+from biblio.citations import Entry
 from biblio.citations import cache as rendercache
 from biblio.exports import bibtex, documents, ris, tables
 from biblio.exports.documents import Bibliography
@@ -102,18 +103,24 @@ def _csljson(rows: Iterable[Mapping[str, Any]]) -> Iterator[str]:
 
 
 def bibliography(
-    engine: Engine, rows: Iterable[Mapping[str, Any]], fmt: str, options: Options
+    engine: Engine,
+    rows: Iterable[Mapping[str, Any]],
+    fmt: str,
+    options: Options,
+    entries: list[Entry] | None = None,
 ) -> Bibliography:
-    """Render ``rows`` in the options' style (cached) as a :class:`Bibliography`."""
-    entries = rendercache.render(
-        engine,
-        list(rows),
-        options.style,
-        options.locale,
-        fmt,
-        options.styles_dir,
-        order=options.order,
-    )
+    """Render ``rows`` in the options' style (cached) as a :class:`Bibliography`; with
+    ``entries``, the caller rendered them already (the web, through its budget)."""
+    if entries is None:
+        entries = rendercache.render(
+            engine,
+            list(rows),
+            options.style,
+            options.locale,
+            fmt,
+            options.styles_dir,
+            order=options.order,
+        )
     return Bibliography(
         title=options.title,
         entries=entries,
@@ -133,9 +140,14 @@ def _site_name(engine: Engine) -> str:
 
 
 def export(
-    engine: Engine, fmt: str, rows: Iterable[Mapping[str, Any]], options: Options | None = None
+    engine: Engine,
+    fmt: str,
+    rows: Iterable[Mapping[str, Any]],
+    options: Options | None = None,
+    entries: list[Entry] | None = None,
 ) -> Iterator[str | bytes]:
-    """The chunks of ``rows`` exported as ``fmt`` (a key of :data:`FORMATS`).
+    """The chunks of ``rows`` exported as ``fmt`` (a key of :data:`FORMATS`); a formatted
+    format takes ready ``entries`` if given (in ``FORMATS[fmt].render_fmt``).
 
     Raises ``KeyError`` for an unknown format and
     :class:`~biblio.citations.StyleError` (before any chunk) for a bad style.
@@ -143,7 +155,7 @@ def export(
     spec = FORMATS[fmt]
     options = options or Options()
     if spec.formatted:
-        bib = bibliography(engine, rows, spec.render_fmt, options)
+        bib = bibliography(engine, rows, spec.render_fmt, options, entries)
         builders: dict[str, Callable[[Bibliography], str | bytes]] = {
             "html": documents.html_document,
             "text": documents.text_document,

@@ -28,6 +28,7 @@ from biblio.storage.registry import after_fork, dispose_all, open_database
 from biblio.storage.schema import (
     MAX_INTEGER,
     audit_log,
+    citation_styles_used,
     collections,
     data_changes,
     group_info,
@@ -61,6 +62,7 @@ __all__ = [
     "MIGRATIONS",
     "after_fork",
     "audit_log",
+    "citation_styles_used",
     "collections",
     "connect",
     "create_db_engine",

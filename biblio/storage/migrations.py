@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection, Engine
 from biblio.storage import ddl
 from biblio.storage.engine import transaction
 from biblio.storage.schema import (
+    citation_styles_used,
     data_changes,
     item_fulltext,
     items,
@@ -123,6 +124,12 @@ def _m0009_web_security(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+def _m0010_citation_styles_used(conn: Connection) -> None:
+    # The styles (with locale and format) requests ask for, by day: a sync pre-renders
+    # the ones used within [citations] prerender_recent_days.
+    citation_styles_used.create(conn, checkfirst=True)
+
+
 #: Named, ordered migrations. Append only; never edit one that has shipped.
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_initial", _m0001_initial),
@@ -133,6 +140,7 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0006_sync_staging", _m0006_sync_staging),
     ("0007_search_v2", _m0007_search_v2),
     ("0009_web_security", _m0009_web_security),
+    ("0010_citation_styles_used", _m0010_citation_styles_used),
 ]
 
 

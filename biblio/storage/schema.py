@@ -265,6 +265,15 @@ rendered_citations = Table(
     Column("error", Text, nullable=True),  # set when the fallback rendering was used
 )
 
+citation_styles_used = Table(  # which renders people ask for, so a sync pre-renders them
+    "citation_styles_used",
+    metadata,
+    Column("style", String(200), primary_key=True),
+    Column("locale", String(20), primary_key=True),
+    Column("fmt", String(10), primary_key=True),
+    Column("last_used", DateTime, nullable=False),
+)
+
 reading_lists = Table(
     "reading_lists",
     metadata,

@@ -11,12 +11,14 @@ and the page in the default style. Text formats are shown inline (``text/plain``
 lists the CSL styles with the CC BY-SA attribution; ``/items/<KEY>/cite`` formats one
 item, ready to copy. The request helpers here (:func:`render_options`, :func:`send`)
 serve the reading lists too.
+Formatted bibliographies come through :mod:`biblio.web.renders` (the cache, a render
+budget, 202 "being prepared" and a per-client limit on renders).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from flask import Blueprint, Response, abort, render_template, request, stream_with_context
@@ -24,13 +26,13 @@ from flask import Blueprint, Response, abort, render_template, request, stream_w
 from biblio import exports
 from biblio.catalog import listing
 from biblio.catalog.filters import BadParameter
-from biblio.catalog.items import Filters, iter_items
-from biblio.citations import ATTRIBUTION, StyleError, list_locales, stylenames
+from biblio.catalog.items import Filters, item_versions, iter_items
+from biblio.citations import ATTRIBUTION, Entry, StyleError, list_locales, stylenames
 from biblio.citations import cache as rendercache
 from biblio.citations.styles import resolve_locale
 from biblio.exports import cite as cite_mod
 from biblio.storage import app as db
-from biblio.web import responses, urls
+from biblio.web import renders, responses, urls
 from biblio.web.params import PRONG_IDS, BadStyle, parse_filters
 from biblio.zotero.keys import is_key
 
@@ -139,11 +141,44 @@ def _export(fmt: str) -> Response:
     options = render_options(title=title, description=description)
     spec = exports.FORMATS[fmt]
     parts = filters.values() + ([options.style] if spec.formatted else [])
+    rows: Iterable[dict[str, Any]] = iter_items(db.engine(), filters)
+    entries = None
+    if spec.formatted:
+        loaded = _Rows(filters)
+        got = _entries(loaded, options, spec.render_fmt, page=False)
+        if isinstance(got, Response):
+            return got
+        rows, entries = loaded(), got
     try:
-        chunks = exports.export(db.engine(), fmt, iter_items(db.engine(), filters), options)
+        chunks = exports.export(db.engine(), fmt, rows, options, entries)
     except StyleError as exc:
         raise BadParameter(f"_style: {exc}") from None
     return send(fmt, chunks, exports.filename(parts, fmt))
+
+
+class _Rows:
+    """Key and version of the items a filter selects, read once, when first asked for
+    (the render cache reads the data of the entries it must render)."""
+
+    def __init__(self, filters: Filters) -> None:
+        self.filters = filters
+        self.rows: list[dict[str, Any]] | None = None
+
+    def __call__(self) -> list[dict[str, Any]]:
+        if self.rows is None:
+            self.rows = item_versions(db.engine(), self.filters)
+        return self.rows
+
+
+def _entries(
+    rows: Callable[[], list[dict[str, Any]]], options: exports.Options, fmt: str, *, page: bool
+) -> list[Entry] | Response:
+    try:
+        return renders.entries_or_answer(
+            rows, options, fmt, page=page, back=urls.with_args("/items", _style=None, _locale=None)
+        )
+    except StyleError as exc:
+        raise BadParameter(f"_style: {exc}") from None
 
 
 def _register(spec: exports.Format) -> None:
@@ -163,10 +198,11 @@ def bibliography():  # type: ignore[no-untyped-def]
     options = render_options(title=title, description=description)
     if wants_download() and not request.path.endswith(".json"):
         return _export("html")
-    try:
-        bib = exports.bibliography(db.engine(), iter_items(db.engine(), filters), "html", options)
-    except StyleError as exc:
-        raise BadParameter(f"_style: {exc}") from None
+    rows = _Rows(filters)
+    got = _entries(rows, options, "html", page=True)
+    if isinstance(got, Response):
+        return got
+    bib = exports.bibliography(db.engine(), rows(), "html", options, got)
     if request.path.endswith(".json"):
         rows = [{"key": e.id, "html": e.text, "error": e.error} for e in bib.entries]
         return responses.envelope(

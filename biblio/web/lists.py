@@ -12,7 +12,9 @@ job, answered with a 303 back to the edit page. ``/lists/<slug>/delete`` asks, t
 deletes. Adding from the library: every item row and item page links to
 ``/lists/add?key=KEY`` (pick a list, or start one, without JavaScript); ``lists.js``
 turns those links into one-click buttons posting to ``/lists/<slug>/items.json`` with
-the edit token the browser remembers (``/lists/mine``).
+the edit token the browser remembers (``/lists/mine``). A list in a style, shown or
+exported, comes through :mod:`biblio.web.renders` like any bibliography (cache, render
+budget, 202 while it is prepared, the per-client render limit).
 """
 
 from __future__ import annotations
@@ -37,10 +39,10 @@ from werkzeug.datastructures import MultiDict
 from biblio import exports
 from biblio import reading_lists as rl
 from biblio.catalog.filters import BadParameter
-from biblio.citations import ATTRIBUTION, StyleError, list_locales
+from biblio.citations import ATTRIBUTION, Entry, StyleError, list_locales
 from biblio.storage import app as db
 from biblio.web import export as web_export
-from biblio.web import responses
+from biblio.web import renders, responses
 from biblio.web.extensions import client_address, csrf, limiter, refused, spend
 from biblio.zotero.keys import is_key
 
@@ -152,21 +154,27 @@ def _view(slug: str, fmt: str | None):  # type: ignore[no-untyped-def]
             intro=found.intro,
             url=url_for("lists.view", slug=slug, _external=True),
         )
+    back = url_for("lists.view", slug=slug)
     if fmt is not None or web_export.wants_download():
         fmt = fmt or "html"
         spec = exports.FORMATS[fmt]
+        ready = None
+        if spec.formatted:
+            got = _rendered(found, options, spec.render_fmt, page=False, back=back)
+            if isinstance(got, Response):
+                return got
+            ready = got
         try:
-            chunks = exports.export(db.engine(), fmt, found.live_rows, options)
+            chunks = exports.export(db.engine(), fmt, found.live_rows, options, ready)
         except StyleError as exc:
             raise BadParameter(f"_style: {exc}") from None
         parts = ["list", exports.slug(found.title, 40) or found.slug]
         parts += [options.style] if spec.formatted else []
         return web_export.send(fmt, chunks, exports.filename(parts, fmt))
-    try:
-        bib = exports.bibliography(db.engine(), found.live_rows, "html", options)
-    except StyleError as exc:
-        raise BadParameter(f"_style: {exc}") from None
-    entries = {e.id: e for e in bib.entries}
+    got = _rendered(found, options, "html", page=True, back=back)
+    if isinstance(got, Response):
+        return got
+    entries = {e.id: e for e in got}
     links = [
         (
             label,
@@ -197,6 +205,17 @@ def _view(slug: str, fmt: str | None):  # type: ignore[no-untyped-def]
         attribution=ATTRIBUTION,
         entry_html=exports.documents.page_html,
     )
+
+
+def _rendered(
+    found: rl.ReadingList, options: exports.Options, fmt: str, *, page: bool, back: str
+) -> list[Entry] | Response:
+    try:
+        return renders.entries_or_answer(
+            lambda: found.live_rows, options, fmt, page=page, back=back
+        )
+    except StyleError as exc:
+        raise BadParameter(f"_style: {exc}") from None
 
 
 def _suffix(fmt: str) -> str:

