@@ -35,6 +35,7 @@ from biblio.catalog import query
 from biblio.catalog.query import SearchSyntaxError
 from biblio.settings import Settings
 from biblio.storage import ddl
+from biblio.zotero.schema import CONTAINER_FIELDS
 
 log = logging.getLogger(__name__)
 
@@ -63,23 +64,8 @@ SNIPPET_TOKENS = 24
 # Match markers: control characters, which the index never holds (stripped on the
 # way in), so after escaping the snippet they can only be FTS5's own marks.
 _OPEN, _CLOSE = "\x02", "\x03"
-# Zotero fields that name where an item appeared, in order of preference.
-PUBLICATION_FIELDS = (
-    "publicationTitle",
-    "bookTitle",
-    "proceedingsTitle",
-    "websiteTitle",
-    "blogTitle",
-    "forumTitle",
-    "encyclopediaTitle",
-    "dictionaryTitle",
-    "programTitle",
-    "seriesTitle",
-    "series",
-    "publisher",
-    "university",
-    "institution",
-)
+# Zotero fields that name where an item appeared: its container, publisher or institution.
+PUBLICATION_FIELDS = (*CONTAINER_FIELDS, "publisher", "university", "institution")
 _TAG_RE = re.compile(r"<[^>]+>")
 _BM25 = "bm25(items_fts, 0, " + ", ".join(str(WEIGHTS[c]) for c in COLUMNS) + ")"
 _RANK_BM25 = "bm25(items_rank, " + ", ".join(str(WEIGHTS[c]) for c in ddl.RANK_COLUMNS) + ")"

@@ -13,24 +13,13 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from biblio.zotero.schema import CONTAINER_FIELDS
+
 _TAG_RE = re.compile(r"<[^>]*>")
 _SPACE_RE = re.compile(r"\s+")
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u00a0": " "})
 #: Zotero fields that name the container a work appeared in.
-PUBLICATION_FIELDS = (
-    "publicationTitle",
-    "bookTitle",
-    "proceedingsTitle",
-    "conferenceName",
-    "websiteTitle",
-    "blogTitle",
-    "forumTitle",
-    "encyclopediaTitle",
-    "dictionaryTitle",
-    "programTitle",
-    "seriesTitle",
-    "series",
-)
+PUBLICATION_FIELDS = CONTAINER_FIELDS
 
 
 def normalise(value: Any) -> str:

@@ -12,6 +12,24 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+#: Zotero fields that name the container a work appeared in (journal, book, conference,
+#: website, series), in order of preference; the prong tagger and the search index read
+#: these.
+CONTAINER_FIELDS = (
+    "publicationTitle",
+    "bookTitle",
+    "proceedingsTitle",
+    "conferenceName",
+    "websiteTitle",
+    "blogTitle",
+    "forumTitle",
+    "encyclopediaTitle",
+    "dictionaryTitle",
+    "programTitle",
+    "seriesTitle",
+    "series",
+)
+
 
 @cache
 def schema() -> dict[str, Any]:
