@@ -372,14 +372,7 @@ def reindex(conn: Connection, keys: Iterable[str] | None) -> int:
         conn.exec_driver_sql("DELETE FROM items_fts WHERE key NOT IN (SELECT key FROM items)")
     docs = _documents(conn, targets)
     if docs:
-        columns = ("key", *COLUMNS)
-        conn.execute(
-            text(
-                f"INSERT INTO items_fts ({', '.join(columns)}) "  # noqa: S608 (constants)
-                f"VALUES ({', '.join(':' + c for c in columns)})"
-            ),
-            docs,
-        )
+        ddl.insert_fts(conn, docs)
         ddl.fill_rank(conn, None if targets is None else [d["key"] for d in docs])
     return len(docs)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import bindparam, inspect, text
 from sqlalchemy.engine import Connection
@@ -121,6 +122,20 @@ def drop_rank(conn: Connection, keys: list[str] | None) -> None:
         )
 
 
+def insert_fts(conn: Connection, docs: list[dict[str, Any]], table: str = "items_fts") -> None:
+    """Insert ``docs`` (``key`` and every :data:`FTS_COLUMNS` value) into the FTS5 table."""
+    if not docs:
+        return
+    columns = ("key", *FTS_COLUMNS)
+    conn.execute(
+        text(
+            f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 (constants)
+            f"VALUES ({', '.join(':' + c for c in columns)})"
+        ),
+        docs,
+    )
+
+
 def fts_is_current(conn: Connection) -> bool:
     """Whether ``items_fts`` has today's columns and tokenizer, beside ``items_rank``."""
     sql = _fts_sql(conn)
@@ -188,15 +203,7 @@ def upgrade_fts(conn: Connection) -> int:
             doc["fulltext"] = "\n".join(fulltext.get(str(doc["key"]), []))
         # Snippets mark matches with control characters: none may come from the text.
         docs.append({k: controlchars.strip(str(v or "")) for k, v in doc.items()})
-    if docs:
-        columns = ("key", *FTS_COLUMNS)
-        conn.execute(
-            text(
-                f"INSERT INTO items_fts_v2 ({', '.join(columns)}) "  # noqa: S608 (constants)
-                f"VALUES ({', '.join(':' + c for c in columns)})"
-            ),
-            docs,
-        )
+    insert_fts(conn, docs, "items_fts_v2")
     conn.exec_driver_sql("DROP TABLE items_fts")
     conn.exec_driver_sql("ALTER TABLE items_fts_v2 RENAME TO items_fts")
     conn.exec_driver_sql("DROP TABLE IF EXISTS items_rank")
