@@ -98,32 +98,46 @@ def serve_biblio(
         ),
         encoding="utf-8",
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BIBLIO_")}
-    env["BIBLIO_SECRET_KEY"] = "s" * 40
-    log = folder / "served.log"
+    with running(path, folder, port, workers, log_name="served.log") as (proc, base, log):
+        yield Served(proc, base, port, st.sqlite_path(settings["database"]["url"]), log)
+
+
+@contextmanager
+def running(
+    conf: Path,
+    folder: Path,
+    port: int,
+    workers: int,
+    *,
+    log_name: str,
+    ready: str | None = "/-/health",
+    env: dict[str, str] | None = None,
+) -> Iterator[tuple[subprocess.Popen, str, Path]]:
+    """``python -m biblio --settings CONF run --port PORT --workers N`` in ``folder``, its
+    output in ``folder/log_name``; yields the process, base URL and log once every worker
+    is up and ``ready`` answers 200 (``None``: once the port accepts), and stops it with
+    SIGTERM afterwards."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("BIBLIO_")}
+    environ["BIBLIO_SECRET_KEY"] = "s" * 40
+    environ.update(env or {})
+    log = folder / log_name
+    command = [sys.executable, "-m", "biblio", "--settings", str(conf), "run"]
+    command += ["--port", str(port), "--workers", str(workers)]
     with log.open("w", encoding="utf-8") as out:  # a file never fills up and blocks gunicorn
         proc = subprocess.Popen(
-            [sys.executable, "-m", "biblio", "--settings", str(path), "run"]
-            + ["--workers", str(workers)],
-            cwd=folder,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
+            command, cwd=folder, env=environ, stdout=out, stderr=subprocess.STDOUT
         )
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(600):
             if proc.poll() is not None:
                 pytest.fail(f"biblio run ended: {log.read_text(encoding='utf-8')[-2000:]}")
-            try:
-                if get(base + "/-/health")[0] == 200 and len(children(proc.pid)) == workers:
-                    break
-            except OSError:
-                pass
+            if len(children(proc.pid)) == workers and _answers(base, port, ready):
+                break
             time.sleep(0.1)
         else:
             pytest.fail("biblio run never answered")
-        yield Served(proc, base, port, st.sqlite_path(settings["database"]["url"]), log)
+        yield proc, base, log
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -131,6 +145,16 @@ def serve_biblio(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def _answers(base: str, port: int, ready: str | None) -> bool:
+    try:
+        if ready is None:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return True
+        return get(base + ready)[0] == 200
+    except OSError:
+        return False
 
 
 def site_for_test(folder: Path, app_port: int, http_port: int, https_port: int) -> str:

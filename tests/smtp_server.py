@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import email
 import email.policy
-import socket
 import threading
 import time
 from email.message import EmailMessage
 
 from aiosmtpd.controller import Controller
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from biblio.mailcatcher import free_port
 
 
 class Collector:

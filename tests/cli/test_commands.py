@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,12 +20,7 @@ from click.testing import CliRunner
 
 import biblio
 from biblio.cli import cli
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.smtp_server import free_port
 
 
 def test_demo_serves_the_synced_sample_library(tmp_path):

@@ -9,10 +9,8 @@ import http.cookiejar
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.parse
@@ -24,13 +22,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.served import running
+from tests.smtp_server import free_port
+
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_for_port(port: int, proc: subprocess.Popen, seconds: float = 60) -> None:
@@ -99,23 +94,13 @@ def biblio_run(
     folder.mkdir(exist_ok=True)
     conf = folder / "settings.toml"
     conf.write_text(settings_toml, encoding="utf-8")
-    log = folder / "output.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BIBLIO_")}
-    env.update(BIBLIO_SECRET_KEY="a test secret for the real server", BIBLIO_LOG_LEVEL="WARNING")
-    command = [sys.executable, "-m", "biblio", "--settings", str(conf), "run"]
-    command += ["--port", str(port), "--workers", str(workers)]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=folder)
-    try:
-        _wait_for_port(port, proc)
-        yield f"http://127.0.0.1:{port}", log
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+    env = {"BIBLIO_SECRET_KEY": "a test secret for the real server", "BIBLIO_LOG_LEVEL": "WARNING"}
+    with running(conf, folder, port, workers, log_name="output.log", ready=None, env=env) as (
+        _proc,
+        base,
+        log,
+    ):
+        yield base, log
 
 
 @contextmanager
