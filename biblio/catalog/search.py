@@ -265,14 +265,6 @@ def snippets(conn: Connection, q: str, keys: list[str]) -> dict[str, Snippet]:
 # -- the index ------------------------------------------------------------------------
 
 
-def create_index(conn: Connection) -> None:
-    """Create the browse indexes and the FTS5 table (SQLite only), filled from the cache."""
-    ddl.create_browse_indexes(conn)
-    ddl.create_fts(conn)
-    if ddl.has_fts(conn):
-        reindex(conn, None)
-
-
 def note_text(note_html: str) -> str:
     """A note's plain text (tags removed, entities decoded, spaces collapsed)."""
     return " ".join(html.unescape(_TAG_RE.sub(" ", note_html or "")).split())
