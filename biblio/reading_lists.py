@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from biblio import audit, controlchars
 from biblio import storage as st
-from biblio.catalog.filters import NON_REGULAR
+from biblio.catalog.filters import live_items
 from biblio.catalog.items import effective_prongs
 from biblio.zotero.keys import read_keys
 
@@ -157,10 +157,7 @@ def get_list(engine: Engine, slug: str) -> ReadingList | None:
             r["key"]: dict(r)
             for r in conn.execute(
                 select(i.key, i.version, i.item_type, i.data, i.meta).where(
-                    i.key.in_(keys),
-                    i.deleted.is_(False),
-                    i.parent_key.is_(None),
-                    i.item_type.not_in(NON_REGULAR),
+                    i.key.in_(keys), live_items()
                 )
             ).mappings()
         }
@@ -202,12 +199,7 @@ def item_labels(engine: Engine, keys: list[str]) -> dict[str, str]:
     i = st.items.c
     with st.connect(engine) as conn:
         rows = conn.execute(
-            select(i.key, i.data, i.meta).where(
-                i.key.in_(keys),
-                i.deleted.is_(False),
-                i.parent_key.is_(None),
-                i.item_type.not_in(NON_REGULAR),
-            )
+            select(i.key, i.data, i.meta).where(i.key.in_(keys), live_items())
         ).mappings()
         found = {r["key"]: _label(dict(r)) for r in rows}
     return {k: found[k] for k in keys if k in found}
@@ -276,12 +268,7 @@ def add_items(engine: Engine, slug: str, keys: list[str]) -> Added:
         found = {
             r["key"]: dict(r)
             for r in conn.execute(
-                select(i.key, i.data, i.meta).where(
-                    i.key.in_(wanted),
-                    i.deleted.is_(False),
-                    i.parent_key.is_(None),
-                    i.item_type.not_in(NON_REGULAR),
-                )
+                select(i.key, i.data, i.meta).where(i.key.in_(wanted), live_items())
             ).mappings()
         }
         result.missing = [k for k in wanted if k not in found]
