@@ -32,7 +32,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -53,6 +52,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from biblio.mailcatcher import free_port
 from biblio.standin.library import StandinLibrary
 from biblio.standin.server import StandinServer
 from biblio.standin.synthetic import synthetic_library
@@ -60,12 +60,6 @@ from biblio.standin.synthetic import synthetic_library
 SAMPLE = Path(__file__).resolve().parent.parent / "biblio" / "data" / "sample_library.json"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 TIMEOUT = 300.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class _Sink:

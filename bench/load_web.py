@@ -45,6 +45,7 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from urllib.parse import urlencode
 
+from biblio.mailcatcher import free_port
 from biblio.standin.server import StandinServer
 from biblio.standin.synthetic import synthetic_library
 
@@ -119,12 +120,6 @@ class Visitor:
 
 
 # -- the server under test ----------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _python(code: Path) -> str:
@@ -204,7 +199,7 @@ def web_prepare(code: Path, items: int) -> tuple[Path, StandinServer]:
 @contextmanager
 def web_server(code: Path, settings: Path) -> Iterator[int]:
     """``biblio run`` with its defaults (two gunicorn workers); yields its port."""
-    port = _free_port()
+    port = free_port()
     command = [_python(code), "-m", "biblio", "run", "--port", str(port)]
     proc = subprocess.Popen(
         command,
