@@ -16,12 +16,14 @@ import json
 import os
 import shutil
 import sqlite3
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, make_url, text
 
 from biblio import create_app, storage, subscribe_packages
 from biblio.settings import Settings, load_settings
@@ -232,3 +234,27 @@ def client(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+@pytest.fixture
+def postgres_database() -> Iterator[Callable[[], str]]:
+    """Make fresh, empty databases on the test server (``BIBLIO_TEST_POSTGRES_URL``):
+    ``postgres_database()`` returns the URL of a new one. Each test's are its own, so
+    parallel workers never reset one another's tables; all are dropped afterwards."""
+    base = make_url(os.environ["BIBLIO_TEST_POSTGRES_URL"])
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"biblio_test_{uuid.uuid4().hex[:12]}"
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        made.append(name)
+        return base.set(database=name).render_as_string(hide_password=False)
+
+    yield make
+    storage.dispose_all()
+    with admin.connect() as conn:
+        for name in made:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()

@@ -14,7 +14,6 @@ from contextlib import closing
 from urllib.parse import urlencode
 
 import pytest
-from sqlalchemy import text
 
 from biblio import storage
 from biblio.catalog import search
@@ -259,22 +258,13 @@ def test_migration_0007_rebuilds_an_old_index_from_its_own_rows(synced, settings
 
 
 @pytest.mark.postgres
-def test_the_query_language_works_on_postgresql_titles_first(tmp_path, zotero):
+def test_the_query_language_works_on_postgresql_titles_first(tmp_path, zotero, postgres_database):
     """Without FTS5 the same tree compiles to ILIKE: operators and scopes keep their
     meaning, and a search is ordered with title matches first."""
-    import os
-
     from biblio import create_app
     from tests.conftest import make_settings
 
-    base = os.environ["BIBLIO_TEST_POSTGRES_URL"]
-    engine = storage.create_db_engine(base)
-    # A schema of its own: the other PostgreSQL test resets "public" meanwhile.
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA IF EXISTS search_test CASCADE"))
-        conn.execute(text("CREATE SCHEMA search_test"))
-    engine.dispose()
-    url = base + ("&" if "?" in base else "?") + "options=-csearch_path%3Dsearch_test"
+    url = postgres_database()
     settings = make_settings(tmp_path, zotero, database={"url": url})
     try:
         run_sync(storage.open_database(url), settings)

@@ -8,12 +8,10 @@ reset (``.ci/run`` starts a PostgreSQL server on loopback and sets it).
 
 from __future__ import annotations
 
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlalchemy import text
 
 from biblio import create_app
 from biblio import storage as st
@@ -23,19 +21,14 @@ from biblio.citations import flight
 from biblio.sync.run import run_sync
 from tests.conftest import make_settings
 
-URL = os.environ.get("BIBLIO_TEST_POSTGRES_URL")
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def pg_app(tmp_path, zotero):
-    engine = st.create_db_engine(URL)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    conf = make_settings(tmp_path, zotero, database={"url": URL})
-    engine = st.open_database(URL)
+def pg_app(tmp_path, zotero, postgres_database):
+    url = postgres_database()
+    conf = make_settings(tmp_path, zotero, database={"url": url})
+    engine = st.open_database(url)
     run_sync(engine, conf)
     yield conf, engine
     flight.wait_for_background(300)

@@ -8,13 +8,9 @@ so it never disturbs the other PostgreSQL tests running beside it.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import uuid
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from biblio import storage as st
 from biblio.storage import backup as bk
@@ -23,30 +19,13 @@ from tests.conftest import make_settings
 from tests.storage.test_backup import group_snapshot, invoke, make_group_data, one_error_line
 from tests.sync.test_run import assert_equal_to_source
 
-URL = os.environ.get("BIBLIO_TEST_POSTGRES_URL")
 pytestmark = pytest.mark.postgres
 
 
-def _admin(sql: str) -> None:
-    engine = create_engine(URL, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(text(sql))
-    finally:
-        engine.dispose()
-
-
 @pytest.fixture
-def databases():
+def databases(postgres_database):
     """Two fresh databases on the test server: (live URL, restore URL)."""
-    names = [f"biblio_backup_{uuid.uuid4().hex[:12]}" for _ in range(2)]
-    for name in names:
-        _admin(f'CREATE DATABASE "{name}"')
-    base = make_url(URL)
-    yield [base.set(database=n).render_as_string(hide_password=False) for n in names]
-    st.dispose_all()
-    for name in names:
-        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return [postgres_database(), postgres_database()]
 
 
 def test_what_the_group_owns_survives_pg_dump_and_pg_restore(databases, tmp_path, zotero, library):

@@ -6,10 +6,8 @@ reset (``.ci/run`` starts a PostgreSQL server on loopback and sets it).
 
 from __future__ import annotations
 
-import os
-
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from biblio import create_app
 from biblio import storage as st
@@ -17,19 +15,12 @@ from biblio.sync.run import run_sync
 from tests.conftest import make_settings
 from tests.sync.test_run import assert_equal_to_source
 
-URL = os.environ.get("BIBLIO_TEST_POSTGRES_URL")
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def pg_settings(tmp_path, zotero):
-    engine = st.create_db_engine(URL)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    yield make_settings(tmp_path, zotero, database={"url": URL})
-    st.dispose_all()
+def pg_settings(tmp_path, zotero, postgres_database):
+    return make_settings(tmp_path, zotero, database={"url": postgres_database()})
 
 
 def test_sync_and_pages_on_postgresql(pg_settings, library):

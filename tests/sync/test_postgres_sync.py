@@ -13,11 +13,9 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
 from biblio import storage as st
 from biblio.storage import schema as sch
@@ -26,22 +24,12 @@ from biblio.sync.run import run_sync
 from tests.conftest import make_settings
 from tests.sync.test_run import assert_equal_to_source, cache_snapshot, runs
 
-URL = os.environ.get("BIBLIO_TEST_POSTGRES_URL")
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def pg_url():
-    server = make_url(URL)
-    name = f"biblio_sync_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield server.set(database=name).render_as_string(hide_password=False)
-    st.dispose_all()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+def pg_url(postgres_database):
+    return postgres_database()
 
 
 def settings_file(tmp_path, zotero, url: str, machine: str) -> str:
